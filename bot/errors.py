@@ -1,0 +1,45 @@
+"""The one error tree of paperboy.
+
+Every error a user or operator can cause derives from :class:`PaperboyError` and carries a
+one-line message written for the operator; the CLI (and later the web) turn them into exit
+codes or HTTP statuses at one boundary each. Transient and permanent failures are separate
+classes because retry logic depends on the difference.
+"""
+
+from __future__ import annotations
+
+
+class PaperboyError(Exception):
+    """Root of every error paperboy reports to its operator."""
+
+
+class ConfigError(PaperboyError):
+    """A setting is missing, malformed or out of range; names the key and the file."""
+
+    def __init__(self, key: str, problem: str, source: str | None = None) -> None:
+        where = f" in {source}" if source else ""
+        super().__init__(f"{key}{where}: {problem}")
+        self.key = key
+        self.problem = problem
+        self.source = source
+
+
+class SourceError(PaperboyError):
+    """An input (a dump file, later a feed) cannot be read or has no papers in it."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"{source}: {problem}")
+        self.source = source
+        self.problem = problem
+
+
+class StoreError(PaperboyError):
+    """The database cannot be reached, migrated or written."""
+
+
+class TransientError(PaperboyError):
+    """A failure worth retrying later (a dropped connection, a 4xx SMTP reply)."""
+
+
+class PermanentError(PaperboyError):
+    """A failure that will not go away by retrying (a 5xx SMTP reply, a rejected address)."""

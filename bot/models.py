@@ -1,0 +1,92 @@
+"""The small typed records that flow between stages.
+
+They are frozen so that a stage cannot change what an earlier stage produced; ORM rows never
+leave ``bot.store`` and are converted to these records at its edge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+Layout = Literal["flat-list", "blocks", "blocks-with-meta"]
+FileStatus = Literal["ingested", "unchanged", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One paper as a source saw it, before it meets the database."""
+
+    title: str
+    abstract: str
+    rank: int
+    author_count: int | None = None
+    organization: str | None = None
+    published: dt.date | None = None
+    upvotes: int | None = None
+    arxiv_id: str | None = None
+    authors: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DumpHeader:
+    """What a dump says about itself, known once its banner has been read."""
+
+    layout: Layout
+    dump_date: dt.date
+    dump_date_in_file: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    """The outcome of ingesting one file; ``error`` is set exactly when it failed."""
+
+    path: str
+    status: FileStatus
+    items: int = 0
+    new: int = 0
+    seen: int = 0
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+    layout: Layout | None = None
+    dump_date: dt.date | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSummary:
+    files: tuple[FileReport, ...]
+
+    @property
+    def items(self) -> int:
+        return sum(f.items for f in self.files)
+
+    @property
+    def new(self) -> int:
+        return sum(f.new for f in self.files)
+
+    @property
+    def seen(self) -> int:
+        return sum(f.seen for f in self.files)
+
+    @property
+    def ok(self) -> bool:
+        return all(f.status != "failed" for f in self.files)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPaper:
+    """A paper as the store knows it, with when it was first seen."""
+
+    key: str
+    arxiv_id: str | None
+    title: str
+    abstract: str | None
+    authors: tuple[str, ...] | None
+    author_count: int | None
+    organization: str | None
+    published: dt.date | None
+    upvotes: int | None
+    first_seen: dt.datetime
+    first_dump_date: dt.date | None = field(default=None)

@@ -1,0 +1,147 @@
+"""Where the stages are wired together. For now: ingest, sources -> store.
+
+Each file is ingested in its own transaction, so a file that fails half-way leaves the database
+as it was and the next file still goes in. The CLI and, later, the scheduler call these
+functions; they hold no state of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from bot.errors import PaperboyError, SourceError
+from bot.models import FileReport, IngestSummary, Paper
+from bot.settings import Settings
+from bot.sources.dump import DumpParser
+from bot.sources.text import read_lines, sniff
+from bot.store import Database
+from bot.store import papers as store
+
+BATCH = 2000
+MAX_WARNINGS = 50
+
+Progress = Callable[[Path, int, int], None]
+"""Called as ``progress(path, bytes_done, bytes_total)`` while a file is read."""
+
+
+def expand_paths(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, and the visible regular files of each directory, sorted by name."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
+        else:
+            files.append(path)
+    return files
+
+
+def ingest(
+    database: Database,
+    settings: Settings,
+    paths: Iterable[Path],
+    *,
+    dump_date: dt.date | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Ingest every file under ``paths`` in order; one report per file, failures included."""
+    reports = [
+        ingest_file(database, settings, path, dump_date=dump_date, now=now(), progress=progress)
+        for path in expand_paths(paths)
+    ]
+    return IngestSummary(files=tuple(reports))
+
+
+def ingest_file(
+    database: Database,
+    settings: Settings,
+    path: Path,
+    *,
+    now: dt.datetime,
+    dump_date: dt.date | None = None,
+    progress: Progress | None = None,
+) -> FileReport:
+    started = time.perf_counter()
+    name = str(path)
+    try:
+        if path.is_dir():
+            raise SourceError(name, "is a directory")
+        how = sniff(path, settings.ingest_max_file_mb * 2**20)
+        with database.write() as session:
+            known = store.find_dump(session, how.sha256)
+            if known is not None:
+                return FileReport(path=name, status="unchanged", seconds=time.perf_counter() - started)
+            parser = DumpParser(
+                _counting(read_lines(path, how), path, how.size, progress),
+                today=now.astimezone().date(), dump_date=dump_date,
+                ends_cleanly=how.ends_with_newline, surely_cut=bool(how.warnings) and how.encoding != "cp1252",
+            )
+            dump_id = store.start_dump(session, content_hash=how.sha256, path=name,
+                                       header=parser.header, size=how.size, now=now)
+            new = seen = items = 0
+            for batch in _batches(_unique(parser.papers(), parser.warnings), BATCH):
+                result = store.record_batch(session, dump_id, batch, now)
+                new, seen, items = new + result.new, seen + result.seen, items + len(batch)
+            if items == 0:
+                raise SourceError(name, "no papers found: expected a title line followed by an abstract")
+            warnings = _capped([*how.warnings, *parser.warnings])
+            store.finish_dump(session, dump_id, items=items, new=new, seen=seen, warnings=warnings)
+    except IntegrityError:
+        return FileReport(path=name, status="unchanged", seconds=time.perf_counter() - started)
+    except PaperboyError as exc:
+        return FileReport(path=name, status="failed", error=str(exc), seconds=time.perf_counter() - started)
+    except DBAPIError as exc:
+        problem = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        return FileReport(path=name, status="failed", error=f"{name}: database error: {problem}",
+                          seconds=time.perf_counter() - started)
+    return FileReport(path=name, status="ingested", items=items, new=new, seen=seen,
+                      warnings=tuple(warnings), layout=parser.header.layout,
+                      dump_date=parser.header.dump_date, seconds=time.perf_counter() - started)
+
+
+def _unique(papers: Iterable[Paper], warnings: list[str]) -> Iterator[tuple[str, Paper]]:
+    """Key each paper; a paper listed twice in one dump keeps its first (best) rank."""
+    ranks: dict[str, int] = {}
+    for paper in papers:
+        key = store.key_for(paper)
+        first = ranks.setdefault(key, paper.rank)
+        if first != paper.rank:
+            warnings.append(f"paper {paper.title[:60]!r} is listed twice (ranks {first} and "
+                            f"{paper.rank}); the second is ignored")
+            continue
+        yield key, paper
+
+
+def _batches(items: Iterable[tuple[str, Paper]], size: int) -> Iterator[list[tuple[str, Paper]]]:
+    batch: list[tuple[str, Paper]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _counting(lines: Iterable[str], path: Path, total: int, progress: Progress | None) -> Iterator[str]:
+    if progress is None:
+        yield from lines
+        return
+    done = 0
+    for number, line in enumerate(lines):
+        done += len(line)
+        if number % 4096 == 0:
+            progress(path, min(done, total), total)
+        yield line
+    progress(path, total, total)
+
+
+def _capped(warnings: list[str]) -> list[str]:
+    if len(warnings) <= MAX_WARNINGS:
+        return warnings
+    return [*warnings[:MAX_WARNINGS], f"... and {len(warnings) - MAX_WARNINGS} more warnings"]

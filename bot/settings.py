@@ -1,0 +1,243 @@
+"""Settings: defaults < the TOML file < ``PAPERBOY_*`` variables < explicit overrides.
+
+Every setting is declared once in :data:`SPECS` with its TOML key, its variable, its default and
+its check, so the loader, the documentation test and the example config cannot drift apart.
+Secrets are read from the environment only: a config file gets copied, committed and mailed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.errors import ConfigError
+
+ENV_PREFIX = "PAPERBOY_"
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value.strip()
+
+
+def _nonempty(value: Any) -> str:
+    text = _text(value)
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _path(value: Any) -> Path:
+    return Path(_nonempty(value)).expanduser()
+
+
+def _int_between(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a whole number, got {value!r}")
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+        if not low <= number <= high:
+            raise ValueError(f"expected a number from {low} to {high}, got {number}")
+        return number
+
+    return check
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = _text(value).lower()
+        if text not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
+        return text
+
+    return check
+
+
+def _database_url(value: Any) -> str:
+    url = _nonempty(value)
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if "://" not in url or scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError(
+            "expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, "
+            f"got {url.split('@')[-1]!r}"
+        )
+    if scheme == "postgres":
+        url = "postgresql" + url[len("postgres") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _http_url(value: Any) -> str:
+    url = _nonempty(value)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
+    return url if url.endswith("/") else url + "/"
+
+
+def _address(value: Any) -> str:
+    text = _nonempty(value)
+    if any(c in text for c in "\r\n") or "@" not in text:
+        raise ValueError(f"expected an email address, got {text!r}")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    name: str
+    toml: tuple[str, ...]
+    default: Any
+    check: Callable[[Any], Any]
+    doc: str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def toml_key(self) -> str:
+        return ".".join(self.toml)
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("database_url", ("database_url",), "sqlite:///data/paperboy.db", _database_url,
+         "SQLite file (embedded default) or postgresql+psycopg://user@host/db"),
+    Spec("inbox", ("inbox",), Path("data/inbox"), _path,
+         "directory of Daily Papers dumps that `paperboy ingest` reads by default"),
+    Spec("outbox", ("outbox",), Path("data/outbox"), _path,
+         "Maildir that receives mail when no SMTP host is configured"),
+    Spec("public_dir", ("public_dir",), Path("data/public"), _path,
+         "where the feeds and the static archive are written"),
+    Spec("base_url", ("base_url",), "http://localhost:8000/", _http_url,
+         "public URL of the feeds, archive and web front, used in links"),
+    Spec("secret_key", ("secret_key",), None, _nonempty,
+         "signs subscription links; environment only", secret=True),
+    Spec("mail_from", ("mail", "from"), "paperboy@localhost", _address,
+         "sender address of the digest"),
+    Spec("smtp_host", ("smtp", "host"), "", _text,
+         "SMTP server; empty delivers to the outbox Maildir instead"),
+    Spec("smtp_port", ("smtp", "port"), 587, _int_between(1, 65535), "SMTP port"),
+    Spec("smtp_tls", ("smtp", "tls"), "starttls", _choice("none", "starttls", "tls"),
+         "none, starttls or tls (implicit TLS, usually port 465)"),
+    Spec("smtp_user", ("smtp", "user"), "", _text, "SMTP login; empty for none"),
+    Spec("smtp_password", ("smtp", "password"), None, _nonempty,
+         "SMTP password; environment only", secret=True),
+    Spec("ingest_max_file_mb", ("ingest", "max_file_mb"), 512, _int_between(1, 100_000),
+         "dumps larger than this many MiB are refused"),
+)
+
+
+_DEFAULT = {spec.name: spec.default for spec in SPECS}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable, loaded once per process and passed to the stages."""
+
+    database_url: str = _DEFAULT["database_url"]
+    inbox: Path = _DEFAULT["inbox"]
+    outbox: Path = _DEFAULT["outbox"]
+    public_dir: Path = _DEFAULT["public_dir"]
+    base_url: str = _DEFAULT["base_url"]
+    secret_key: str | None = None
+    mail_from: str = _DEFAULT["mail_from"]
+    smtp_host: str = _DEFAULT["smtp_host"]
+    smtp_port: int = _DEFAULT["smtp_port"]
+    smtp_tls: str = _DEFAULT["smtp_tls"]
+    smtp_user: str = _DEFAULT["smtp_user"]
+    smtp_password: str | None = None
+    ingest_max_file_mb: int = _DEFAULT["ingest_max_file_mb"]
+    config_file: Path | None = None
+
+    def __repr__(self) -> str:
+        shown = {
+            f.name: ("***" if _is_secret(f.name) and getattr(self, f.name) else getattr(self, f.name))
+            for f in fields(self)
+        }
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
+def _is_secret(name: str) -> bool:
+    return any(spec.secret for spec in SPECS if spec.name == name)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("config", "file not found", str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("config", f"cannot be read ({exc})", str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"is not valid TOML: {exc}", str(path)) from None
+
+
+def _from_file(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    by_path = {spec.toml: spec for spec in SPECS}
+    sections = {spec.toml[0] for spec in SPECS if len(spec.toml) > 1}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in sections and isinstance(value, dict):
+            items = [((key, sub), sub_value) for sub, sub_value in value.items()]
+        else:
+            items = [((key,), value)]
+        for path, item in items:
+            spec = by_path.get(path)
+            dotted = ".".join(path)
+            if spec is None:
+                raise ConfigError(dotted, "unknown setting (see config/paperboy.toml)", source)
+            if spec.secret:
+                raise ConfigError(dotted, f"is a secret: set {spec.env} in the environment", source)
+            values[spec.name] = _checked(spec, item, dotted, source)
+    return values
+
+
+def _checked(spec: Spec, value: Any, key: str, source: str) -> Any:
+    try:
+        return spec.check(value)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc), source) from None
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings for this process.
+
+    ``config_file`` falls back to ``PAPERBOY_CONFIG``; without either, only defaults and the
+    environment apply. Overrides (from command-line options) win over everything and are
+    checked like the rest.
+    """
+    env = os.environ if env is None else env
+    path_text = config_file or env.get(ENV_PREFIX + "CONFIG") or None
+    values: dict[str, Any] = {}
+    path: Path | None = None
+    if path_text:
+        path = Path(path_text).expanduser()
+        values.update(_from_file(_read_toml(path), str(path)))
+    for spec in SPECS:
+        raw = env.get(spec.env)
+        if raw is not None and (raw.strip() or not spec.secret):
+            values[spec.name] = _checked(spec, raw, spec.env, "the environment")
+    specs = {spec.name: spec for spec in SPECS}
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in specs:
+            raise TypeError(f"unknown setting override {name!r}")
+        values[name] = _checked(specs[name], value, name, "the command line")
+    return Settings(**values, config_file=path)

@@ -1,0 +1,119 @@
+"""Opening the database: the engine, SQLite's pragmas, and the schema upgrade on start.
+
+SQLite gets WAL (readers never block the writer), a busy timeout, foreign keys, and write
+transactions that start with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then
+writes fails at once when another process wrote in between, busy timeout or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.errors import StoreError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_IMMEDIATE = "paperboy_immediate"
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def alembic_config(connection: Any = None) -> Config:
+    """Alembic's configuration for our migrations, bound to ``connection`` when given."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+class Database:
+    """The engine and its sessions; :meth:`write` and :meth:`read` each own one transaction."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StoreError(f"database_url: cannot parse {url!r}") from None
+        self.url = parsed
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options: dict[str, Any] = {"echo": echo}
+        if self.dialect == "postgresql":
+            options["pool_pre_ping"] = True
+        try:
+            self.engine = create_engine(parsed, **options)
+        except (ArgumentError, ImportError) as exc:
+            raise StoreError(f"database_url: {exc}") from None
+        if self.dialect == "sqlite":
+            _sqlite_setup(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration; harmless when it is there already."""
+        try:
+            with self.engine.connect() as connection:
+                connection = connection.execution_options(**{_IMMEDIATE: True})
+                if self.dialect == "postgresql":
+                    with connection.begin():
+                        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7071)")
+                        command.upgrade(alembic_config(connection), "head")
+                else:
+                    command.upgrade(alembic_config(connection), "head")
+                    connection.commit()
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the database {self.display_url}: {_first_line(exc)}") from None
+
+    @property
+    def display_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on any error."""
+        with self.engine.connect() as connection:
+            connection.execution_options(**{_IMMEDIATE: True})
+            with self._sessions(bind=connection) as session, session.begin():
+                yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+
+
+def open_database(url: str, *, upgrade: bool = True, echo: bool = False) -> Database:
+    """Connect to ``url`` and, by default, upgrade its schema, as every command does on start."""
+    database = Database(url, echo=echo)
+    if upgrade:
+        database.upgrade()
+    return database

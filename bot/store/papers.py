@@ -1,0 +1,191 @@
+"""Queries over dumps, papers and sightings. The caller owns the session and its transaction.
+
+Writes go through SQLAlchemy Core in batches (one multi-row statement per batch) because ingest
+is the hot path: tens of thousands of papers a second is the target, which per-object ORM
+inserts do not reach. "New" is decided by the database: a paper is new exactly when its
+``INSERT ... ON CONFLICT DO NOTHING`` inserted a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.identity import normalise_title, paper_key
+from bot.models import DumpHeader, Paper, StoredPaper
+from bot.store.schema import DumpRow, PaperRow, SightingRow
+
+papers = PaperRow.__table__
+sightings = SightingRow.__table__
+dumps = DumpRow.__table__
+
+_LOOKUP_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class KnownDump:
+    id: int
+    path: str
+    ingested_at: dt.datetime
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    new: int
+    seen: int
+
+
+def find_dump(session: Session, content_hash: str) -> KnownDump | None:
+    row = session.execute(
+        select(dumps.c.id, dumps.c.path, dumps.c.ingested_at, dumps.c["items"])
+        .where(dumps.c.content_hash == content_hash)
+    ).first()
+    return KnownDump(*row) if row else None
+
+
+def start_dump(
+    session: Session, *, content_hash: str, path: str, header: DumpHeader, size: int, now: dt.datetime
+) -> int:
+    """Insert the dump's row first, so that a concurrent ingest of the same bytes conflicts early."""
+    return session.execute(
+        insert(dumps).values(
+            content_hash=content_hash, path=path, layout=header.layout, dump_date=header.dump_date,
+            dump_date_in_file=header.dump_date_in_file, ingested_at=now, size_bytes=size,
+            items=0, new=0, seen=0, warnings=[],
+        ).returning(dumps.c.id)
+    ).scalar_one()
+
+
+def finish_dump(
+    session: Session, dump_id: int, *, items: int, new: int, seen: int, warnings: Sequence[str]
+) -> None:
+    session.execute(
+        update(dumps).where(dumps.c.id == dump_id)
+        .values(items=items, new=new, seen=seen, warnings=list(warnings))
+    )
+
+
+def known_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
+    """The diff: which of ``keys`` the store has, with their paper ids."""
+    wanted = list(keys)
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        chunk = wanted[start : start + _LOOKUP_CHUNK]
+        found.update(session.execute(select(papers.c.key, papers.c.id).where(papers.c.key.in_(chunk))).tuples().all())
+    return found
+
+
+def _insert_ignoring_conflicts(session: Session):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(papers).on_conflict_do_nothing()
+
+
+def record_batch(
+    session: Session, dump_id: int, batch: Sequence[tuple[str, Paper]], now: dt.datetime
+) -> BatchResult:
+    """Store one batch of a dump's papers (keyed, no key twice) and their sightings."""
+    ids = known_keys(session, (key for key, _ in batch))
+    fresh = [(key, paper) for key, paper in batch if key not in ids]
+    inserted: set[str] = set()
+    if fresh:
+        rows = session.execute(
+            _insert_ignoring_conflicts(session).returning(papers.c.key, papers.c.id),
+            [_new_row(key, paper, dump_id, now) for key, paper in fresh],
+        ).tuples()
+        for key, paper_id in rows:
+            ids[key] = paper_id
+            inserted.add(key)
+        raced = [key for key, _ in fresh if key not in inserted]
+        if raced:
+            ids.update(known_keys(session, raced))
+    seen = [(key, paper) for key, paper in batch if key not in inserted]
+    if seen:
+        session.execute(_REFRESH, [_refresh_params(ids[key], paper, now) for key, paper in seen])
+    session.execute(
+        insert(sightings),
+        [{"paper_id": ids[key], "dump_id": dump_id, "rank": paper.rank, "upvotes": paper.upvotes}
+         for key, paper in batch],
+    )
+    return BatchResult(new=len(inserted), seen=len(seen))
+
+
+def _new_row(key: str, paper: Paper, dump_id: int, now: dt.datetime) -> dict[str, object]:
+    return {
+        "key": key, "arxiv_id": paper.arxiv_id, "title_key": normalise_title(paper.title),
+        "title": paper.title, "abstract": paper.abstract or None,
+        "authors": list(paper.authors) if paper.authors is not None else None,
+        "author_count": paper.author_count, "organization": paper.organization,
+        "published": paper.published, "upvotes": paper.upvotes,
+        "first_seen_at": now, "first_dump_id": dump_id, "last_seen_at": now,
+    }
+
+
+def _refresh_params(paper_id: int, paper: Paper, now: dt.datetime) -> dict[str, object]:
+    return {
+        "pid": paper_id, "now": now, "up": paper.upvotes, "abstract": paper.abstract or None,
+        "ac": paper.author_count, "org": paper.organization, "pub": paper.published,
+    }
+
+
+# A later sighting fills in what was missing and raises upvotes, but never erases anything.
+def _typed(name: str, column: str):  # type: ignore[no-untyped-def]
+    return bindparam(name, type_=papers.c[column].type)
+
+
+_UP = _typed("up", "upvotes")
+_REFRESH = (
+    update(papers)
+    .where(papers.c.id == _typed("pid", "id"))
+    .values(
+        last_seen_at=_typed("now", "last_seen_at"),
+        upvotes=case(
+            (and_(_UP.is_not(None), papers.c.upvotes.is_(None) | (papers.c.upvotes < _UP)), _UP),
+            else_=papers.c.upvotes,
+        ),
+        abstract=func.coalesce(papers.c.abstract, _typed("abstract", "abstract")),
+        author_count=func.coalesce(papers.c.author_count, _typed("ac", "author_count")),
+        organization=func.coalesce(papers.c.organization, _typed("org", "organization")),
+        published=func.coalesce(papers.c.published, _typed("pub", "published")),
+    )
+)
+
+
+def list_papers(
+    session: Session, *, new_since: dt.date | None = None, limit: int | None = None
+) -> list[StoredPaper]:
+    """Papers newest first (by when they were first seen, then by rank in that dump)."""
+    query = (
+        select(papers, dumps.c.dump_date, sightings.c.rank)
+        .outerjoin(dumps, dumps.c.id == papers.c.first_dump_id)
+        .outerjoin(sightings, and_(sightings.c.paper_id == papers.c.id,
+                                   sightings.c.dump_id == papers.c.first_dump_id))
+        .order_by(papers.c.first_seen_at.desc(), papers.c.first_dump_id.desc(), sightings.c.rank, papers.c.id)
+    )
+    if new_since is not None:
+        query = query.where(papers.c.first_seen_at >= dt.datetime.combine(new_since, dt.time(), dt.UTC))
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        StoredPaper(
+            key=row.key, arxiv_id=row.arxiv_id, title=row.title, abstract=row.abstract,
+            authors=tuple(row.authors) if row.authors is not None else None,
+            author_count=row.author_count, organization=row.organization, published=row.published,
+            upvotes=row.upvotes, first_seen=row.first_seen_at, first_dump_date=row.dump_date,
+        )
+        for row in session.execute(query)
+    ]
+
+
+def count_papers(session: Session) -> int:
+    return session.execute(select(func.count()).select_from(papers)).scalar_one()
+
+
+def key_for(paper: Paper) -> str:
+    return paper_key(paper.title, paper.arxiv_id)

@@ -1,0 +1,107 @@
+"""The tables, as SQLAlchemy 2.0 typed models.
+
+Identity and "seen" are guarded here, by unique constraints, not by checks in Python: a paper
+key exists once, a dump's content is ingested once, a paper is sighted once per dump.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class DumpRow(Base):
+    """A file ingested once, known by the hash of its bytes."""
+
+    __tablename__ = "dumps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    layout: Mapped[str] = mapped_column(String(32))
+    dump_date: Mapped[dt.date]
+    dump_date_in_file: Mapped[bool]
+    ingested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    items: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    seen: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class PaperRow(Base):
+    """One row per identity; the descriptive fields fill in as better sightings arrive."""
+
+    __tablename__ = "papers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    arxiv_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    title_key: Mapped[str] = mapped_column(Text, index=True)
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str | None] = mapped_column(Text)
+    authors: Mapped[list[str] | None] = mapped_column(JSON)
+    author_count: Mapped[int | None] = mapped_column(Integer)
+    organization: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[dt.date | None]
+    upvotes: Mapped[int | None] = mapped_column(Integer)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    first_dump_id: Mapped[int | None] = mapped_column(ForeignKey("dumps.id"))
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SightingRow(Base):
+    """A paper seen in a dump, at a rank and with the upvotes it had then."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (Index("ix_sightings_dump_id", "dump_id"),)
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    dump_id: Mapped[int] = mapped_column(ForeignKey("dumps.id", ondelete="CASCADE"), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    upvotes: Mapped[int | None] = mapped_column(Integer)
