@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -18,11 +19,11 @@ from bot.errors import PaperboyError, SourceError
 from bot.models import FileReport, IngestSummary, Paper
 from bot.settings import Settings
 from bot.sources.dump import DumpParser
-from bot.sources.text import read_lines, sniff
+from bot.sources.text import NotDecodable, Sniff, read_lines, sniff
 from bot.store import Database
 from bot.store import papers as store
 
-BATCH = 2000
+BATCH = 5000
 MAX_WARNINGS = 50
 
 Progress = Callable[[Path, int, int], None]
@@ -66,20 +67,48 @@ def ingest_file(
     dump_date: dt.date | None = None,
     progress: Progress | None = None,
 ) -> FileReport:
+    """Ingest one file in one transaction; a text that is not UTF-8 is read again as Windows-1252."""
     started = time.perf_counter()
     name = str(path)
     try:
         if path.is_dir():
             raise SourceError(name, "is a directory")
         how = sniff(path, settings.ingest_max_file_mb * 2**20)
+        try:
+            report = _ingest_text(database, path, how, "utf-8-sig", now, dump_date, progress)
+        except NotDecodable as exc:
+            try:
+                report = _ingest_text(database, path, how, "cp1252", now, dump_date, progress)
+            except NotDecodable:
+                raise SourceError(name, f"is neither UTF-8 nor Windows-1252 text "
+                                        f"(bad byte at offset {exc.offset})") from None
+    except PaperboyError as exc:
+        report = FileReport(path=name, status="failed", error=str(exc))
+    except DBAPIError as exc:
+        problem = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        report = FileReport(path=name, status="failed", error=f"{name}: database error: {problem}")
+    return replace(report, seconds=time.perf_counter() - started)
+
+
+def _ingest_text(
+    database: Database, path: Path, how: Sniff, encoding: str, now: dt.datetime,
+    dump_date: dt.date | None, progress: Progress | None,
+) -> FileReport:
+    name = str(path)
+    warnings: list[str] = []
+    if encoding == "cp1252":
+        warnings.append("not valid UTF-8; decoded as Windows-1252")
+    elif how.cut_mid_character:
+        warnings.append("the file ends in the middle of a character (cut off?)")
+    try:
         with database.write() as session:
-            known = store.find_dump(session, how.sha256)
-            if known is not None:
-                return FileReport(path=name, status="unchanged", seconds=time.perf_counter() - started)
+            if store.find_dump(session, how.sha256) is not None:
+                return FileReport(path=name, status="unchanged")
+            lines = read_lines(path, encoding, drop_cut_tail=how.cut_mid_character,
+                               on_chunk=(lambda done: progress(path, done, how.size)) if progress else None)
             parser = DumpParser(
-                _counting(read_lines(path, how), path, how.size, progress),
-                today=now.astimezone().date(), dump_date=dump_date,
-                ends_cleanly=how.ends_with_newline, surely_cut=bool(how.warnings) and how.encoding != "cp1252",
+                lines, today=now.astimezone().date(),
+                dump_date=dump_date, ends_cleanly=how.ends_with_newline, surely_cut=how.cut_mid_character,
             )
             dump_id = store.start_dump(session, content_hash=how.sha256, path=name,
                                        header=parser.header, size=how.size, now=now)
@@ -89,19 +118,12 @@ def ingest_file(
                 new, seen, items = new + result.new, seen + result.seen, items + len(batch)
             if items == 0:
                 raise SourceError(name, "no papers found: expected a title line followed by an abstract")
-            warnings = _capped([*how.warnings, *parser.warnings])
+            warnings = _capped([*warnings, *parser.warnings])
             store.finish_dump(session, dump_id, items=items, new=new, seen=seen, warnings=warnings)
     except IntegrityError:
-        return FileReport(path=name, status="unchanged", seconds=time.perf_counter() - started)
-    except PaperboyError as exc:
-        return FileReport(path=name, status="failed", error=str(exc), seconds=time.perf_counter() - started)
-    except DBAPIError as exc:
-        problem = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        return FileReport(path=name, status="failed", error=f"{name}: database error: {problem}",
-                          seconds=time.perf_counter() - started)
+        return FileReport(path=name, status="unchanged")
     return FileReport(path=name, status="ingested", items=items, new=new, seen=seen,
-                      warnings=tuple(warnings), layout=parser.header.layout,
-                      dump_date=parser.header.dump_date, seconds=time.perf_counter() - started)
+                      warnings=tuple(warnings), layout=parser.header.layout, dump_date=parser.header.dump_date)
 
 
 def _unique(papers: Iterable[Paper], warnings: list[str]) -> Iterator[tuple[str, Paper]]:
@@ -126,19 +148,6 @@ def _batches(items: Iterable[tuple[str, Paper]], size: int) -> Iterator[list[tup
             batch = []
     if batch:
         yield batch
-
-
-def _counting(lines: Iterable[str], path: Path, total: int, progress: Progress | None) -> Iterator[str]:
-    if progress is None:
-        yield from lines
-        return
-    done = 0
-    for number, line in enumerate(lines):
-        done += len(line)
-        if number % 4096 == 0:
-            progress(path, min(done, total), total)
-        yield line
-    progress(path, total, total)
 
 
 def _capped(warnings: list[str]) -> list[str]:

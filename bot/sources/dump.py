@@ -25,6 +25,7 @@ _DATE = (r"(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? (?P
 _DATE_LINE = re.compile(rf"{_DATE}(?: (?P<upvotes>\d{{1,7}}))?", re.I)
 _ISO_DATE = re.compile(r"(?P<year>\d{4})-(?P<mon>\d{2})-(?P<day>\d{2})")
 _AUTHORS = re.compile(r"(?:[•*-] ?)?(?P<count>\d{1,5}) authors?", re.I)
+_COMMON_META = re.compile(rf"(?:[•*-] ?)?(?P<count>\d{{1,5}}) authors? · {_DATE_LINE.pattern}", re.I)
 _NUMBER = re.compile(r"\d{1,7}")
 _CHROME = re.compile(
     r"new|subscribe|daily papers|papers|trending|today|previous|next"
@@ -40,6 +41,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
 _DOT = "·"
 _ENDS_COMPLETE = tuple('.!?)]}"\'”’…')
 _SNIFF_LINES = 60
+_META_MAX = 160
 
 
 @dataclass(slots=True)
@@ -74,6 +76,8 @@ def resolve_date(month: int, day: int, year: int | None, reference: dt.date) -> 
 
 
 def _is_meta_part(line: str) -> bool:
+    if len(line) > _META_MAX:
+        return False
     return (
         line == _DOT
         or line.startswith(_DOT + " ")
@@ -115,7 +119,11 @@ class DumpParser:
         self.warnings.append(f"line {line}: {message}")
 
     def _numbered(self, lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+        """Number the lines and fold their whitespace; control characters are dropped."""
         for number, raw in enumerate(lines, 1):
+            if raw.isprintable() and "  " not in raw and raw[:1] != " " and raw[-1:] != " ":
+                yield number, raw
+                continue
             if _CONTROL.search(raw):
                 raw = _CONTROL.sub("", raw)
                 self._warn(number, "removed control characters")
@@ -190,8 +198,11 @@ class DumpParser:
             if line:
                 start = start if block else number
                 block.append(line)
+            elif len(block) == 1:
+                yield _Unit(start, line := block[0], block if _is_meta_part(line) else None)
+                block = []
             elif block:
-                is_meta = _DOT in block or all(_is_meta_part(part) for part in block)
+                is_meta = _DOT in block or all(map(_is_meta_part, block))
                 yield _Unit(start, " ".join(block), block if is_meta else None)
                 block = []
 
@@ -261,6 +272,15 @@ class DumpParser:
                 yield emit(held)
 
     def _meta(self, line: int, parts: list[str]) -> _Meta:
+        common = _COMMON_META.fullmatch(" ".join(parts))
+        if common is not None:
+            try:
+                published = _resolve(common, self.header.dump_date)
+            except ValueError:
+                pass
+            else:
+                upvotes = common["upvotes"]
+                return _Meta(int(common["count"]), None, published, int(upvotes) if upvotes else None)
         tokens = [t.strip() for part in parts for t in part.split(_DOT)]
         meta = _Meta()
         for token in filter(None, tokens):

@@ -1,42 +1,47 @@
 """Reading untrusted text files: size, hash, encoding, then lines, without loading them whole.
 
-:func:`sniff` reads a file once in chunks to hash it and decide how to decode it, so that an
-unchanged file is recognised without parsing and an undecodable one fails before anything is
-written. :func:`read_lines` then streams the text with universal newlines and a bounded line
-length, so a 100 MB dump costs a few MB of memory and a file of one huge line fails cleanly.
+:func:`sniff` reads a file once in chunks to hash it and reject what is plainly not text, so an
+unchanged file is recognised without parsing. :func:`read_lines` then streams the text with
+universal newlines and a bounded line length, so a 100 MB dump costs a few MB of memory and a
+file of one huge line fails cleanly. Decoding is strict: a file that is not UTF-8 raises
+:class:`NotDecodable` and the caller may read it again as Windows-1252.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import SourceError
 
 CHUNK = 1 << 20
-MAX_LINE = 1 << 20
+MAX_LINE = CHUNK
+
+
+class NotDecodable(SourceError):
+    """The bytes are not valid in the encoding tried."""
+
+    def __init__(self, source: str, encoding: str, offset: int) -> None:
+        super().__init__(source, f"is not {encoding} text (bad byte at offset {offset})")
+        self.encoding = encoding
+        self.offset = offset
 
 
 @dataclass(frozen=True, slots=True)
 class Sniff:
-    """How to read a file: its content hash, size, encoding and what was odd about it."""
+    """What one pass over the bytes found: the content hash, size and how the file ends."""
 
     sha256: str
     size: int
-    encoding: str
-    errors: str
-    warnings: tuple[str, ...]
     ends_with_newline: bool
+    cut_mid_character: bool
 
 
 def sniff(path: Path, max_bytes: int) -> Sniff:
-    """Hash ``path`` and choose its encoding: UTF-8 (with or without BOM), else Windows-1252.
-
-    Raises :class:`SourceError` for an empty, binary, UTF-16, oversized or undecodable file.
-    """
+    """Hash ``path``; raise :class:`SourceError` for an empty, binary, UTF-16 or oversized file."""
     name = str(path)
     try:
         size = path.stat().st_size
@@ -53,9 +58,8 @@ def sniff(path: Path, max_bytes: int) -> Sniff:
             "(ingest.max_file_mb)",
         )
     digest = hashlib.sha256()
-    utf8 = codecs.getincrementaldecoder("utf-8-sig")()
-    utf8_ok, tail_cut, last = True, False, b""
     offset = 0
+    last = b""
     try:
         with path.open("rb") as handle:
             while chunk := handle.read(CHUNK):
@@ -65,51 +69,71 @@ def sniff(path: Path, max_bytes: int) -> Sniff:
                     at = offset + chunk.index(b"\x00")
                     raise SourceError(name, f"is a binary file (NUL byte at offset {at}), not a text dump")
                 digest.update(chunk)
-                if utf8_ok:
-                    try:
-                        utf8.decode(chunk)
-                    except UnicodeDecodeError:
-                        utf8_ok = False
                 offset += len(chunk)
                 last = chunk
     except OSError as exc:
         raise SourceError(name, f"cannot be read ({exc.strerror or exc})") from None
-    if utf8_ok:
-        try:
-            utf8.decode(b"", final=True)
-        except UnicodeDecodeError:
-            tail_cut = True
-    ends_with_newline = last.endswith((b"\n", b"\r"))
-    if utf8_ok:
-        warnings = ("file ends in the middle of a character (truncated?)",) if tail_cut else ()
-        return Sniff(digest.hexdigest(), size, "utf-8-sig", "ignore" if tail_cut else "strict",
-                     warnings, ends_with_newline)
-    if not _decodes(path, "cp1252"):
-        raise SourceError(name, "is neither UTF-8 nor Windows-1252 text")
-    return Sniff(digest.hexdigest(), size, "cp1252", "strict",
-                 ("not valid UTF-8; decoded as Windows-1252",), ends_with_newline)
+    return Sniff(digest.hexdigest(), size, last.endswith((b"\n", b"\r")), _cut_utf8(last[-4:]))
 
 
-def _decodes(path: Path, encoding: str) -> bool:
-    decoder = codecs.getincrementaldecoder(encoding)()
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                decoder.decode(chunk)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
+def _cut_utf8(tail: bytes) -> bool:
+    """True when ``tail`` ends inside a UTF-8 multi-byte sequence (a file cut mid-character)."""
+    for back in range(1, min(4, len(tail)) + 1):
+        byte = tail[-back]
+        if byte < 0x80:
+            return False
+        if byte >= 0xC0:
+            needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return needed > back
+    return False
 
 
-def read_lines(path: Path, how: Sniff) -> Iterator[str]:
-    """Yield the lines of ``path`` (newline kept) as ``how`` says to decode them."""
-    with path.open(encoding=how.encoding, errors=how.errors, newline=None) as handle:
-        number = 0
-        while line := handle.readline(MAX_LINE):
-            number += 1
-            if len(line) == MAX_LINE and not line.endswith("\n"):
-                raise SourceError(
-                    str(path), f"line {number} is longer than {MAX_LINE:,} characters; not a Daily Papers dump"
-                )
-            yield line
+def read_lines(
+    path: Path,
+    encoding: str = "utf-8-sig",
+    *,
+    drop_cut_tail: bool = False,
+    on_chunk: Callable[[int], None] | None = None,
+) -> Iterator[str]:
+    """Yield the lines of ``path`` without their line ends (``\\n``, ``\\r\\n`` or ``\\r``).
+
+    ``drop_cut_tail`` drops an incomplete character at the very end instead of failing on it;
+    ``on_chunk`` is told how many bytes have been read so far, for progress bars.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    name = str(path)
+    number = offset = 0
+    rest = ""
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(CHUNK)
+            try:
+                text = decoder.decode(chunk, final=not chunk and not drop_cut_tail)
+            except UnicodeDecodeError as exc:
+                raise NotDecodable(name, _label(encoding), offset + exc.start) from None
+            offset += len(chunk)
+            if on_chunk is not None:
+                on_chunk(offset)
+            text = rest + text
+            carry = ""
+            if text.endswith("\r") and chunk:
+                text, carry = text[:-1], "\r"
+            if "\r" in text:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            lines = text.split("\n")
+            rest = lines.pop() + carry
+            # Only the line continued from the last chunk can be longer than one chunk.
+            if len(rest) > MAX_LINE or (lines and len(lines[0]) > MAX_LINE):
+                at = number + 1 if lines and len(lines[0]) > MAX_LINE else number + len(lines) + 1
+                raise SourceError(name, f"line {at} is longer than {MAX_LINE:,} characters; "
+                                        "not a Daily Papers dump")
+            number += len(lines)
+            yield from lines
+            if not chunk:
+                break
+    if rest:
+        yield rest
+
+
+def _label(encoding: str) -> str:
+    return {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}.get(encoding, encoding)

@@ -82,17 +82,16 @@ class PaperRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(Text, unique=True)
     arxiv_id: Mapped[str | None] = mapped_column(String(32), unique=True)
-    title_key: Mapped[str] = mapped_column(Text, index=True)
+    title_key: Mapped[str] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text)
     abstract: Mapped[str | None] = mapped_column(Text)
-    authors: Mapped[list[str] | None] = mapped_column(JSON)
+    authors: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     author_count: Mapped[int | None] = mapped_column(Integer)
     organization: Mapped[str | None] = mapped_column(Text)
     published: Mapped[dt.date | None]
     upvotes: Mapped[int | None] = mapped_column(Integer)
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     first_dump_id: Mapped[int | None] = mapped_column(ForeignKey("dumps.id"))
-    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class SightingRow(Base):

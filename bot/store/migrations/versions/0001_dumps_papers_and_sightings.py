@@ -47,14 +47,12 @@ def upgrade() -> None:
         sa.Column("upvotes", sa.Integer(), nullable=True),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("first_dump_id", sa.Integer(), nullable=True),
-        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["first_dump_id"], ["dumps.id"], name=op.f("fk_papers_first_dump_id_dumps")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_papers")),
         sa.UniqueConstraint("arxiv_id", name=op.f("uq_papers_arxiv_id")),
         sa.UniqueConstraint("key", name=op.f("uq_papers_key")),
     )
     op.create_index(op.f("ix_papers_first_seen_at"), "papers", ["first_seen_at"])
-    op.create_index(op.f("ix_papers_title_key"), "papers", ["title_key"])
     op.create_table(
         "sightings",
         sa.Column("paper_id", sa.Integer(), nullable=False),
@@ -71,7 +69,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_sightings_dump_id", table_name="sightings")
     op.drop_table("sightings")
-    op.drop_index(op.f("ix_papers_title_key"), table_name="papers")
     op.drop_index(op.f("ix_papers_first_seen_at"), table_name="papers")
     op.drop_table("papers")
     op.drop_table("dumps")

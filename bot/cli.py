@@ -1,0 +1,210 @@
+"""The ``paperboy`` command: thin shells over the stages.
+
+This is the one place where errors become exit codes: 0 when everything worked, 1 when some
+input or the database failed, 2 for a usage or configuration error. Every failure is one line
+on stderr; ``-v`` adds the traceback of an unexpected one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bot import __version__
+from bot.errors import ConfigError, PaperboyError
+from bot.models import IngestSummary, StoredPaper
+from bot.settings import Settings, load_settings
+from bot.store import Database, open_database
+
+PROGRESS_MIN_BYTES = 8 * 2**20
+
+
+@dataclass
+class App:
+    """What the global options chose; settings and database are made on first use, once."""
+
+    config: str | None
+    database_url: str | None
+    verbose: int
+    _settings: Settings | None = field(default=None, init=False)
+    _database: Database | None = field(default=None, init=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config, database_url=self.database_url)
+        return self._settings
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            self._database = open_database(self.settings.database_url)
+        return self._database
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"paperboy: {message}", err=True)
+    sys.exit(code)
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _fail(f"configuration error: {exc}", 2)
+        except PaperboyError as exc:
+            _fail(str(exc), 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if ctx.obj is not None and ctx.obj.verbose:
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
+
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", metavar="PATH", envvar="PAPERBOY_CONFIG",
+              help="TOML config file (default: $PAPERBOY_CONFIG; without one, defaults and PAPERBOY_* apply).")
+@click.option("--database-url", metavar="URL", help="Database to use, overriding the config.")
+@click.option("-v", "--verbose", count=True, help="Log more; -v also shows tracebacks of internal errors.")
+@click.version_option(__version__, prog_name="paperboy")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, database_url: str | None, verbose: int) -> None:
+    """paperboy: a daily digest of trending research papers."""
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = App(config=config, database_url=database_url, verbose=verbose)
+    ctx.call_on_close(lambda: ctx.obj._database.close() if ctx.obj._database else None)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dump-date", type=DATE, help="The dumps' date (YYYY-MM-DD) when they do not carry a year.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@click.pass_obj
+def ingest(app: App, paths: tuple[Path, ...], dump_date: dt.datetime | None, as_json: bool) -> None:
+    """Ingest Daily Papers dumps (files or directories; default: the inbox) and report what is new."""
+    from bot.pipeline import ingest as run_ingest
+
+    settings = app.settings
+    targets = list(paths) or [settings.inbox]
+    if not paths:
+        settings.inbox.mkdir(parents=True, exist_ok=True)
+    database = app.database
+    with _progress() as bar:
+        tasks: dict[Path, Any] = {}
+
+        def progress(path: Path, done: int, total: int) -> None:
+            if total < PROGRESS_MIN_BYTES:
+                return
+            if path not in tasks:
+                tasks[path] = bar.add_task(path.name, total=total)
+            bar.update(tasks[path], completed=done)
+
+        summary = run_ingest(database, settings, targets, dump_date=_date(dump_date), progress=progress)
+    if as_json:
+        click.echo(json.dumps(_summary_json(summary), indent=2))
+    else:
+        _print_summary(summary)
+    for report in summary.files:
+        if report.error and not as_json:
+            click.echo(f"paperboy: {report.error}", err=True)
+    sys.exit(0 if summary.ok else 1)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+def _summary_json(summary: IngestSummary) -> dict[str, Any]:
+    return {
+        "files": [
+            {"path": f.path, "status": f.status, "items": f.items, "new": f.new, "seen": f.seen,
+             "warnings": list(f.warnings), "error": f.error}
+            for f in summary.files
+        ],
+        "totals": {"items": summary.items, "new": summary.new, "seen": summary.seen},
+    }
+
+
+def _print_summary(summary: IngestSummary) -> None:
+    console = Console()
+    table = Table(title="Ingest", title_justify="left")
+    for name, justify in (("file", "left"), ("status", "left"), ("papers", "right"), ("new", "right"),
+                          ("seen", "right"), ("warnings", "right"), ("time", "right")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    styles = {"ingested": "green", "unchanged": "dim", "failed": "red"}
+    for f in summary.files:
+        table.add_row(f.path, f"[{styles[f.status]}]{f.status}[/]", str(f.items), str(f.new), str(f.seen),
+                      str(len(f.warnings)), f"{f.seconds:.2f}s")
+    table.add_section()
+    table.add_row("total", "", str(summary.items), str(summary.new), str(summary.seen),
+                  str(sum(len(f.warnings) for f in summary.files)), "")
+    console.print(table)
+    if not summary.files:
+        console.print("nothing to ingest")
+    for f in summary.files:
+        for warning in f.warnings:
+            console.print(f"[yellow]warning[/] {f.path}: {warning}", markup=True, highlight=False,
+                          soft_wrap=True)
+
+
+@main.group()
+def papers() -> None:
+    """Look at the papers paperboy has seen."""
+
+
+@papers.command("list")
+@click.option("--new-since", type=DATE, help="Only papers first seen on or after this date (YYYY-MM-DD, UTC).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many papers.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_obj
+def list_papers(app: App, new_since: dt.datetime | None, limit: int | None, as_json: bool) -> None:
+    """List papers, newest first."""
+    from bot.store.papers import list_papers as query
+
+    with app.database.read() as session:
+        found = query(session, new_since=_date(new_since), limit=limit)
+    if as_json:
+        click.echo(json.dumps([_paper_json(p) for p in found], indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(found)} papers", title_justify="left")
+    for name in ("first seen", "title", "published", "upvotes", "authors"):
+        table.add_column(name, overflow="fold")
+    for p in found:
+        table.add_row(f"{p.first_seen:%Y-%m-%d %H:%M}", p.title, str(p.published or ""),
+                      "" if p.upvotes is None else str(p.upvotes),
+                      str(p.author_count) if p.author_count is not None else (p.organization or ""))
+    Console().print(table)
+
+
+def _paper_json(p: StoredPaper) -> dict[str, Any]:
+    return {
+        "key": p.key, "arxiv_id": p.arxiv_id, "title": p.title, "abstract": p.abstract,
+        "authors": list(p.authors) if p.authors is not None else None, "author_count": p.author_count,
+        "organization": p.organization, "published": p.published.isoformat() if p.published else None,
+        "upvotes": p.upvotes, "first_seen": p.first_seen.isoformat(),
+    }
+
+
