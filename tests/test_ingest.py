@@ -179,3 +179,13 @@ def test_two_processes_ingesting_the_same_dumps(database_url: str, tmp_path: Pat
     results = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
     assert all(status in ("ingested", "unchanged") for result in results for status, _, _ in result)
     assert sum(new for result in results for _, new, _ in result) == 15000
+
+
+def test_example_inbox_is_the_generators_output(tmp_path: Path, db: Database, settings: Settings) -> None:
+    from bot.sources.dumpgen import write_example_inbox
+    root = Path(__file__).resolve().parents[1] / "examples" / "inbox"
+    for path in write_example_inbox(tmp_path / "inbox"):
+        assert path.read_bytes() == (root / path.name).read_bytes(), path.name
+    reports = run(db, settings, root).files
+    assert [(r.layout, r.new, r.seen) for r in reports] == [
+        ("flat-list", 12, 0), ("blocks", 8, 4), ("blocks-with-meta", 6, 6)]

@@ -119,9 +119,27 @@ def papers_for_size(size_bytes: int, layout: Layout) -> int:
     return max(1, size_bytes * 200 // sample)
 
 
+EXAMPLE_INBOX = (
+    ("2026-11-18.txt", "flat-list", 0, dt.date(2026, 11, 18)),
+    ("2026-11-19.txt", "blocks", 8, dt.date(2026, 11, 19)),
+    ("2026-11-20.txt", "blocks-with-meta", 14, dt.date(2026, 11, 20)),
+)
+
+
+def write_example_inbox(directory: Path, papers_per_day: int = 12) -> list[Path]:
+    """Three days of dumps, one layout each, overlapping as real days do (examples/inbox)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, layout, start, date in EXAMPLE_INBOX:
+        write_dump(directory / name, layout, start, papers_per_day, dump_date=date)  # type: ignore[arg-type]
+        written.append(directory / name)
+    return written
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bot.sources.dumpgen", description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, help="file to write")
+    parser.add_argument("out", type=Path, help="file to write (a directory with --example-inbox)")
+    parser.add_argument("--example-inbox", action="store_true", help="write the example inbox into OUT")
     parser.add_argument("--layout", choices=LAYOUTS, default="blocks-with-meta")
     parser.add_argument("--start", type=int, default=0, help="index of the first paper")
     size = parser.add_mutually_exclusive_group()
@@ -129,6 +147,10 @@ def main(argv: list[str] | None = None) -> None:
     size.add_argument("--size-mb", type=float, help="aim for a file of about this many MB")
     parser.add_argument("--date", type=dt.date.fromisoformat, default=dt.date(2026, 11, 20))
     args = parser.parse_args(argv)
+    if args.example_inbox:
+        for path in write_example_inbox(args.out):
+            print(path)
+        return
     count = papers_for_size(int(args.size_mb * 2**20), args.layout) if args.size_mb else args.papers
     size_written = write_dump(args.out, args.layout, args.start, count, dump_date=args.date)
     print(f"{args.out}: {count} papers, {size_written / 2**20:.1f} MiB, {args.layout}")

@@ -9,16 +9,21 @@ inserts do not reach. "New" is decided by the database: a paper is new exactly w
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, select, update
+from sqlalchemy import JSON, Date, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from bot.identity import normalise_title, paper_key
 from bot.models import DumpHeader, Paper, StoredPaper
-from bot.store.schema import DumpRow, PaperRow, SightingRow
+from bot.store.schema import DumpRow, PaperRow, SightingRow, UTCDateTime
 
 papers = PaperRow.__table__
 sightings = SightingRow.__table__
@@ -90,6 +95,51 @@ def _first_sightings(session: Session, keys: list[str]) -> list[tuple[str, int, 
     return rows
 
 
+def _executemany(session: Session, statement: Insert, rows: list[dict[str, Any]]) -> None:
+    """Run ``statement`` once per row; on SQLite, straight through the driver.
+
+    SQLAlchemy's per-row parameter processing is a third of the ingest time on SQLite, so the
+    hot inserts hand the driver values already in the forms SQLAlchemy itself stores there
+    (naive-UTC datetime text, ISO dates, JSON text). Other databases take the ordinary path.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite" or not rows:
+        session.execute(statement, rows)
+        return
+    compiled = statement.compile(dialect=connection.dialect, column_keys=list(rows[0]))
+    order = compiled.positiontup or ()
+    table = statement.table
+    fixes = [(i, convert) for i, key in enumerate(order)
+             if (convert := _sqlite_converter(table.c[key].type)) is not None]  # type: ignore[union-attr]
+    row_of = itemgetter(*order)
+    params: list[Any] = []
+    for row in rows:
+        values = row_of(row)
+        if fixes:
+            values = list(values)
+            for i, convert in fixes:
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+            values = tuple(values)
+        params.append(values)
+    connection.exec_driver_sql(str(compiled), params)
+
+
+@lru_cache(maxsize=64)
+def _sqlite_datetime(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_converter(kind: Any) -> Callable[[Any], Any] | None:
+    if isinstance(kind, UTCDateTime):
+        return _sqlite_datetime
+    if isinstance(kind, Date):
+        return dt.date.isoformat
+    if isinstance(kind, JSON):
+        return json.dumps
+    return None
+
+
 def _insert_ignoring_conflicts(session: Session):  # type: ignore[no-untyped-def]
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
@@ -107,8 +157,8 @@ def record_batch(
         # A plain executemany is several times faster than INSERT ... RETURNING row by row;
         # which rows this dump inserted (rather than a concurrent writer) reads back from
         # first_dump_id.
-        session.execute(_insert_ignoring_conflicts(session),
-                        [_new_row(key, paper, dump_id, now) for key, paper in fresh])
+        _executemany(session, _insert_ignoring_conflicts(session),
+                     [_new_row(key, paper, dump_id, now) for key, paper in fresh])
         for key, paper_id, first_dump in _first_sightings(session, [key for key, _ in fresh]):
             ids[key] = paper_id
             if first_dump == dump_id:
@@ -116,11 +166,9 @@ def record_batch(
     seen = [(key, paper) for key, paper in batch if key not in inserted]
     if seen:
         session.execute(_REFRESH, [_refresh_params(ids[key], paper) for key, paper in seen])
-    session.execute(
-        insert(sightings),
-        [{"paper_id": ids[key], "dump_id": dump_id, "rank": paper.rank, "upvotes": paper.upvotes}
-         for key, paper in batch],
-    )
+    _executemany(session, insert(sightings),
+                 [{"paper_id": ids[key], "dump_id": dump_id, "rank": paper.rank, "upvotes": paper.upvotes}
+                  for key, paper in batch])
     return BatchResult(new=len(inserted), seen=len(seen))
 
 

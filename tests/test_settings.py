@@ -1,0 +1,92 @@
+"""Settings: precedence, validation with one-line errors, and that every setting is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import SPECS, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_are_embedded_and_offline() -> None:
+    settings = load_settings(env={})
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.smtp_host == "" and settings.secret_key is None
+    assert settings == Settings()
+
+
+def test_the_example_config_loads_and_equals_the_defaults() -> None:
+    settings = load_settings(ROOT / "config" / "paperboy.toml", env={})
+    assert settings == Settings(config_file=ROOT / "config" / "paperboy.toml")
+
+
+def test_precedence_file_then_environment_then_override(tmp_path: Path) -> None:
+    config = tmp_path / "paperboy.toml"
+    config.write_text('inbox = "from-file"\n[smtp]\nport = 2525\nhost = "mail.example.org"\n')
+    settings = load_settings(config, env={"PAPERBOY_SMTP_PORT": "465", "PAPERBOY_SMTP_TLS": "TLS"},
+                             inbox="from-override")
+    assert settings.smtp_port == 465 and settings.smtp_tls == "tls"
+    assert settings.smtp_host == "mail.example.org"
+    assert settings.inbox == Path("from-override")
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('base_url = "https://papers.example.org"\n')
+    settings = load_settings(env={"PAPERBOY_CONFIG": str(config)})
+    assert settings.base_url == "https://papers.example.org/"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("[smtp]\nport = 70000\n", "smtp.port in {file}: expected a number from 1 to 65535, got 70000"),
+    ('[smtp]\ntls = "maybe"\n', "smtp.tls in {file}: expected one of none, starttls, tls, got 'maybe'"),
+    ('database_url = "mysql://x/y"\n', "database_url in {file}: expected sqlite:///PATH or postgresql"),
+    ('base_url = "ftp://x"\n', "base_url in {file}: expected an http:// or https:// URL"),
+    ('inbx = "typo"\n', "inbx in {file}: unknown setting"),
+    ('secret_key = "s3cret"\n', "secret_key in {file}: is a secret: set PAPERBOY_SECRET_KEY"),
+    ('[mail]\nfrom = "a@b\\r\\nBcc: x@y"\n', "mail.from in {file}: expected an email address"),
+    ("inbox = [\n", "config in {file}: is not valid TOML"),
+])
+def test_bad_settings_name_the_key_and_the_file(tmp_path: Path, body: str, message: str) -> None:
+    config = tmp_path / "paperboy.toml"
+    config.write_text(body)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, env={})
+    assert str(caught.value).startswith(message.format(file=config))
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="PAPERBOY_SMTP_PORT in the environment: expected a whole number"):
+        load_settings(env={"PAPERBOY_SMTP_PORT": "abc"})
+
+
+def test_missing_config_file() -> None:
+    with pytest.raises(ConfigError, match="config in /nonexistent.toml: file not found"):
+        load_settings("/nonexistent.toml", env={})
+
+
+def test_secrets_come_from_the_environment_and_are_not_shown() -> None:
+    settings = load_settings(env={"PAPERBOY_SECRET_KEY": "k" * 32, "PAPERBOY_SMTP_PASSWORD": "pw"})
+    assert settings.secret_key == "k" * 32 and settings.smtp_password == "pw"
+    assert "k" * 32 not in repr(settings) and "pw'" not in repr(settings)
+
+
+def test_postgres_urls_get_the_psycopg_driver() -> None:
+    assert load_settings(env={"PAPERBOY_DATABASE_URL": "postgres://u@h/db"}).database_url == \
+        "postgresql+psycopg://u@h/db"
+
+
+def test_every_setting_is_documented_in_the_example_config_and_readme() -> None:
+    example = (ROOT / "config" / "paperboy.toml").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for spec in SPECS:
+        assert spec.env in example, spec.env
+        assert spec.env in readme, spec.env
+        assert f"`{spec.toml_key}`" in readme, spec.toml_key
+        if not spec.secret:
+            assert f"{spec.toml[-1]} =" in example, spec.toml_key

@@ -1,0 +1,74 @@
+"""The schema: migrations match the models, and the constraints guard identity."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import insert, inspect
+from sqlalchemy.exc import IntegrityError
+
+from bot.identity import normalise_arxiv_id, normalise_title, paper_key
+from bot.store import Database, open_database
+from bot.store.schema import Base, PaperRow
+
+NOW = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
+
+
+def test_migrations_match_the_models(db: Database) -> None:
+    with db.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+                                Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_is_idempotent(database_url: str) -> None:
+    for _ in range(2):
+        database = open_database(database_url)
+        tables = set(inspect(database.engine).get_table_names())
+        database.close()
+    assert {"dumps", "papers", "sightings", "alembic_version"} <= tables
+
+
+def _paper(key: str, arxiv_id: str | None = None) -> dict[str, object]:
+    return {"key": key, "arxiv_id": arxiv_id, "title_key": key, "title": key, "first_seen_at": NOW}
+
+
+def test_a_key_exists_once(db: Database) -> None:
+    with pytest.raises(IntegrityError), db.write() as session:
+        session.execute(insert(PaperRow), [_paper("title:a"), _paper("title:a")])
+    with pytest.raises(IntegrityError), db.write() as session:
+        session.execute(insert(PaperRow), [_paper("arxiv:1", "2401.00001"), _paper("arxiv:2", "2401.00001")])
+
+
+def test_datetimes_come_back_aware_utc(db: Database) -> None:
+    berlin = dt.timezone(dt.timedelta(hours=1))
+    with db.write() as session:
+        session.execute(insert(PaperRow), [{**_paper("title:t"), "first_seen_at": NOW.astimezone(berlin)}])
+    with db.read() as session:
+        stored = session.query(PaperRow).one().first_seen_at
+    assert stored == NOW and stored.tzinfo is not None and stored.utcoffset() == dt.timedelta(0)
+
+
+def test_bad_database_url_is_one_line() -> None:
+    from bot.errors import StoreError
+    with pytest.raises(StoreError, match="cannot open the database"):
+        open_database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_title_identity() -> None:
+    assert normalise_title("GUI-G1: Understanding R1-Zero") == "gui g1 understanding r1 zero"
+    assert normalise_title("  Ｆｕｌｌｗｉｄｔｈ  “Quotes” ") == normalise_title('Fullwidth "quotes"')
+    assert normalise_title("Straße") == normalise_title("STRASSE")
+    assert paper_key("A Title.") == paper_key("a title") == "title:a title"
+    assert paper_key("Anything", "2401.01234") == "arxiv:2401.01234"
+    assert normalise_title("LLMs for X") != normalise_title("LLM for X")
+
+
+def test_arxiv_ids() -> None:
+    assert normalise_arxiv_id("2401.01234v3") == "2401.01234"
+    assert normalise_arxiv_id("arXiv:2401.01234") == "2401.01234"
+    assert normalise_arxiv_id("hep-th/9901001v1") == "hep-th/9901001"
+    assert normalise_arxiv_id("not an id") is None
