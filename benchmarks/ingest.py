@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -150,7 +151,7 @@ def main() -> None:
         marker.write_text(str(args.stored))
         print(f"filled {args.stored:,} papers in {fill['seconds']:.0f} s", file=sys.stderr)
     trial = work / "diff.db"
-    trial.write_bytes(stored.read_bytes())
+    shutil.copyfile(stored, trial)  # streamed: a child inherits the parent's peak RSS
     dump = work / "diff.txt"
     half = args.diff_papers // 2
     write_dump(dump, "blocks-with-meta", args.stored - half, args.diff_papers, dump_date=DATE)

@@ -190,10 +190,12 @@ def list_papers(app: App, new_since: dt.datetime | None, limit: int | None, as_j
         click.echo(json.dumps([_paper_json(p) for p in found], indent=2, ensure_ascii=False))
         return
     table = Table(title=f"{len(found)} papers", title_justify="left")
-    for name in ("first seen", "title", "published", "upvotes", "authors"):
-        table.add_column(name, overflow="fold")
+    table.add_column("first seen", no_wrap=True)
+    table.add_column("title", ratio=1, overflow="fold")
+    for name in ("published", "upvotes", "authors"):
+        table.add_column(name, no_wrap=True)
     for p in found:
-        table.add_row(f"{p.first_seen:%Y-%m-%d %H:%M}", p.title, str(p.published or ""),
+        table.add_row(f"{p.first_seen:%Y-%m-%d}", p.title, str(p.published or ""),
                       "" if p.upvotes is None else str(p.upvotes),
                       str(p.author_count) if p.author_count is not None else (p.organization or ""))
     Console().print(table)

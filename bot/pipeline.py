@@ -121,6 +121,10 @@ def _ingest_text(
             warnings = _capped([*warnings, *parser.warnings])
             store.finish_dump(session, dump_id, items=items, new=new, seen=seen, warnings=warnings)
     except IntegrityError:
+        # Another process ingested the same bytes between our check and our insert.
+        with database.read() as session:
+            if store.find_dump(session, how.sha256) is None:
+                raise
         return FileReport(path=name, status="unchanged")
     return FileReport(path=name, status="ingested", items=items, new=new, seen=seen,
                       warnings=tuple(warnings), layout=parser.header.layout, dump_date=parser.header.dump_date)
