@@ -239,9 +239,5 @@ def list_papers(
     ]
 
 
-def count_papers(session: Session) -> int:
-    return session.execute(select(func.count()).select_from(papers)).scalar_one()
-
-
 def key_for(paper: Paper) -> str:
     return paper_key(paper.title, paper.arxiv_id)
