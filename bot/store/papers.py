@@ -2,8 +2,8 @@
 
 Writes go through SQLAlchemy Core in batches (one multi-row statement per batch) because ingest
 is the hot path: tens of thousands of papers a second is the target, which per-object ORM
-inserts do not reach. "New" is decided by the database: a paper is new exactly when its
-``INSERT ... ON CONFLICT DO NOTHING`` inserted a row.
+inserts do not reach. "New" is decided by the database: a paper is new exactly when this dump's
+``INSERT ... ON CONFLICT DO NOTHING`` created its row, which its ``first_dump_id`` records.
 """
 
 from __future__ import annotations
@@ -78,20 +78,15 @@ def finish_dump(
 
 def known_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
     """The diff: which of ``keys`` the store has, with their paper ids."""
-    wanted = list(keys)
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), _LOOKUP_CHUNK):
-        chunk = wanted[start : start + _LOOKUP_CHUNK]
-        found.update(session.execute(select(papers.c.key, papers.c.id).where(papers.c.key.in_(chunk))).all())
-    return found
+    return {key: paper_id for key, paper_id in _by_key(session, list(keys), papers.c.id)}
 
 
-def _first_sightings(session: Session, keys: list[str]) -> list[tuple[str, int, int | None]]:
-    rows: list[tuple[str, int, int | None]] = []
+def _by_key(session: Session, keys: list[str], *columns: Any) -> list[Any]:
+    """Rows of (key, *columns) for the stored papers among ``keys``, in bounded IN lists."""
+    rows: list[Any] = []
     for start in range(0, len(keys), _LOOKUP_CHUNK):
         chunk = keys[start : start + _LOOKUP_CHUNK]
-        query = select(papers.c.key, papers.c.id, papers.c.first_dump_id).where(papers.c.key.in_(chunk))
-        rows.extend(session.execute(query).all())
+        rows.extend(session.execute(select(papers.c.key, *columns).where(papers.c.key.in_(chunk))).all())
     return rows
 
 
@@ -159,7 +154,8 @@ def record_batch(
         # first_dump_id.
         _executemany(session, _insert_ignoring_conflicts(session),
                      [_new_row(key, paper, dump_id, now) for key, paper in fresh])
-        for key, paper_id, first_dump in _first_sightings(session, [key for key, _ in fresh]):
+        for key, paper_id, first_dump in _by_key(session, [key for key, _ in fresh], papers.c.id,
+                                                 papers.c.first_dump_id):
             ids[key] = paper_id
             if first_dump == dump_id:
                 inserted.add(key)
