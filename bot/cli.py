@@ -22,7 +22,7 @@ from rich.table import Table
 
 from bot import __version__
 from bot.errors import ConfigError, PaperboyError
-from bot.models import IngestSummary, StoredPaper
+from bot.models import Grouping, IngestSummary, StoredPaper
 from bot.settings import Settings, load_settings
 from bot.store import Database, open_database
 
@@ -210,3 +210,83 @@ def _paper_json(p: StoredPaper) -> dict[str, Any]:
     }
 
 
+
+
+@main.group()
+def topics() -> None:
+    """Group papers into topics, and look at the persisted topics."""
+
+
+@topics.command("group")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help='Print {"topics": [{"slug", "label", "ids"}]}.')
+@click.pass_obj
+def topics_group(app: App, file: Path, as_json: bool) -> None:
+    """Group the papers of a JSON Lines FILE (objects with id, title and abstract)."""
+    from bot.pipeline import grouping_options
+    from bot.sources.listing import read_listing
+    from bot.topics import group_papers
+
+    docs = read_listing(file)
+    settings = app.settings
+    grouping = group_papers(docs, rules=settings.topics, options=grouping_options(settings))
+    _print_grouping(grouping, {d.id: d.title for d in docs}, as_json)
+
+
+@topics.command("show")
+@click.option("--new/--all", "new_only", default=True, show_default=True,
+              help="Only papers no edition has carried yet, or every stored paper.")
+@click.option("--save", is_flag=True, help="Persist the topics, so that later days keep their names.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"topics": [{"slug", "label", "ids"}]}.')
+@click.pass_obj
+def topics_show(app: App, new_only: bool, save: bool, as_json: bool) -> None:
+    """Group the stored papers into topics (ids are paper keys)."""
+    from bot.pipeline import group_stored
+    from bot.store.papers import list_papers as query
+
+    grouping = group_stored(app.database, app.settings, new_only=new_only, save=save)
+    with app.database.read() as session:
+        titles = {p.key: p.title for p in query(session)}
+    _print_grouping(grouping, titles, as_json)
+
+
+@topics.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_obj
+def topics_list(app: App, as_json: bool) -> None:
+    """List the persisted topics."""
+    from bot.store.topics import list_topics
+
+    with app.database.read() as session:
+        rows = list_topics(session)
+    if as_json:
+        click.echo(json.dumps([
+            {"slug": t.slug, "label": t.label, "kind": t.kind, "papers": n,
+             "created": created.isoformat(), "updated": updated.isoformat(),
+             "terms": list(t.profile)[:10]}
+            for t, created, updated, n in rows
+        ], indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(rows)} topics", title_justify="left")
+    for name in ("slug", "label", "kind", "papers", "last used"):
+        table.add_column(name, overflow="fold")
+    for t, _created, updated, n in rows:
+        table.add_row(t.slug, t.label, t.kind, str(n), f"{updated:%Y-%m-%d}")
+    Console().print(table)
+
+
+def _print_grouping(grouping: Grouping, titles: dict[str, str], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(grouping.as_json(), indent=2, ensure_ascii=False))
+        return
+    total = sum(len(g.ids) for g in grouping.groups)
+    table = Table(title=f"{total} papers in {len(grouping.groups)} topics ({grouping.seconds:.2f} s)",
+                  title_justify="left")
+    table.add_column("topic", overflow="fold")
+    table.add_column("slug", overflow="fold")
+    table.add_column("papers", justify="right")
+    table.add_column("top paper", ratio=1, overflow="fold")
+    for g in grouping.groups:
+        table.add_row(g.label + (" (new)" if g.is_new else ""), g.slug, str(len(g.ids)),
+                      titles.get(g.ids[0], g.ids[0]) if g.ids else "")
+    Console().print(table)

@@ -90,3 +90,59 @@ class StoredPaper:
     upvotes: int | None
     first_seen: dt.datetime
     first_dump_date: dt.date | None = field(default=None)
+
+
+TopicKind = Literal["configured", "discovered", "other"]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRule:
+    """A configured topic: papers using one of ``include`` and none of ``exclude`` belong to it."""
+
+    name: str
+    slug: str
+    include: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDoc:
+    """What grouping needs to know of a paper."""
+
+    id: str
+    title: str
+    abstract: str = ""
+    upvotes: int | None = None
+    rank: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownTopic:
+    """A topic as persisted: its slug and label stay while its term profile keeps matching."""
+
+    slug: str
+    label: str
+    kind: TopicKind
+    profile: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicGroup:
+    """One section of a digest: papers by upvotes, then rank; ``terms`` are the label's terms."""
+
+    slug: str
+    label: str
+    kind: TopicKind
+    ids: tuple[str, ...]
+    terms: tuple[str, ...] = ()
+    profile: dict[str, float] = field(default_factory=dict)
+    is_new: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    groups: tuple[TopicGroup, ...]
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, list[dict[str, object]]]:
+        return {"topics": [{"slug": g.slug, "label": g.label, "ids": list(g.ids)} for g in self.groups]}

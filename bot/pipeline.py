@@ -1,4 +1,4 @@
-"""Where the stages are wired together. For now: ingest, sources -> store.
+"""Where the stages are wired together: ingest (sources -> store) and grouping (store -> topics).
 
 Each file is ingested in its own transaction, so a file that fails half-way leaves the database
 as it was and the next file still goes in. The CLI and, later, the scheduler call these
@@ -16,12 +16,14 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.errors import PaperboyError, SourceError
-from bot.models import FileReport, IngestSummary, Paper
+from bot.models import FileReport, Grouping, IngestSummary, Paper
 from bot.settings import Settings
 from bot.sources.dump import DumpParser
 from bot.sources.text import NotDecodable, Sniff, read_lines, sniff
 from bot.store import Database
 from bot.store import papers as store
+from bot.store import topics as topic_store
+from bot.topics import Options, group_papers
 
 BATCH = 5000
 MAX_WARNINGS = 50
@@ -158,3 +160,31 @@ def _capped(warnings: list[str]) -> list[str]:
     if len(warnings) <= MAX_WARNINGS:
         return warnings
     return [*warnings[:MAX_WARNINGS], f"... and {len(warnings) - MAX_WARNINGS} more warnings"]
+
+
+def grouping_options(settings: Settings) -> Options:
+    return Options(
+        min_size=settings.grouping_min_size,
+        max_share=settings.grouping_max_share / 100,
+        max_groups=settings.grouping_max_groups,
+    )
+
+
+def group_stored(
+    database: Database, settings: Settings, *, new_only: bool = True, save: bool = False,
+    now: dt.datetime | None = None,
+) -> Grouping:
+    """Group the stored papers; with ``save``, persist the topics so their names stick.
+
+    "New" means not yet carried by an edition; until editions exist, every stored paper is new.
+    """
+    with database.read() as session:
+        # No edition has carried any paper yet (editions arrive with the digest stage), so the
+        # papers new since the last edition are all of them; new_only narrows it from then on.
+        docs = topic_store.topic_docs(session)
+        known = topic_store.known_topics(session)
+    grouping = group_papers(docs, rules=settings.topics, known=known, options=grouping_options(settings))
+    if save and grouping.groups:
+        with database.write() as session:
+            topic_store.save_topics(session, grouping, now or dt.datetime.now(dt.UTC))
+    return grouping

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
+from bot.models import TopicRule
 
 ENV_PREFIX = "PAPERBOY_"
 
@@ -135,6 +136,12 @@ SPECS: tuple[Spec, ...] = (
          "SMTP password; environment only", secret=True),
     Spec("ingest_max_file_mb", ("ingest", "max_file_mb"), 512, _int_between(1, 100_000),
          "dumps larger than this many MiB are refused"),
+    Spec("grouping_min_size", ("grouping", "min_size"), 3, _int_between(1, 1000),
+         "discovered groups smaller than this fold into Other"),
+    Spec("grouping_max_share", ("grouping", "max_share"), 35, _int_between(5, 100),
+         "a discovered group holding more than this percent of the papers is split"),
+    Spec("grouping_max_groups", ("grouping", "max_groups"), 12, _int_between(2, 50),
+         "at most this many discovered groups a day"),
 )
 
 
@@ -158,6 +165,10 @@ class Settings:
     smtp_user: str = _DEFAULT["smtp_user"]
     smtp_password: str | None = None
     ingest_max_file_mb: int = _DEFAULT["ingest_max_file_mb"]
+    grouping_min_size: int = _DEFAULT["grouping_min_size"]
+    grouping_max_share: int = _DEFAULT["grouping_max_share"]
+    grouping_max_groups: int = _DEFAULT["grouping_max_groups"]
+    topics: tuple[TopicRule, ...] = ()
     config_file: Path | None = None
 
     def __repr__(self) -> str:
@@ -184,11 +195,50 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError("config", f"is not valid TOML: {exc}", str(path)) from None
 
 
+def _text_list(value: Any, key: str, source: str, required: bool) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(key, "expected a list of non-empty strings", source)
+    if required and not value:
+        raise ConfigError(key, "must list at least one phrase", source)
+    return tuple(v.strip() for v in value)
+
+
+def _topics(value: Any, source: str) -> tuple[TopicRule, ...]:
+    """``[[topics]]`` tables: name, include (phrases), optional exclude and slug."""
+    from bot.topics.rules import slugify
+
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError("topics", "expected [[topics]] tables", source)
+    rules: list[TopicRule] = []
+    for number, table in enumerate(value, 1):
+        key = f"topics[{number}]"
+        unknown = set(table) - {"name", "include", "exclude", "slug"}
+        if unknown:
+            raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key (name, include, exclude, slug)", source)
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip() or any(c in name for c in "\r\n"):
+            raise ConfigError(f"{key}.name", "expected a one-line name", source)
+        slug = slugify(str(table.get("slug") or name))
+        if slug == "other" or any(rule.slug == slug for rule in rules):
+            raise ConfigError(f"{key}.slug", f"{slug!r} is taken; give the topic a slug of its own", source)
+        rules.append(TopicRule(
+            name=name.strip(), slug=slug,
+            include=_text_list(table.get("include"), f"{key}.include", source, required=True),
+            exclude=_text_list(table.get("exclude", []), f"{key}.exclude", source, required=False),
+        ))
+    return tuple(rules)
+
+
 def _from_file(data: Mapping[str, Any], source: str) -> dict[str, Any]:
     by_path = {spec.toml: spec for spec in SPECS}
     sections = {spec.toml[0] for spec in SPECS if len(spec.toml) > 1}
     values: dict[str, Any] = {}
     for key, value in data.items():
+        if key == "topics":
+            values["topics"] = _topics(value, source)
+            continue
         if key in sections and isinstance(value, dict):
             items = [((key, sub), sub_value) for sub, sub_value in value.items()]
         else:

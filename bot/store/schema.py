@@ -104,3 +104,18 @@ class SightingRow(Base):
     dump_id: Mapped[int] = mapped_column(ForeignKey("dumps.id", ondelete="CASCADE"), primary_key=True)
     rank: Mapped[int] = mapped_column(Integer)
     upvotes: Mapped[int | None] = mapped_column(Integer)
+
+
+class TopicRow(Base):
+    """A named topic; its slug and label are what feeds and follows hold on to."""
+
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    label: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    profile: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    papers: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,80 @@
+"""Queries over persisted topics and the papers grouping reads. The caller owns the transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.models import Grouping, KnownTopic, TopicDoc
+from bot.store.schema import PaperRow, SightingRow, TopicRow
+from bot.topics.continuity import blend
+
+topics = TopicRow.__table__
+
+
+def known_topics(session: Session) -> list[KnownTopic]:
+    rows = session.execute(
+        select(topics.c.slug, topics.c.label, topics.c.kind, topics.c.profile).order_by(topics.c.id)
+    )
+    return [KnownTopic(slug, label, kind, dict(profile or {})) for slug, label, kind, profile in rows]
+
+
+def list_topics(session: Session) -> list[tuple[KnownTopic, dt.datetime, dt.datetime, int]]:
+    rows = session.execute(
+        select(topics.c.slug, topics.c.label, topics.c.kind, topics.c.profile,
+               topics.c.created_at, topics.c.updated_at, topics.c.papers).order_by(topics.c.slug)
+    )
+    return [(KnownTopic(s, l, k, dict(p or {})), c, u, n) for s, l, k, p, c, u, n in rows]
+
+
+def save_topics(session: Session, grouping: Grouping, now: dt.datetime) -> int:
+    """Persist the named groups of a grouping; returns how many topics are new.
+
+    A new slug is inserted with ``ON CONFLICT DO NOTHING`` so that two processes saving at once
+    cannot create it twice; a known one has its profile blended with today's.
+    """
+    created = 0
+    existing = {k.slug: k for k in known_topics(session)}
+    for group in grouping.groups:
+        if group.kind == "other":
+            continue
+        known = existing.get(group.slug)
+        if known is None:
+            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+            result = session.execute(
+                dialect.insert(topics).on_conflict_do_nothing().values(
+                    slug=group.slug, label=group.label, kind=group.kind, profile=group.profile,
+                    created_at=now, updated_at=now, papers=len(group.ids),
+                )
+            )
+            created += result.rowcount or 0
+            continue
+        session.execute(
+            update(topics).where(topics.c.slug == group.slug).values(
+                profile=blend(known.profile, group.profile) if group.profile else known.profile,
+                updated_at=now, papers=topics.c.papers + len(group.ids),
+            )
+        )
+    return created
+
+
+def topic_docs(session: Session, since: dt.datetime | None = None) -> list[TopicDoc]:
+    """Papers as grouping sees them, with the best rank any dump gave them."""
+    first_rank = (
+        select(SightingRow.paper_id, func.min(SightingRow.rank).label("rank"))
+        .group_by(SightingRow.paper_id)
+        .subquery()
+    )
+    query = (
+        select(PaperRow.key, PaperRow.title, PaperRow.abstract, PaperRow.upvotes, first_rank.c.rank)
+        .outerjoin(first_rank, first_rank.c.paper_id == PaperRow.id)
+        .order_by(PaperRow.id)
+    )
+    if since is not None:
+        query = query.where(PaperRow.first_seen_at > since)
+    return [TopicDoc(key, title, abstract or "", upvotes, rank)
+            for key, title, abstract, upvotes, rank in session.execute(query)]
+

@@ -1,0 +1,60 @@
+"""Keeping a subject's name from day to day.
+
+A discovered group is compared with every persisted topic by the cosine of their term profiles
+(c-TF-IDF weights of their top terms). Groups and topics are paired one to one, best pairs first
+(the Hungarian assignment), and a pair counts when its similarity reaches ``MATCH``: the group
+then takes the topic's slug and label. A group with no partner gets a new slug made from its label.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from bot.models import KnownTopic
+from bot.topics.rules import slugify
+
+MATCH = 0.3
+PROFILE_TERMS = 30
+
+
+def similarity(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    dot = sum(weight * b[term] for term, weight in a.items() if term in b)
+    norm = math.sqrt(sum(w * w for w in a.values())) * math.sqrt(sum(w * w for w in b.values()))
+    return dot / norm if norm else 0.0
+
+
+def pair(profiles: Sequence[Mapping[str, float]], known: Sequence[KnownTopic]) -> list[KnownTopic | None]:
+    """For each profile, the persisted topic it continues, or None."""
+    out: list[KnownTopic | None] = [None] * len(profiles)
+    if not profiles or not known:
+        return out
+    scores = np.array([[similarity(p, k.profile) for k in known] for p in profiles])
+    rows, cols = linear_sum_assignment(-scores)
+    for row, col in zip(rows, cols):
+        if scores[row, col] >= MATCH:
+            out[row] = known[col]
+    return out
+
+
+def new_slug(label: str, taken: set[str]) -> str:
+    base = slugify(label)
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def blend(old: Mapping[str, float], new: Mapping[str, float], keep: float = 0.5) -> dict[str, float]:
+    """A topic's profile after another day: half what it was, half what today's group says."""
+    def unit(profile: Mapping[str, float]) -> dict[str, float]:
+        norm = math.sqrt(sum(w * w for w in profile.values())) or 1.0
+        return {t: w / norm for t, w in profile.items()}
+
+    a, b = unit(old), unit(new)
+    merged = {t: keep * a.get(t, 0.0) + (1 - keep) * b.get(t, 0.0) for t in a.keys() | b.keys()}
+    top = sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:PROFILE_TERMS]
+    return {t: round(w, 6) for t, w in top}
