@@ -50,6 +50,16 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
     ('secret_key = "s3cret"\n', "secret_key in {file}: is a secret: set PAPERBOY_SECRET_KEY"),
     ('[mail]\nfrom = "a@b\\r\\nBcc: x@y"\n', "mail.from in {file}: expected an email address"),
     ("inbox = [\n", "config in {file}: is not valid TOML"),
+    ("[grouping]\nmax_share = 2\n", "grouping.max_share in {file}: expected a number from 5 to 100"),
+    ('[[topics]]\ninclude = ["x"]\n', "topics[1].name in {file}: expected a one-line name"),
+    ('[[topics]]\nname = "A"\n', "topics[1].include in {file}: expected a list of non-empty strings"),
+    ('[[topics]]\nname = "A"\ninclude = []\n', "topics[1].include in {file}: must list at least one phrase"),
+    ('[[topics]]\nname = "A"\ninclude = ["a"]\nexclude = [1]\n', "topics[1].exclude in {file}: expected a list"),
+    ('[[topics]]\nname = "A"\ninclude = ["a"]\ncolour = "red"\n', "topics[1].colour in {file}: unknown key"),
+    ('[[topics]]\nname = "A b"\ninclude = ["a"]\n[[topics]]\nname = "a-B"\ninclude = ["b"]\n',
+     "topics[2].slug in {file}: 'a-b' is taken"),
+    ('[[topics]]\nname = "Other"\ninclude = ["a"]\n', "topics[1].slug in {file}: 'other' is taken"),
+    ("topics = 3\n", "topics in {file}: expected [[topics]] tables"),
 ])
 def test_bad_settings_name_the_key_and_the_file(tmp_path: Path, body: str, message: str) -> None:
     config = tmp_path / "paperboy.toml"
@@ -90,3 +100,14 @@ def test_every_setting_is_documented_in_the_example_config_and_readme() -> None:
         assert f"`{spec.toml_key}`" in readme, spec.toml_key
         if not spec.secret:
             assert f"{spec.toml[-1]} =" in example, spec.toml_key
+
+
+def test_configured_topics_are_read_from_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "paperboy.toml"
+    config.write_text('[[topics]]\nname = "Reward models · RLHF"\ninclude = ["reward model", "RLHF"]\n'
+                      '[[topics]]\nname = "Agents"\nslug = "agents"\ninclude = "agent"\nexclude = ["survey"]\n')
+    settings = load_settings(config, env={})
+    assert [(t.name, t.slug, t.include, t.exclude) for t in settings.topics] == [
+        ("Reward models · RLHF", "reward-models-rlhf", ("reward model", "RLHF"), ()),
+        ("Agents", "agents", ("agent",), ("survey",)),
+    ]

@@ -25,22 +25,32 @@ def slugify(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class _Phrase:
+    words: tuple[str, ...]
+    joined: str | None  # "multi-agent" written as one word, for phrases of several words
+
+    @classmethod
+    def of(cls, text: str) -> _Phrase:
+        words = phrase_tokens(text)
+        return cls(words, canonical("".join(surface_words(text))) if len(words) > 1 else None)
+
+
+@dataclass(frozen=True, slots=True)
 class _Compiled:
     rule: TopicRule
-    include: tuple[tuple[str, ...], ...]
-    exclude: tuple[tuple[str, ...], ...]
+    include: tuple[_Phrase, ...]
+    exclude: tuple[_Phrase, ...]
 
 
 def _words(text: str) -> tuple[str, ...]:
     return tuple(canonical(w) for w in surface_words(clean(text)))
 
 
-def _hits(words: tuple[str, ...], phrase: tuple[str, ...]) -> int:
-    size = len(phrase)
-    count = sum(1 for i in range(len(words) - size + 1) if words[i : i + size] == phrase)
-    if size > 1:  # "multi-agent" written as one word
-        joined = "".join(phrase)
-        count += sum(1 for w in words if w == joined or w == joined + "s")
+def _hits(words: tuple[str, ...], phrase: _Phrase) -> int:
+    size = len(phrase.words)
+    count = sum(1 for i in range(len(words) - size + 1) if words[i : i + size] == phrase.words)
+    if phrase.joined:
+        count += words.count(phrase.joined)
     return count
 
 
@@ -51,8 +61,8 @@ class Matcher:
         self._rules = [
             _Compiled(
                 rule,
-                tuple(p for p in map(phrase_tokens, rule.include) if p),
-                tuple(p for p in map(phrase_tokens, rule.exclude) if p),
+                tuple(p for p in map(_Phrase.of, rule.include) if p.words),
+                tuple(p for p in map(_Phrase.of, rule.exclude) if p.words),
             )
             for rule in rules
         ]

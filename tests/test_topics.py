@@ -1,0 +1,225 @@
+"""The topics stage: configured rules, discovered groups, labels, determinism, stable names."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bot.models import KnownTopic, TopicDoc, TopicRule
+from bot.topics import Options, group_papers
+from bot.topics.rules import Matcher, slugify
+from bot.topics.text import GENERIC, canonical, clean, content_tokens, is_generic, singular
+from tests.conftest import SHARED
+from tests.topic_corpus import corpus
+
+EVAL = SHARED / "eval" / "topics"
+
+
+def _eval(name: str) -> list[dict]:
+    path = EVAL / name
+    if not path.is_file():
+        pytest.skip(f"the shared evaluation listings are not beside the project ({path} is absent)")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _docs(rows: list[dict]) -> list[TopicDoc]:
+    return [TopicDoc(r["id"], r["title"], r["abstract"]) for r in rows]
+
+
+def _known(grouping) -> list[KnownTopic]:
+    return [KnownTopic(g.slug, g.label, g.kind, g.profile) for g in grouping.groups if g.kind != "other"]
+
+
+# -- words ------------------------------------------------------------------------------------
+
+def test_plural_and_acronym_variants_are_one_term() -> None:
+    assert singular("llms") == "llm"
+    assert singular("policies") == "policy"
+    assert singular("analyses") == "analysis"
+    assert singular("bias") == "bias"
+    assert canonical("LLMs") == canonical("LLM")
+    assert canonical("Robots") == canonical("robot")
+
+
+def test_urls_and_code_availability_sentences_are_removed() -> None:
+    text = ("We build GLEN for retrieval. Code is available at https://github.com/x/glen. "
+            "See www.example.org/page for more. Results hold.")
+    cleaned = clean(text)
+    assert "github" not in cleaned and "example.org" not in cleaned and "available" not in cleaned
+    assert "GLEN for retrieval" in cleaned and "Results hold" in cleaned
+
+
+def test_generic_words_never_form_a_term_alone() -> None:
+    terms = content_tokens("We propose a novel framework. Reinforcement learning for reward models.").terms()
+    assert "reinforc learn" in terms and "reward model" in terms
+    assert not any(is_generic(t) for t in terms)
+    assert all(is_generic(canonical(w)) for w in ("model", "learning", "method", "propose", "results", "framework"))
+
+
+# -- configured topics -----------------------------------------------------------------------------
+
+RULES = (
+    TopicRule("Reward models", "reward-models", ("reward model", "RLHF")),
+    TopicRule("Multi-agent systems", "multi-agent", ("multi-agent",), exclude=("survey",)),
+    TopicRule("Reinforcement learning", "rl", ("RL", "reinforcement learning")),
+)
+
+
+@pytest.mark.parametrize("title, expected", [
+    ("Training Reward Models at scale", "reward-models"),
+    ("A reward-model for dialogue", "reward-models"),
+    ("RLHF without tears", "reward-models"),
+    ("Multiagent debate", "multi-agent"),
+    ("Multi-Agent Collaboration", "multi-agent"),
+    ("A survey of multi-agent systems", None),
+    ("URL parsing and controllers", None),
+    ("Offline RL benchmarks", "rl"),
+])
+def test_rules_match_on_word_boundaries_ignoring_case_plurals_and_hyphens(title: str, expected: str | None) -> None:
+    rule = Matcher(RULES).match(TopicDoc("x", title, ""))
+    assert (rule.slug if rule else None) == expected
+
+
+def test_best_match_wins_and_configured_topics_take_precedence() -> None:
+    doc = TopicDoc("x", "Reinforcement learning with reward models", "We train a reward model with RLHF and RL.")
+    assert Matcher(RULES).match(doc).slug == "reward-models"
+    docs = [d for _, d in corpus()] + [doc]
+    grouping = group_papers(docs, rules=RULES)
+    first = grouping.groups[0]
+    assert (first.slug, first.label, first.kind) == ("reward-models", "Reward models", "configured")
+    assert "x" in first.ids
+    assert sum("x" in g.ids for g in grouping.groups) == 1
+
+
+def test_slugify() -> None:
+    assert slugify("Reward models · RLHF") == "reward-models-rlhf"
+    assert slugify("Überraschung!") == "uberraschung"
+    assert slugify("···") == "topic"
+
+
+# -- discovered topics --------------------------------------------------------------------------------
+
+def test_subjects_are_found_labelled_and_every_paper_placed_once() -> None:
+    pairs = corpus()
+    grouping = group_papers([d for _, d in pairs])
+    subject = {d.id: s for s, d in pairs}
+    placed = [i for g in grouping.groups for i in g.ids]
+    assert sorted(placed) == sorted(subject)
+    discovered = [g for g in grouping.groups if g.kind == "discovered"]
+    assert len(discovered) == 4
+    for group in discovered:
+        assert len({subject[i] for i in group.ids}) == 1, group.label
+        assert 1 <= len(group.label.split(" · ")) <= 4
+        assert not any(is_generic(t) for t in group.terms)
+    assert len({g.label for g in grouping.groups}) == len(grouping.groups)
+
+
+def test_papers_are_ordered_by_upvotes_then_rank() -> None:
+    docs = [
+        TopicDoc("a", "Speech recognition", "speech recognition acoustic model", upvotes=3, rank=5),
+        TopicDoc("b", "Speech recognition", "speech recognition acoustic model", upvotes=9, rank=9),
+        TopicDoc("c", "Speech recognition", "speech recognition acoustic model", upvotes=3, rank=1),
+        TopicDoc("d", "Speech recognition", "speech recognition acoustic model", upvotes=None, rank=2),
+    ]
+    grouping = group_papers(docs, rules=(TopicRule("Speech", "speech", ("speech",)),))
+    assert grouping.groups[0].ids == ("b", "c", "a", "d")
+
+
+def test_grouping_is_deterministic_whatever_the_input_order() -> None:
+    docs = [d for _, d in corpus()]
+    first = group_papers(docs).as_json()
+    shuffled = docs[:]
+    random.Random(1).shuffle(shuffled)
+    assert group_papers(shuffled).as_json() == first
+    assert group_papers(docs).as_json() == first
+
+
+def test_tiny_and_empty_inputs() -> None:
+    assert group_papers([]).groups == ()
+    grouping = group_papers([TopicDoc("a", "One paper", "")])
+    assert [(g.slug, g.ids) for g in grouping.groups] == [("other", ("a",))]
+    with pytest.raises(ValueError):
+        group_papers([TopicDoc("a", "x"), TopicDoc("a", "y")])
+
+
+def test_a_group_over_max_share_is_split() -> None:
+    pairs = corpus(per_subject=40, subjects=("robots",)) + corpus(per_subject=8, subjects=("speech", "proteins"))
+    grouping = group_papers([d for _, d in pairs], options=Options(max_share=0.35))
+    assert max(len(g.ids) for g in grouping.groups) <= 0.35 * len(pairs) + 1
+
+
+# -- stable names across days ------------------------------------------------------------------------
+
+def test_same_subjects_on_two_days_keep_their_slugs() -> None:
+    pairs = corpus(per_subject=40)
+    day1 = [(s, d) for i, (s, d) in enumerate(pairs) if i % 2 == 0]
+    day2 = [(s, d) for i, (s, d) in enumerate(pairs) if i % 2 == 1]
+    first = group_papers([d for _, d in day1])
+    second = group_papers([d for _, d in day2], known=_known(first))
+
+    def by_subject(grouping, pairs):
+        subject = {d.id: s for s, d in pairs}
+        return {Counter(subject[i] for i in g.ids).most_common(1)[0][0]: g
+                for g in grouping.groups if g.kind == "discovered"}
+
+    one, two = by_subject(first, day1), by_subject(second, day2)
+    assert set(one) == set(two) == set(s for s, _ in pairs)
+    for subject in one:
+        assert (two[subject].slug, two[subject].label) == (one[subject].slug, one[subject].label)
+        assert not two[subject].is_new
+
+
+def test_real_halves_of_a_listing_keep_their_slugs() -> None:
+    rows = _eval("balanced_8cat_1000.jsonl")
+    day1, day2 = rows[0::2], rows[1::2]
+    first = group_papers(_docs(day1))
+    second = group_papers(_docs(day2), known=_known(first))
+
+    def majority(grouping, rows):
+        category = {r["id"]: r["primary_category"] for r in rows}
+        out = {}
+        for g in grouping.groups:
+            (top, n), = Counter(category[i] for i in g.ids).most_common(1)
+            if g.kind == "discovered" and n >= 0.6 * len(g.ids):
+                out.setdefault(top, g)
+        return out
+
+    one, two = majority(first, day1), majority(second, day2)
+    shared = set(one) & set(two)
+    assert len(shared) >= 5
+    kept = [c for c in shared if one[c].slug == two[c].slug]
+    assert len(kept) >= len(shared) - 1, {c: (one[c].label, two[c].label) for c in shared}
+
+
+# -- quality on real listings ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["balanced_8cat_1000.jsonl", "daily_2025-06-03.jsonl"])
+def test_real_listing_groups_are_sized_labelled_and_distinct(name: str) -> None:
+    rows = _eval(name)
+    grouping = group_papers(_docs(rows))
+    assert sorted(i for g in grouping.groups for i in g.ids) == sorted(r["id"] for r in rows)
+    assert max(len(g.ids) for g in grouping.groups) <= 0.35 * len(rows)
+    labels = [g.label for g in grouping.groups]
+    assert len(set(labels)) == len(labels)
+    for group in grouping.groups:
+        if group.kind == "other":
+            continue
+        assert group.terms and not all(is_generic(t) for t in group.terms), group.label
+        words = [w.lower() for w in group.label.replace("·", " ").split()]
+        assert not all(w in GENERIC for w in words), group.label
+        assert 2 <= len(words) and len(group.terms) <= 4, group.label
+
+
+def test_generic_only_labels_never_appear_even_on_boilerplate() -> None:
+    prose = ("We propose a novel framework and method. Extensive experiments show results. "
+             "Our model learning approach outperforms baselines. The proposed method achieves performance.")
+    docs = [TopicDoc(f"p{i}", f"A novel method number {i}", prose) for i in range(12)]
+    grouping = group_papers(docs)
+    for group in grouping.groups:
+        assert group.kind == "other" or not all(is_generic(t) for t in group.terms), group.label
+
+

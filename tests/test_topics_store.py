@@ -1,0 +1,100 @@
+"""Persisted topics and the topics commands, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from bot.models import TopicDoc
+from bot.store import Database
+from bot.store.topics import known_topics, save_topics
+from bot.topics import group_papers
+from tests.conftest import ROOT, Cli, run_paperboy
+from tests.topic_corpus import corpus
+
+NOW = dt.datetime(2026, 11, 21, 8, tzinfo=dt.UTC)
+
+
+def _write_listing(path: Path, docs: list[TopicDoc]) -> Path:
+    path.write_text("".join(json.dumps({"id": d.id, "title": d.title, "abstract": d.abstract,
+                                        "primary_category": "x"}) + "\n" for d in docs))
+    return path
+
+
+def test_saved_topics_come_back_and_are_not_duplicated(db: Database) -> None:
+    grouping = group_papers([d for _, d in corpus()])
+    with db.write() as session:
+        assert save_topics(session, grouping, NOW) == 4
+    with db.write() as session:
+        assert save_topics(session, grouping, NOW + dt.timedelta(days=1)) == 0
+    with db.read() as session:
+        known = known_topics(session)
+    assert sorted(k.slug for k in known) == sorted(g.slug for g in grouping.groups if g.kind != "other")
+    assert all(k.profile for k in known)
+    again = group_papers([d for _, d in corpus(seed=99)], known=known)
+    assert {g.slug for g in again.groups} == {k.slug for k in known}
+    assert not any(g.is_new for g in again.groups)
+
+
+def test_topics_group_prints_every_id_once(cli: Cli, tmp_path: Path) -> None:
+    docs = [d for _, d in corpus()]
+    listing = _write_listing(tmp_path / "listing.jsonl", docs)
+    result = cli.json("topics", "group", str(listing))
+    topics = result["topics"]
+    assert sorted(i for t in topics for i in t["ids"]) == sorted(d.id for d in docs)
+    assert all(set(t) == {"slug", "label", "ids"} and t["label"] and t["slug"] for t in topics)
+    table = cli("topics", "group", str(listing))
+    assert table.exit_code == 0 and topics[0]["label"].split(" ·")[0] in table.output
+
+
+def test_configured_topics_apply_to_topics_group(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "paperboy.toml"
+    config.write_text('[[topics]]\nname = "Speech"\ninclude = ["speech recognition", "ASR"]\n')
+    listing = _write_listing(tmp_path / "listing.jsonl", [d for _, d in corpus()])
+    result = json.loads(cli("--config", str(config), "topics", "group", str(listing), "--json").output)
+    first = result["topics"][0]
+    assert first["slug"] == "speech" and first["label"] == "Speech"
+    assert all(i.startswith("speech-") for i in first["ids"])
+
+
+def test_bad_listings_get_one_line_naming_the_line(cli: Cli, tmp_path: Path) -> None:
+    cases = {
+        "not json\n": "bad.jsonl:1: not valid JSON",
+        '{"id": "a", "title": "T"}\n[1]\n': "bad.jsonl:2: expected a JSON object",
+        '{"title": "T"}\n': "bad.jsonl:1: 'id' must be a non-empty string or number",
+        '{"id": "a", "title": ""}\n': "bad.jsonl:1: 'title' must be a non-empty string",
+        '{"id": "a", "title": "T"}\n{"id": "a", "title": "U"}\n': "bad.jsonl:2: id 'a' appears twice",
+        '{"id": "a", "title": "T", "abstract": 5}\n': "bad.jsonl:1: 'abstract' must be a string",
+        "\n\n": "bad.jsonl: no papers in it",
+    }
+    bad = tmp_path / "bad.jsonl"
+    for body, message in cases.items():
+        bad.write_text(body)
+        result = cli("topics", "group", str(bad))
+        assert result.exit_code == 1, body
+        assert message in result.output and result.output.count("\n") == 1, result.output
+    missing = cli("topics", "group", str(tmp_path / "nope.jsonl"))
+    assert missing.exit_code == 1 and "no such file" in missing.output
+
+
+def test_topics_show_save_and_list(cli: Cli) -> None:
+    assert cli("ingest", str(ROOT / "examples" / "inbox")).exit_code == 0
+    keys = {p["key"] for p in cli.json("papers", "list")}
+    shown = cli.json("topics", "show")
+    assert sorted(i for t in shown["topics"] for i in t["ids"]) == sorted(keys)
+    assert cli.json("topics", "list") == []
+    saved = cli.json("topics", "show", "--save")
+    listed = cli.json("topics", "list")
+    assert {t["slug"] for t in listed} == {t["slug"] for t in saved["topics"]} - {"other"}
+    again = cli.json("topics", "show", "--all")
+    assert [t["slug"] for t in again["topics"]] == [t["slug"] for t in saved["topics"]]
+
+
+def test_a_real_process_reports_a_bad_listing_without_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"id": "a", "title": "\xff\xfe"}\n')
+    result = run_paperboy("topics", "group", str(bad))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    assert "bad.jsonl" in result.stderr
