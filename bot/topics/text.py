@@ -61,6 +61,10 @@ GENERIC = frozenset(
     solution specifically stage state still strong study substantial substantially superior
     task technique therefore thus toward towards typically use used using various via well
     wide widely within without work world yet
+    apply applied applying certain common commonly complex consider considered considering
+    diverse empirical empirically examine examined explore explored exploring given investigate
+    investigated known main major obtain obtained possible primary require required requires
+    several specific standard studied studies typical
     """.split()
 )
 
@@ -176,17 +180,31 @@ def content_tokens(text: str) -> Tokens:
     """Canonical words of a cleaned text, without stop words or numbers."""
     words: list[str] = []
     forms: list[str] = []
-    for clause in _CLAUSE.split(clean(text)):
-        if words and words[-1] != BREAK:
-            words.append(BREAK)
-            forms.append(BREAK)
-        for form in surface_words(clause):
-            word = canonical(form)
-            if len(word) < 2 or form.lower() in STOP_WORDS or not word[0].isalpha():
-                continue
-            words.append(word)
-            forms.append(form)
+    text = _CLAUSE.sub(f" {BREAK} ", clean(text)).replace("-", " ").replace("/", " ")
+    for form in _WORD_OR_BREAK.findall(text):
+        word = _content(form)
+        if word is None or (word == BREAK and (not words or words[-1] == BREAK)):
+            continue
+        words.append(word)
+        forms.append(form)
+    if words and words[-1] == BREAK:
+        words.pop()
+        forms.pop()
     return Tokens(tuple(words), tuple(forms))
+
+
+_WORD_OR_BREAK = re.compile(r"[^\W_]+|\|")
+
+
+@lru_cache(maxsize=200_000)
+def _content(form: str) -> str | None:
+    """The canonical word for a written one, or None for a stop word, a number or a letter."""
+    if form == BREAK:
+        return BREAK
+    word = canonical(form)
+    if len(word) < 2 or form.lower() in STOP_WORDS or not word[0].isalpha():
+        return None
+    return word
 
 
 def display_forms(docs: Iterable[Tokens], wanted: set[str] | None = None) -> dict[str, str]:
