@@ -152,6 +152,17 @@ def test_a_group_over_max_share_is_split() -> None:
     assert max(len(g.ids) for g in grouping.groups) <= 0.35 * len(pairs) + 1
 
 
+def test_above_the_vote_sample_every_paper_still_joins_its_subject() -> None:
+    pairs = corpus(per_subject=560)  # 2,240 papers: the vote runs on a sample of 2,000
+    grouping = group_papers([d for _, d in pairs])
+    subject = {d.id: s for s, d in pairs}
+    assert sorted(i for g in grouping.groups for i in g.ids) == sorted(subject)
+    for group in grouping.groups:
+        if group.kind == "discovered":
+            top, n = Counter(subject[i] for i in group.ids).most_common(1)[0]
+            assert n >= 0.95 * len(group.ids), group.label
+
+
 # -- stable names across days ------------------------------------------------------------------------
 
 def test_same_subjects_on_two_days_keep_their_slugs() -> None:

@@ -71,15 +71,19 @@ def _discovered(
     forms = display_forms(tokens, {w for g in keep for t in labels[g].terms for w in t.split()})
     partners = pair([labels[g].profile for g in keep], [k for k in known if k.kind == "discovered"])
     taken = reserved | {k.slug for k in known}
+    shown = {partner.label for partner in partners if partner is not None}
     groups = []
     for g, partner in zip(keep, partners):
         label = labels[g]
         if partner is not None:
             slug, text, is_new = partner.slug, partner.label, False
         else:
-            text = label_text(label.terms, forms)
             slug, is_new = new_slug(label_text(label.terms[:2], forms), taken), True
+            text = label_text(label.terms, forms)
+            if text in shown:  # a continued topic already carries these words
+                text = f"{text} ({slug})"
         taken.add(slug)
+        shown.add(text)
         chosen = [papers[i] for i in members[g]]
         groups.append(TopicGroup(slug, text, "discovered", _ordered(chosen), label.terms,
                                  label.profile, is_new))
