@@ -44,13 +44,13 @@ def save_topics(session: Session, grouping: Grouping, now: dt.datetime) -> int:
         known = existing.get(group.slug)
         if known is None:
             dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-            result = session.execute(
-                dialect.insert(topics).on_conflict_do_nothing().values(
+            inserted = session.execute(
+                dialect.insert(topics).on_conflict_do_nothing().returning(topics.c.id).values(
                     slug=group.slug, label=group.label, kind=group.kind, profile=group.profile,
                     created_at=now, updated_at=now, papers=len(group.ids),
                 )
             )
-            created += result.rowcount or 0
+            created += len(inserted.all())
             continue
         session.execute(
             update(topics).where(topics.c.slug == group.slug).values(
