@@ -242,11 +242,13 @@ def topics_group(app: App, file: Path, as_json: bool) -> None:
 def topics_show(app: App, new_only: bool, save: bool, as_json: bool) -> None:
     """Group the stored papers into topics (ids are paper keys)."""
     from bot.pipeline import group_stored
-    from bot.store.papers import list_papers as query
+    from bot.store.topics import topic_docs
 
     grouping = group_stored(app.database, app.settings, new_only=new_only, save=save)
-    with app.database.read() as session:
-        titles = {p.key: p.title for p in query(session)}
+    titles: dict[str, str] = {}
+    if not as_json:
+        with app.database.read() as session:
+            titles = {d.id: d.title for d in topic_docs(session)}
     _print_grouping(grouping, titles, as_json)
 
 
