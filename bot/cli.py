@@ -292,3 +292,41 @@ def _print_grouping(grouping: Grouping, titles: dict[str, str], as_json: bool) -
         table.add_row(g.label + (" (new)" if g.is_new else ""), g.slug, str(len(g.ids)),
                       titles.get(g.ids[0], g.ids[0]) if g.ids else "")
     Console().print(table)
+
+
+@main.group()
+def digest() -> None:
+    """Build the daily edition (later: preview it as a subscriber gets it)."""
+
+
+@digest.command("build")
+@click.option("--date", "date", type=DATE, help="The edition's date (default: today in digest.timezone).")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"date", "papers", "climbing", "topics": [{"slug", "label", "count"}], "created"}.')
+@click.pass_obj
+def digest_build(app: App, date: dt.datetime | None, as_json: bool) -> None:
+    """Build the edition of a date from the papers new since the previous one (once per date)."""
+    from bot.pipeline import build_edition, local_date
+
+    settings = app.settings
+    day = _date(date) or local_date(settings, dt.datetime.now(dt.UTC))
+    edition = build_edition(app.database, settings, day)
+    topics = [{"slug": s.slug, "label": s.label, "count": len(s.papers)} for s in edition.sections] if edition else []
+    summary = {"date": day.isoformat(), "papers": edition.papers if edition else 0,
+               "climbing": len(edition.climbing) if edition else 0, "topics": topics,
+               "created": bool(edition and edition.created)}
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    if edition is None:
+        click.echo(f"{day}: nothing new since the last edition, so no edition (digest.empty_editions is off)")
+        return
+    verb = "built" if edition.created else "already built"
+    table = Table(title=f"Edition {day} ({verb}): {edition.papers} new in {len(topics)} topics, "
+                        f"{len(edition.climbing)} climbing", title_justify="left")
+    table.add_column("topic", overflow="fold")
+    table.add_column("slug", overflow="fold")
+    table.add_column("papers", justify="right")
+    for t in topics:
+        table.add_row(t["label"], t["slug"], str(t["count"]))
+    Console().print(table)

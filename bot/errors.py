@@ -37,6 +37,10 @@ class StoreError(PaperboyError):
     """The database cannot be reached, migrated or written."""
 
 
+class EditionError(PaperboyError):
+    """An edition cannot be built as asked (a later one exists, or a race lost its papers)."""
+
+
 class TransientError(PaperboyError):
     """A failure worth retrying later (a dropped connection, a 4xx SMTP reply)."""
 

@@ -146,3 +146,54 @@ class Grouping:
 
     def as_json(self) -> dict[str, list[dict[str, object]]]:
         return {"topics": [{"slug": g.slug, "label": g.label, "ids": list(g.ids)} for g in self.groups]}
+
+
+@dataclass(frozen=True, slots=True)
+class EditionPaper:
+    """A paper as an edition shows it; ``rise`` is set in the Climbing section."""
+
+    key: str
+    arxiv_id: str | None
+    title: str
+    abstract: str
+    author_count: int | None
+    organization: str | None
+    published: dt.date | None
+    upvotes: int | None
+    topic_slug: str | None = None
+    topic_label: str | None = None
+    rise: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    slug: str
+    label: str
+    papers: tuple[EditionPaper, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """The digest of one date, as stored: every channel renders exactly this."""
+
+    date: dt.date
+    created_at: dt.datetime
+    sections: tuple[Section, ...]
+    climbing: tuple[EditionPaper, ...] = ()
+    created: bool = False
+
+    @property
+    def papers(self) -> int:
+        return sum(len(s.papers) for s in self.sections)
+
+
+@dataclass(frozen=True, slots=True)
+class EditionItem:
+    """One row of an edition as the digest stage plans it, before the store numbers it."""
+
+    key: str
+    section: Literal["new", "climbing"]
+    position: int
+    topic_slug: str | None = None
+    topic_label: str | None = None
+    rise: int | None = None

@@ -1,4 +1,5 @@
-"""Where the stages are wired together: ingest (sources -> store) and grouping (store -> topics).
+"""Where the stages are wired together: ingest (sources -> store), grouping (store -> topics)
+and editions (store -> topics -> digest -> store).
 
 Each file is ingested in its own transaction, so a file that fails half-way leaves the database
 as it was and the next file still goes in. The CLI and, later, the scheduler call these
@@ -12,15 +13,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from bot.errors import PaperboyError, SourceError
-from bot.models import FileReport, Grouping, IngestSummary, Paper
+from bot.digest import plan
+from bot.errors import EditionError, PaperboyError, SourceError
+from bot.models import Edition, FileReport, Grouping, IngestSummary, Paper
 from bot.settings import Settings
 from bot.sources.dump import DumpParser
 from bot.sources.text import NotDecodable, Sniff, read_lines, sniff
 from bot.store import Database
+from bot.store import editions as edition_store
 from bot.store import papers as store
 from bot.store import topics as topic_store
 from bot.topics import Options, group_papers
@@ -174,17 +178,63 @@ def group_stored(
     database: Database, settings: Settings, *, new_only: bool = True, save: bool = False,
     now: dt.datetime | None = None,
 ) -> Grouping:
-    """Group the stored papers; with ``save``, persist the topics so their names stick.
-
-    "New" means not yet carried by an edition; until editions exist, every stored paper is new.
-    """
+    """Group the stored papers (with ``new_only``, those no edition has carried yet);
+    with ``save``, persist the topics so that their names stick."""
     with database.read() as session:
-        # No edition has carried any paper yet (editions arrive with the digest stage), so the
-        # papers new since the last edition are all of them; new_only narrows it from then on.
-        docs = topic_store.topic_docs(session)
+        if new_only:
+            latest = edition_store.latest_edition(session)
+            docs = edition_store.new_papers(session, latest.cutoff if latest else None,
+                                            now or dt.datetime.now(dt.UTC))
+        else:
+            docs = topic_store.topic_docs(session)
         known = topic_store.known_topics(session)
     grouping = group_papers(docs, rules=settings.topics, known=known, options=grouping_options(settings))
     if save and grouping.groups:
         with database.write() as session:
             topic_store.save_topics(session, grouping, now or dt.datetime.now(dt.UTC))
     return grouping
+
+
+def local_date(settings: Settings, now: dt.datetime) -> dt.date:
+    return now.astimezone(ZoneInfo(settings.digest_timezone)).date()
+
+
+def build_edition(
+    database: Database, settings: Settings, date: dt.date | None = None, now: dt.datetime | None = None
+) -> Edition | None:
+    """The edition of ``date`` (default: today, in the digest's time zone), built once.
+
+    If it exists, the stored one comes back unchanged. Otherwise it takes every paper first seen
+    since the previous edition's cutoff, grouped by topic, plus the Climbing papers, in one
+    transaction that also persists the topics. Returns None on a day with nothing new, unless
+    empty editions are configured. An edition cannot be built for a date before the latest one.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    date = date or local_date(settings, now)
+    try:
+        with database.write() as session:
+            existing = edition_store.find_edition(session, date)
+            if existing is not None:
+                return existing
+            latest = edition_store.latest_edition(session)
+            if latest is not None and latest.date > date:
+                raise EditionError(f"edition {date}: a later edition ({latest.date}) exists already")
+            docs = edition_store.new_papers(session, latest.cutoff if latest else None, now)
+            if not docs and not settings.digest_empty_editions:
+                return None
+            grouping = group_papers(docs, rules=settings.topics, known=topic_store.known_topics(session),
+                                    options=grouping_options(settings))
+            climbers = edition_store.climbers(session, latest.cutoff) if latest else []
+            items = plan(grouping, climbers, settings.digest_climbing_min_upvotes)
+            edition_store.insert_edition(session, date, now, now, items)
+            topic_store.save_topics(session, grouping, now)
+            built = edition_store.find_edition(session, date)
+    except IntegrityError:
+        # Another process built this date (or claimed these papers) first: theirs stands.
+        with database.read() as session:
+            built = edition_store.find_edition(session, date)
+        if built is None:
+            raise EditionError(f"edition {date}: another build claimed its papers; run it again") from None
+        return built
+    assert built is not None
+    return replace(built, created=True)

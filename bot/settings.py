@@ -63,6 +63,28 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return check
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _timezone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = _nonempty(value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)") from None
+    return name
+
+
 def _database_url(value: Any) -> str:
     url = _nonempty(value)
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
@@ -136,6 +158,12 @@ SPECS: tuple[Spec, ...] = (
          "SMTP password; environment only", secret=True),
     Spec("ingest_max_file_mb", ("ingest", "max_file_mb"), 512, _int_between(1, 100_000),
          "dumps larger than this many MiB are refused"),
+    Spec("digest_timezone", ("digest", "timezone"), "UTC", _timezone,
+         "the time zone whose dates name editions"),
+    Spec("digest_climbing_min_upvotes", ("digest", "climbing_min_upvotes"), 10, _int_between(1, 1_000_000),
+         "a paper seen before enters Climbing when its upvotes rose by this much since the last edition"),
+    Spec("digest_empty_editions", ("digest", "empty_editions"), False, _bool,
+         "build an edition even on a day with nothing new"),
     Spec("grouping_min_size", ("grouping", "min_size"), 3, _int_between(1, 1000),
          "discovered groups smaller than this fold into Other"),
     Spec("grouping_max_share", ("grouping", "max_share"), 35, _int_between(5, 100),
@@ -165,6 +193,9 @@ class Settings:
     smtp_user: str = _DEFAULT["smtp_user"]
     smtp_password: str | None = None
     ingest_max_file_mb: int = _DEFAULT["ingest_max_file_mb"]
+    digest_timezone: str = _DEFAULT["digest_timezone"]
+    digest_climbing_min_upvotes: int = _DEFAULT["digest_climbing_min_upvotes"]
+    digest_empty_editions: bool = _DEFAULT["digest_empty_editions"]
     grouping_min_size: int = _DEFAULT["grouping_min_size"]
     grouping_max_share: int = _DEFAULT["grouping_max_share"]
     grouping_max_groups: int = _DEFAULT["grouping_max_groups"]

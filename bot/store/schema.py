@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -119,3 +120,38 @@ class TopicRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     papers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EditionRow(Base):
+    """The digest of one local date; every channel renders this one stored selection."""
+
+    __tablename__ = "editions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    date: Mapped[dt.date] = mapped_column(unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    cutoff_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    papers: Mapped[int] = mapped_column(Integer)
+    climbing: Mapped[int] = mapped_column(Integer)
+
+
+class EditionItemRow(Base):
+    """A paper in an edition, in its section and topic, at its place.
+
+    The partial unique index makes "new" happen once per paper across all editions.
+    """
+
+    __tablename__ = "edition_items"
+    __table_args__ = (
+        Index("uq_edition_items_new_paper", "paper_id", unique=True,
+              sqlite_where=text("section = 'new'"), postgresql_where=text("section = 'new'")),
+    )
+
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    section: Mapped[str] = mapped_column(String(16))
+    topic_slug: Mapped[str | None] = mapped_column(String(80))
+    topic_label: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)
+    upvotes: Mapped[int | None] = mapped_column(Integer)
+    rise: Mapped[int | None] = mapped_column(Integer)

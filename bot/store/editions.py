@@ -1,0 +1,139 @@
+"""Queries over editions. The caller owns the transaction.
+
+An edition covers the papers first seen in ``(previous cutoff, this cutoff]``; the partial unique
+index on ``edition_items(paper_id) WHERE section = 'new'`` makes a second claim on a paper fail,
+so no paper is new twice even if two builders race.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from bot.digest import Climber
+from bot.models import Edition, EditionItem, EditionPaper, Section, TopicDoc
+from bot.store.schema import DumpRow, EditionItemRow, EditionRow, PaperRow, SightingRow
+
+editions = EditionRow.__table__
+items = EditionItemRow.__table__
+papers = PaperRow.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    date: dt.date
+    cutoff: dt.datetime
+
+
+def latest_edition(session: Session) -> Latest | None:
+    row = session.execute(
+        select(editions.c.date, editions.c.cutoff_at).order_by(editions.c.date.desc()).limit(1)
+    ).first()
+    return Latest(*row) if row else None
+
+
+def new_papers(session: Session, after: dt.datetime | None, until: dt.datetime) -> list[TopicDoc]:
+    """Papers first seen in (after, until] that no edition has carried as new."""
+    best_rank = (
+        select(SightingRow.paper_id, func.min(SightingRow.rank).label("rank"))
+        .group_by(SightingRow.paper_id).subquery()
+    )
+    claimed = select(items.c.paper_id).where(items.c.section == "new")
+    query = (
+        select(papers.c.key, papers.c.title, papers.c.abstract, papers.c.upvotes, best_rank.c.rank)
+        .outerjoin(best_rank, best_rank.c.paper_id == papers.c.id)
+        .where(papers.c.first_seen_at <= until, papers.c.id.not_in(claimed))
+        .order_by(papers.c.id)
+    )
+    if after is not None:
+        query = query.where(papers.c.first_seen_at > after)
+    return [TopicDoc(k, t, a or "", u, r) for k, t, a, u, r in session.execute(query)]
+
+
+def climbers(session: Session, since: dt.datetime) -> list[Climber]:
+    """Papers seen by ``since`` whose upvotes changed after it: their rise since then.
+
+    The upvotes a paper had at ``since`` are those of its last sighting up to then.
+    """
+    moved = (
+        select(SightingRow.paper_id).join(DumpRow, DumpRow.id == SightingRow.dump_id)
+        .where(DumpRow.ingested_at > since)
+    )
+    rows = session.execute(
+        select(papers.c.key, papers.c.upvotes, SightingRow.upvotes, DumpRow.ingested_at)
+        .join(SightingRow, SightingRow.paper_id == papers.c.id)
+        .join(DumpRow, DumpRow.id == SightingRow.dump_id)
+        .where(papers.c.first_seen_at <= since, papers.c.id.in_(moved), papers.c.upvotes.is_not(None),
+               DumpRow.ingested_at <= since, SightingRow.upvotes.is_not(None))
+        .order_by(papers.c.key, DumpRow.ingested_at)
+    )
+    then: dict[str, tuple[int, int]] = {}
+    for key, now_upvotes, upvotes, _at in rows:
+        then[key] = (now_upvotes, upvotes)
+    return [Climber(key, now, now - before) for key, (now, before) in then.items() if now > before]
+
+
+def insert_edition(
+    session: Session, date: dt.date, now: dt.datetime, cutoff: dt.datetime, planned: Sequence[EditionItem]
+) -> int:
+    known: dict[str, tuple[int, int | None]] = {}
+    keys = [i.key for i in planned]
+    for start in range(0, len(keys), 500):
+        known.update((key, (pid, up)) for key, pid, up in session.execute(
+            select(papers.c.key, papers.c.id, papers.c.upvotes).where(papers.c.key.in_(keys[start:start + 500]))
+        ))
+    edition_id = session.execute(
+        insert(editions).values(
+            date=date, created_at=now, cutoff_at=cutoff,
+            papers=sum(i.section == "new" for i in planned),
+            climbing=sum(i.section == "climbing" for i in planned),
+        ).returning(editions.c.id)
+    ).scalar_one()
+    if planned:
+        session.execute(insert(items), [
+            {"edition_id": edition_id, "paper_id": known[i.key][0], "section": i.section,
+             "topic_slug": i.topic_slug, "topic_label": i.topic_label, "position": i.position,
+             "upvotes": known[i.key][1], "rise": i.rise}
+            for i in planned
+        ])
+    return edition_id
+
+
+def find_edition(session: Session, date: dt.date) -> Edition | None:
+    head = session.execute(
+        select(editions.c.id, editions.c.created_at).where(editions.c.date == date)
+    ).first()
+    if head is None:
+        return None
+    rows = session.execute(
+        select(items.c.section, items.c.topic_slug, items.c.topic_label, items.c.upvotes, items.c.rise,
+               papers.c.key, papers.c.arxiv_id, papers.c.title, papers.c.abstract, papers.c.author_count,
+               papers.c.organization, papers.c.published)
+        .join(papers, papers.c.id == items.c.paper_id)
+        .where(items.c.edition_id == head.id)
+        .order_by(items.c.position)
+    )
+    sections: list[tuple[str, str, list[EditionPaper]]] = []
+    climbing: list[EditionPaper] = []
+    for (section, slug, label, upvotes, rise, key, arxiv_id, title, abstract, authors,
+         organization, published) in rows:
+        paper = EditionPaper(key, arxiv_id, title, abstract or "", authors, organization, published,
+                             upvotes, slug, label, rise)
+        if section == "climbing":
+            climbing.append(paper)
+        elif sections and sections[-1][0] == slug:
+            sections[-1][2].append(paper)
+        else:
+            sections.append((slug, label, [paper]))
+    return Edition(date, head.created_at,
+                   tuple(Section(slug, label, tuple(ps)) for slug, label, ps in sections), tuple(climbing))
+
+
+def list_editions(session: Session) -> list[tuple[dt.date, int, int]]:
+    return [tuple(r) for r in session.execute(  # type: ignore[misc]
+        select(editions.c.date, editions.c.papers, editions.c.climbing).order_by(editions.c.date.desc())
+    )]
