@@ -330,3 +330,24 @@ def digest_build(app: App, date: dt.datetime | None, as_json: bool) -> None:
     for t in topics:
         table.add_row(t["label"], t["slug"], str(t["count"]))
     Console().print(table)
+
+
+@digest.command("preview")
+@click.option("--date", "date", type=DATE, help="The edition's date (default: the latest edition).")
+@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True,
+              help="The HTML part, the text part, or the complete MIME message.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE instead of stdout.")
+@click.pass_obj
+def digest_preview(app: App, date: dt.datetime | None, fmt: str, out: Path | None) -> None:
+    """Write exactly what a subscriber would receive for an edition."""
+    from bot.pipeline import preview
+
+    data = preview(app.database, app.settings, _date(date), fmt)
+    if out is None:
+        click.echo(data.decode(), nl=False)
+        return
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise PaperboyError(f"{out}: cannot be written ({exc.strerror or exc})") from None
+    click.echo(f"wrote {out} ({len(data):,} bytes)")

@@ -238,3 +238,34 @@ def build_edition(
         return built
     assert built is not None
     return replace(built, created=True)
+
+
+PREVIEW_TO = "subscriber@example.org"
+
+
+def preview(
+    database: Database, settings: Settings, date: dt.date | None = None, fmt: str = "html",
+    now: dt.datetime | None = None,
+) -> bytes:
+    """Exactly what a subscriber would receive for an edition (default: the latest one)."""
+    from bot.render import environment
+    from bot.render.email import compose, links_for, personalise, render_email
+
+    with database.read() as session:
+        if date is None:
+            latest = edition_store.latest_edition(session)
+            if latest is None:
+                raise EditionError("no edition yet: run paperboy digest build first")
+            date = latest.date
+        edition = edition_store.find_edition(session, date)
+    if edition is None:
+        raise EditionError(f"no edition for {date}: run paperboy digest build --date {date}")
+    parts = render_email(environment(settings.templates_dir), edition, links_for(settings.base_url, edition),
+                         settings.digest_email_top_n)
+    unsubscribe = f"{settings.base_url}unsubscribe?token=preview"
+    if fmt == "eml":
+        message = compose(parts, edition=edition, sender=settings.mail_from, to=PREVIEW_TO, unsubscribe_url=unsubscribe,
+                          date=now or edition.created_at)
+        return bytes(message)
+    body_html, body_text = personalise(parts, unsubscribe)
+    return (body_html if fmt == "html" else body_text).encode()

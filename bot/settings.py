@@ -164,6 +164,10 @@ SPECS: tuple[Spec, ...] = (
          "a paper seen before enters Climbing when its upvotes rose by this much since the last edition"),
     Spec("digest_empty_editions", ("digest", "empty_editions"), False, _bool,
          "build an edition even on a day with nothing new"),
+    Spec("digest_email_top_n", ("digest", "email_top_n"), 5, _int_between(1, 1000),
+         "when an edition is too big for one email (102 KB), show this many papers per topic"),
+    Spec("templates_dir", ("templates_dir",), None, _path,
+         "a directory whose templates override the bundled ones (same names)"),
     Spec("grouping_min_size", ("grouping", "min_size"), 3, _int_between(1, 1000),
          "discovered groups smaller than this fold into Other"),
     Spec("grouping_max_share", ("grouping", "max_share"), 35, _int_between(5, 100),
@@ -196,6 +200,8 @@ class Settings:
     digest_timezone: str = _DEFAULT["digest_timezone"]
     digest_climbing_min_upvotes: int = _DEFAULT["digest_climbing_min_upvotes"]
     digest_empty_editions: bool = _DEFAULT["digest_empty_editions"]
+    digest_email_top_n: int = _DEFAULT["digest_email_top_n"]
+    templates_dir: Path | None = None
     grouping_min_size: int = _DEFAULT["grouping_min_size"]
     grouping_max_share: int = _DEFAULT["grouping_max_share"]
     grouping_max_groups: int = _DEFAULT["grouping_max_groups"]

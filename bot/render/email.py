@@ -1,0 +1,109 @@
+"""The digest email: subject, HTML (CSS inlined) and text, rendered once per edition.
+
+What differs per subscriber (the unsubscribe link) is left as a marker in the shared parts and
+filled in by :func:`personalise`, a string replacement, so sending to many subscribers costs
+one render. Gmail clips HTML beyond 102 KB, taking the footer and its unsubscribe link with it:
+when an edition is larger, only the top papers of each topic are shown, with a link to the full
+edition in the archive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import css_inline
+import jinja2
+
+from bot.models import Edition, Section
+from bot.render import clean
+
+MAX_HTML_BYTES = 100 * 1024  # under Gmail's 102 KB, with room for the personal parts
+UNSUBSCRIBE_MARK = "paperboy-unsubscribe-link"
+_INLINER = css_inline.CSSInliner(keep_style_tags=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    archive: str
+    edition: str
+    feed: str
+    atom: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmailParts:
+    """The shared parts of one edition's email; ``shown`` papers of ``edition.papers``."""
+
+    subject: str
+    html: str
+    text: str
+    shown: int
+    truncated: bool
+
+
+def links_for(base_url: str, edition: Edition) -> Links:
+    return Links(archive=base_url, edition=f"{base_url}editions/{edition.date.isoformat()}.html",
+                 feed=f"{base_url}feed.xml", atom=f"{base_url}atom.xml")
+
+
+def render_email(env: jinja2.Environment, edition: Edition, links: Links, top_n: int) -> EmailParts:
+    """Render the whole edition, or its top ``top_n`` (then fewer) papers per topic when too big."""
+    limits: list[int | None] = [None] + [n for n in (top_n, 5, 3, 1) if n <= top_n]
+    for limit in limits:
+        parts = _render(env, edition, links, limit)
+        if len(parts.html.encode()) <= MAX_HTML_BYTES:
+            return parts
+    return parts
+
+
+def _render(env: jinja2.Environment, edition: Edition, links: Links, limit: int | None) -> EmailParts:
+    sections = [
+        Section(s.slug, s.label, s.papers[:limit] if limit is not None else s.papers) for s in edition.sections
+    ]
+    shown = sum(len(s.papers) for s in sections)
+    context = {
+        "edition": edition, "sections": sections, "hidden": {s.slug: len(s.papers) for s in edition.sections},
+        "links": links, "truncated": shown < edition.papers, "shown": shown,
+        "unsubscribe": UNSUBSCRIBE_MARK, "date_text": f"{edition.date.day} {edition.date:%b %Y}",
+    }
+    subject = clean(env.get_template("email/subject.txt").render(context))
+    body = env.get_template("email/digest.html").render(context)
+    text = env.get_template("email/digest.txt").render(context)
+    return EmailParts(subject, _INLINER.inline(body), text, shown, shown < edition.papers)
+
+
+def personalise(parts: EmailParts, unsubscribe_url: str) -> tuple[str, str]:
+    """The HTML and text for one subscriber."""
+    return (parts.html.replace(UNSUBSCRIBE_MARK, html.escape(unsubscribe_url, quote=True)),
+            parts.text.replace(UNSUBSCRIBE_MARK, unsubscribe_url))
+
+
+def compose(
+    parts: EmailParts, *, edition: Edition, sender: str, to: str, unsubscribe_url: str, date: dt.datetime,
+) -> EmailMessage:
+    """The complete MIME message one subscriber receives (text and HTML alternatives).
+
+    The Message-ID is derived from the edition and the recipient, so a resent digest is
+    recognisably the same message.
+    """
+    digest = hashlib.sha256(f"{edition.date.isoformat()}\n{to}".encode()).hexdigest()[:20]
+    domain = sender.rpartition("@")[2] or "paperboy"
+    body_html, body_text = personalise(parts, unsubscribe_url)
+    message = EmailMessage()
+    message["Subject"] = parts.subject
+    message["From"] = sender
+    message["To"] = to
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = f"<edition-{edition.date.isoformat()}.{digest}@{domain}>"
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(body_text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(body_html, subtype="html", charset="utf-8", cte="quoted-printable")
+    message.set_boundary(f"=_paperboy_{digest}")
+    return message
+
