@@ -111,3 +111,14 @@ def test_templates_can_be_overridden(db: Database, example_edition: Settings, tm
     (tmp_path / "email" / "subject.txt").write_text("Custom {{ edition.papers }}")
     raw = preview(db, replace(example_edition, templates_dir=tmp_path), fmt="eml", now=NOW)
     assert email.message_from_bytes(raw, policy=policy.default)["Subject"] == "Custom 26"
+
+
+def test_every_template_ships_in_the_wheel() -> None:
+    import fnmatch
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = config["package-data"]["bot.templates"]
+    files = [p.relative_to(ROOT / "templates").as_posix() for p in (ROOT / "templates").rglob("*") if p.is_file()]
+    assert config["package-dir"]["bot.templates"] == "templates"
+    assert [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []
