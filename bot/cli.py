@@ -351,3 +351,21 @@ def digest_preview(app: App, date: dt.datetime | None, fmt: str, out: Path | Non
     except OSError as exc:
         raise PaperboyError(f"{out}: cannot be written ({exc.strerror or exc})") from None
     click.echo(f"wrote {out} ({len(data):,} bytes)")
+
+
+@main.group()
+def feed() -> None:
+    """The RSS/Atom/JSON feeds and the static archive."""
+
+
+@feed.command("build")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Directory to write to (default: public_dir).")
+@click.pass_obj
+def feed_build(app: App, out: Path | None) -> None:
+    """Write feed.xml, atom.xml, digest.xml, topics/*.xml, feed.json and the archive pages."""
+    from bot.pipeline import build_feeds
+
+    written = build_feeds(app.database, app.settings, out)
+    target = out or app.settings.public_dir
+    click.echo(f"wrote {len(written)} files to {target}")

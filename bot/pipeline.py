@@ -269,3 +269,18 @@ def preview(
         return bytes(message)
     body_html, body_text = personalise(parts, unsubscribe)
     return (body_html if fmt == "html" else body_text).encode()
+
+
+def build_feeds(database: Database, settings: Settings, out: Path | None = None) -> list[Path]:
+    """Write the feeds and the static archive of every stored edition."""
+    from bot.render import environment
+    from bot.render.feeds import build
+
+    with database.read() as session:
+        editions = edition_store.all_editions(session)
+    target = out or settings.public_dir
+    try:
+        return build(editions, settings.base_url, target, environment(settings.templates_dir),
+                     settings.feeds_max_entries)
+    except OSError as exc:
+        raise PaperboyError(f"{target}: cannot be written ({exc.strerror or exc})") from None

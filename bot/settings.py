@@ -166,6 +166,8 @@ SPECS: tuple[Spec, ...] = (
          "build an edition even on a day with nothing new"),
     Spec("digest_email_top_n", ("digest", "email_top_n"), 5, _int_between(1, 1000),
          "when an edition is too big for one email (102 KB), show this many papers per topic"),
+    Spec("feeds_max_entries", ("feeds", "max_entries"), 500, _int_between(1, 1_000_000),
+         "newest entries per feed (the archive pages keep everything)"),
     Spec("templates_dir", ("templates_dir",), None, _path,
          "a directory whose templates override the bundled ones (same names)"),
     Spec("grouping_min_size", ("grouping", "min_size"), 3, _int_between(1, 1000),
@@ -201,6 +203,7 @@ class Settings:
     digest_climbing_min_upvotes: int = _DEFAULT["digest_climbing_min_upvotes"]
     digest_empty_editions: bool = _DEFAULT["digest_empty_editions"]
     digest_email_top_n: int = _DEFAULT["digest_email_top_n"]
+    feeds_max_entries: int = _DEFAULT["feeds_max_entries"]
     templates_dir: Path | None = None
     grouping_min_size: int = _DEFAULT["grouping_min_size"]
     grouping_max_share: int = _DEFAULT["grouping_max_share"]

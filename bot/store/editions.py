@@ -137,3 +137,9 @@ def list_editions(session: Session) -> list[tuple[dt.date, int, int]]:
     return [tuple(r) for r in session.execute(  # type: ignore[misc]
         select(editions.c.date, editions.c.papers, editions.c.climbing).order_by(editions.c.date.desc())
     )]
+
+
+def all_editions(session: Session) -> list[Edition]:
+    """Every edition, newest first."""
+    dates = session.scalars(select(editions.c.date).order_by(editions.c.date.desc())).all()
+    return [e for e in (find_edition(session, d) for d in dates) if e is not None]

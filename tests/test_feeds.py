@@ -1,0 +1,117 @@
+"""Feeds and archive: parsed back by feedparser, stable ids, byte-identical rebuilds, untrusted text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from bot.models import Edition, EditionPaper, Section
+from bot.pipeline import build_edition, build_feeds, ingest
+from bot.render import environment
+from bot.render.feeds import build
+from bot.settings import Settings
+from bot.store import Database
+from tests.conftest import ROOT, Cli
+
+NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
+BASE = "https://papers.example.org/"
+
+
+@pytest.fixture
+def built(db: Database, settings: Settings, tmp_path: Path) -> Path:
+    for day in ("18", "19", "20"):
+        assert ingest(db, settings, [ROOT / "examples" / "inbox" / f"2026-11-{day}.txt"], now=lambda: NOW).ok
+    assert build_edition(db, settings, dt.date(2026, 11, 20), NOW) is not None
+    out = tmp_path / "public"
+    build_feeds(db, settings, out)
+    return out
+
+
+def _parse(path: Path):
+    parsed = feedparser.parse(path.read_bytes())
+    assert parsed.bozo == 0, (path, parsed.get("bozo_exception"))
+    return parsed
+
+
+def test_every_feed_parses_with_the_expected_entries(built: Path) -> None:
+    rss, atom = _parse(built / "feed.xml"), _parse(built / "atom.xml")
+    assert rss.version == "rss20" and atom.version == "atom10"
+    assert len(rss.entries) == len(atom.entries) == 26
+    assert [e.id for e in rss.entries] == [e.id for e in atom.entries]
+    assert len({e.id for e in atom.entries}) == 26
+    assert all(e.id.startswith("urn:paperboy:paper:") and e.get("author") for e in atom.entries)
+    assert all(e.tags and e.tags[0].label for e in atom.entries)
+    assert any(link.rel == "self" and link.href == "http://localhost:8000/atom.xml" for link in atom.feed.links)
+    digest = _parse(built / "digest.xml")
+    assert [e.id for e in digest.entries] == ["urn:paperboy:edition:2026-11-20"]
+    assert "<h2" in digest.entries[0].content[0].value
+    topics = sorted((built / "topics").glob("*.xml"))
+    assert topics and sum(len(_parse(t).entries) for t in topics) == 26
+    document = json.loads((built / "feed.json").read_text())
+    assert document["version"] == "https://jsonfeed.org/version/1.1" and len(document["items"]) == 26
+
+
+def test_rss_dates_are_rfc_822_and_guids_are_not_permalinks(built: Path) -> None:
+    xml = (built / "feed.xml").read_text()
+    assert re.search(r"<pubDate>\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000</pubDate>", xml)
+    assert xml.count('isPermaLink="false"') == 26
+
+
+def test_two_builds_from_the_same_data_are_byte_identical(db: Database, settings: Settings, built: Path,
+                                                          tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    build_feeds(db, settings, again)
+    files = sorted(p.relative_to(built) for p in built.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    assert all((built / f).read_bytes() == (again / f).read_bytes() for f in files)
+
+
+def test_archive_pages_link_every_feed_and_each_exists(built: Path) -> None:
+    for page in [built / "index.html", *sorted((built / "editions").glob("*.html"))]:
+        text = page.read_text()
+        alternates = re.findall(r'<link rel="alternate" type="[^"]+" title="[^"]*" href="http://localhost:8000/([^"]+)"', text)
+        assert {"feed.xml", "atom.xml", "digest.xml", "feed.json"} <= set(alternates)
+        assert any(a.startswith("topics/") for a in alternates)
+        for relative in alternates:
+            assert (built / relative).is_file(), relative
+    assert "editions/2026-11-20.html" in (built / "index.html").read_text()
+
+
+EVIL = ["<script>alert('x')</script>", '"><img src=x onerror=alert(1)>', "]]> cdata", "cr\r\nlf", "nul\x00"]
+UNICODE = "大语言模型 🚀 ∑ᵢ xᵢ² ≤ ∞"
+
+
+def test_untrusted_text_cannot_inject_into_feeds_or_pages(tmp_path: Path) -> None:
+    papers = tuple(
+        EditionPaper(f"title:{i}", None, f"{bad} {UNICODE}", f"{bad} abstract {UNICODE}", 2, None, None, 5,
+                     "evil", f"Label {bad}")
+        for i, bad in enumerate(EVIL)
+    )
+    edition = Edition(dt.date(2026, 11, 21), NOW, (Section("evil", f"Label {EVIL[0]}", papers),))
+    build([edition], BASE, tmp_path, environment(), 100)
+    for name in ("feed.xml", "atom.xml", "digest.xml", "topics/evil.xml"):
+        parsed = _parse(tmp_path / name)
+        for entry in parsed.entries:
+            content = entry.get("content", [{"value": entry.get("summary", "")}])[0]["value"]
+            assert "<script" not in content and "<img" not in content
+            assert not re.search(r"<[^>]*\bonerror\s*=", content)
+        assert any(UNICODE in e.title for e in parsed.entries) or name == "digest.xml"
+    for page in ("index.html", "editions/2026-11-21.html"):
+        text = (tmp_path / page).read_text()
+        assert "<script>" not in text and "<img src=x" not in text and "\x00" not in text
+    assert UNICODE in (tmp_path / "editions/2026-11-21.html").read_text()
+    raw = (tmp_path / "feed.xml").read_bytes()
+    assert b"\x00" not in raw and b"\r" not in raw
+
+
+def test_feed_build_command(cli: Cli, tmp_path: Path) -> None:
+    assert cli("ingest", str(ROOT / "examples" / "inbox")).exit_code == 0
+    assert cli("digest", "build", "--date", "2026-11-20").exit_code == 0
+    result = cli("feed", "build", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0 and "wrote" in result.output
+    assert (tmp_path / "out" / "feed.xml").is_file()
