@@ -264,9 +264,8 @@ def preview(
                          settings.digest_email_top_n)
     unsubscribe = f"{settings.base_url}unsubscribe?token=preview"
     if fmt == "eml":
-        message = compose(parts, edition=edition, sender=settings.mail_from, to=PREVIEW_TO, unsubscribe_url=unsubscribe,
-                          date=now or edition.created_at)
-        return bytes(message)
+        return compose(parts, edition=edition, sender=settings.mail_from, to=PREVIEW_TO,
+                       unsubscribe_url=unsubscribe, date=now or edition.created_at)
     body_html, body_text = personalise(parts, unsubscribe)
     return (body_html if fmt == "html" else body_text).encode()
 

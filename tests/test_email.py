@@ -86,7 +86,7 @@ def test_untrusted_text_is_escaped_cleaned_and_kept_out_of_headers() -> None:
     assert "\n" not in parts.subject and "\r" not in parts.subject
     message = compose(parts, edition=edition, sender="paperboy@p.example", to="a@b.example",
                       unsubscribe_url="https://p.example/unsubscribe?token=t", date=NOW)
-    parsed = email.message_from_bytes(bytes(message), policy=policy.default)
+    parsed = email.message_from_bytes(message, policy=policy.default)
     assert parsed["Bcc"] is None and parsed["To"] == "a@b.example"
 
 
@@ -122,3 +122,20 @@ def test_every_template_ships_in_the_wheel() -> None:
     files = [p.relative_to(ROOT / "templates").as_posix() for p in (ROOT / "templates").rglob("*") if p.is_file()]
     assert config["package-dir"]["bot.templates"] == "templates"
     assert [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []
+
+
+def test_the_mime_bodies_decode_to_exactly_the_personalised_parts(db: Database, example_edition: Settings) -> None:
+    from bot.render.email import personalise
+
+    one = Edition(dt.date(2026, 11, 21), NOW, (Section("s", "Topic · 大语言模型", (
+        _paper(1, "A title with trailing space ", "Abstract " * 60 + UNICODE),),),))
+    parts = render_email(environment(), one, links_for("https://p.example/", one), 5)
+    url = "https://p.example/unsubscribe?token=a=b&c=" + "x" * 90
+    raw = compose(parts, edition=one, sender="Paperboy <paperboy@p.example>", to="Zoë <zoe@b.example>",
+                  unsubscribe_url=url, date=NOW)
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    message = email.message_from_bytes(raw, policy=policy.default)
+    html, text = personalise(parts, url)
+    assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
+    assert message.get_body(("html",)).get_content().replace("\r\n", "\n") == html
+    assert message["To"] == "Zoë <zoe@b.example>" and message["From"] == "Paperboy <paperboy@p.example>"

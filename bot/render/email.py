@@ -9,11 +9,12 @@ edition in the archive.
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import hashlib
 import html
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email import policy
 from email.utils import format_datetime
 
 import css_inline
@@ -25,6 +26,7 @@ from bot.render import clean
 MAX_HTML_BYTES = 100 * 1024  # under Gmail's 102 KB, with room for the personal parts
 UNSUBSCRIBE_MARK = "paperboy-unsubscribe-link"
 _INLINER = css_inline.CSSInliner(keep_style_tags=True)
+_SMTP = policy.SMTP
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,27 +85,69 @@ def personalise(parts: EmailParts, unsubscribe_url: str) -> tuple[str, str]:
             parts.text.replace(UNSUBSCRIBE_MARK, unsubscribe_url))
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An edition's email encoded once for everyone: only the lines that hold the unsubscribe
+    link are encoded per subscriber (a quoted-printable line encodes on its own)."""
+
+    head: bytes
+    text: tuple[bytes | str, ...]
+    html: tuple[bytes | str, ...]
+    edition_date: str
+    domain: str
+
+
+def _qp(line: str) -> bytes:
+    return binascii.b2a_qp(line.encode(), istext=True).replace(b"=\n", b"=\r\n")
+
+
+def _encode(body: str) -> tuple[bytes | str, ...]:
+    return tuple(line if UNSUBSCRIBE_MARK in line else _qp(line) for line in body.split("\n"))
+
+
+def prepare(parts: EmailParts, *, edition: Edition, sender: str, date: dt.datetime) -> Prepared:
+    head = "".join(_SMTP.fold(name, value) for name, value in (
+        ("Subject", parts.subject), ("From", sender), ("Date", format_datetime(date)),
+    ))
+    return Prepared(head.encode(), _encode(parts.text), _encode(parts.html), edition.date.isoformat(),
+                    sender.rpartition("@")[2] or "paperboy")
+
+
+def message_bytes(prepared: Prepared, *, to: str, unsubscribe_url: str) -> bytes:
+    """The complete MIME message (CRLF line ends, ready for SMTP) one subscriber receives.
+
+    The Message-ID and the MIME boundary derive from the edition and the recipient, so a resent
+    digest is recognisably the same message and a preview is reproducible.
+    """
+    digest = hashlib.sha256(f"{prepared.edition_date}\n{to}".encode()).hexdigest()[:20]
+    boundary = f"=_paperboy_{digest}"  # "=_" cannot occur in quoted-printable text
+    escaped = html.escape(unsubscribe_url, quote=True)
+
+    def body(lines: tuple[bytes | str, ...], link: str) -> bytes:
+        return b"\r\n".join(
+            line if isinstance(line, bytes) else _qp(line.replace(UNSUBSCRIBE_MARK, link)) for line in lines
+        )
+
+    head = prepared.head + "".join(_SMTP.fold(name, value) for name, value in (
+        ("To", to),
+        ("Message-ID", f"<edition-{prepared.edition_date}.{digest}@{prepared.domain}>"),
+        ("List-Unsubscribe", f"<{unsubscribe_url}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+    )).encode()
+    part = '--{b}\r\nContent-Type: text/{kind}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+    return b"".join((
+        head, b"\r\n",
+        part.format(b=boundary, kind="plain").encode(), body(prepared.text, unsubscribe_url), b"\r\n",
+        part.format(b=boundary, kind="html").encode(), body(prepared.html, escaped), b"\r\n",
+        f"--{boundary}--\r\n".encode(),
+    ))
+
+
 def compose(
     parts: EmailParts, *, edition: Edition, sender: str, to: str, unsubscribe_url: str, date: dt.datetime,
-) -> EmailMessage:
-    """The complete MIME message one subscriber receives (text and HTML alternatives).
-
-    The Message-ID is derived from the edition and the recipient, so a resent digest is
-    recognisably the same message.
-    """
-    digest = hashlib.sha256(f"{edition.date.isoformat()}\n{to}".encode()).hexdigest()[:20]
-    domain = sender.rpartition("@")[2] or "paperboy"
-    body_html, body_text = personalise(parts, unsubscribe_url)
-    message = EmailMessage()
-    message["Subject"] = parts.subject
-    message["From"] = sender
-    message["To"] = to
-    message["Date"] = format_datetime(date)
-    message["Message-ID"] = f"<edition-{edition.date.isoformat()}.{digest}@{domain}>"
-    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(body_text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    message.add_alternative(body_html, subtype="html", charset="utf-8", cte="quoted-printable")
-    message.set_boundary(f"=_paperboy_{digest}")
-    return message
-
+) -> bytes:
+    """One subscriber's complete message, for a single send or a preview."""
+    return message_bytes(prepare(parts, edition=edition, sender=sender, date=date),
+                         to=to, unsubscribe_url=unsubscribe_url)
