@@ -56,6 +56,19 @@ def test_every_feed_parses_with_the_expected_entries(built: Path) -> None:
     assert document["version"] == "https://jsonfeed.org/version/1.1" and len(document["items"]) == 26
 
 
+def test_feeds_match_the_golden_files(built: Path) -> None:
+    from tests.test_email import _golden
+
+    for name in ("feed.xml", "atom.xml", "digest.xml", "feed.json"):
+        _golden(name, (built / name).read_text(encoding="utf-8"))
+
+
+def test_atom_titles_and_content_carry_their_type(built: Path) -> None:
+    xml = (built / "atom.xml").read_text()
+    assert "<title>" not in xml and xml.count('<title type="text">') == 27
+    assert xml.count('<content type="html">') == 26
+
+
 def test_rss_dates_are_rfc_822_and_guids_are_not_permalinks(built: Path) -> None:
     xml = (built / "feed.xml").read_text()
     assert re.search(r"<pubDate>\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000</pubDate>", xml)

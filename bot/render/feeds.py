@@ -87,6 +87,12 @@ def entries(editions: Sequence[Edition]) -> list[Entry]:
     return [Entry(p, edition) for edition in editions for section in edition.sections for p in section.papers]
 
 
+def _atom(feed: FeedGenerator) -> bytes:
+    """Atom with every title's type stated, which feedgen leaves implicit. Titles are escaped
+    text, so the literal tag can only be one feedgen wrote."""
+    return feed.atom_str(pretty=True).replace(b"<title>", b'<title type="text">')
+
+
 def _write(path: Path, data: bytes) -> None:
     """Write through a temporary file and rename, so a reader never sees half a feed."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +118,7 @@ def build(
         feed = _generator(base_url, relative, TITLE, updated)
         for entry in papers:
             _add_paper(feed, entry)
-        save(relative, feed.rss_str(pretty=True) if kind == "rss" else feed.atom_str(pretty=True))
+        save(relative, feed.rss_str(pretty=True) if kind == "rss" else _atom(feed))
 
     by_topic: dict[str, list[Entry]] = {}
     labels: dict[str, str] = {}
@@ -125,7 +131,7 @@ def build(
         feed = _generator(base_url, relative, f"{TITLE}: {labels[slug]}", topic_entries[0].edition.created_at)
         for entry in topic_entries[:max_entries]:
             _add_paper(feed, entry)
-        save(relative, feed.atom_str(pretty=True))
+        save(relative, _atom(feed))
 
     digest = _generator(base_url, "digest.xml", f"{TITLE}, one entry a day", updated)
     edition_template = env.get_template("archive/_edition.html")
@@ -139,7 +145,7 @@ def build(
         item.content(nh3.clean(edition_template.render(edition=edition, base_url=base_url)), type="html")
         item.published(edition.created_at)
         item.updated(edition.created_at)
-    save("digest.xml", digest.atom_str(pretty=True))
+    save("digest.xml", _atom(digest))
 
     save("feed.json", _json_feed(base_url, papers).encode())
 
