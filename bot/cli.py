@@ -242,14 +242,9 @@ def topics_group(app: App, file: Path, as_json: bool) -> None:
 def topics_show(app: App, new_only: bool, save: bool, as_json: bool) -> None:
     """Group the stored papers into topics (ids are paper keys)."""
     from bot.pipeline import group_stored
-    from bot.store.topics import topic_docs
 
-    grouping = group_stored(app.database, app.settings, new_only=new_only, save=save)
-    titles: dict[str, str] = {}
-    if not as_json:
-        with app.database.read() as session:
-            titles = {d.id: d.title for d in topic_docs(session)}
-    _print_grouping(grouping, titles, as_json)
+    grouping, docs = group_stored(app.database, app.settings, new_only=new_only, save=save)
+    _print_grouping(grouping, {d.id: d.title for d in docs}, as_json)
 
 
 @topics.command("list")

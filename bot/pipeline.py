@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.digest import plan
 from bot.errors import EditionError, PaperboyError, SourceError
-from bot.models import Edition, FileReport, Grouping, IngestSummary, Paper
+from bot.models import Edition, FileReport, Grouping, IngestSummary, Paper, TopicDoc
 from bot.settings import Settings
 from bot.sources.dump import DumpParser
 from bot.sources.text import NotDecodable, Sniff, read_lines, sniff
@@ -177,9 +177,9 @@ def grouping_options(settings: Settings) -> Options:
 def group_stored(
     database: Database, settings: Settings, *, new_only: bool = True, save: bool = False,
     now: dt.datetime | None = None,
-) -> Grouping:
+) -> tuple[Grouping, list[TopicDoc]]:
     """Group the stored papers (with ``new_only``, those no edition has carried yet);
-    with ``save``, persist the topics so that their names stick."""
+    with ``save``, persist the topics so that their names stick. Returns the papers too."""
     with database.read() as session:
         if new_only:
             latest = edition_store.latest_edition(session)
@@ -192,7 +192,7 @@ def group_stored(
     if save and grouping.groups:
         with database.write() as session:
             topic_store.save_topics(session, grouping, now or dt.datetime.now(dt.UTC))
-    return grouping
+    return grouping, docs
 
 
 def local_date(settings: Settings, now: dt.datetime) -> dt.date:

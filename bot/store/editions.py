@@ -11,12 +11,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.digest import Climber
 from bot.models import Edition, EditionItem, EditionPaper, Section, TopicDoc
 from bot.store.schema import DumpRow, EditionItemRow, EditionRow, PaperRow, SightingRow
+from bot.store.topics import topic_docs
 
 editions = EditionRow.__table__
 items = EditionItemRow.__table__
@@ -38,20 +39,11 @@ def latest_edition(session: Session) -> Latest | None:
 
 def new_papers(session: Session, after: dt.datetime | None, until: dt.datetime) -> list[TopicDoc]:
     """Papers first seen in (after, until] that no edition has carried as new."""
-    best_rank = (
-        select(SightingRow.paper_id, func.min(SightingRow.rank).label("rank"))
-        .group_by(SightingRow.paper_id).subquery()
-    )
     claimed = select(items.c.paper_id).where(items.c.section == "new")
-    query = (
-        select(papers.c.key, papers.c.title, papers.c.abstract, papers.c.upvotes, best_rank.c.rank)
-        .outerjoin(best_rank, best_rank.c.paper_id == papers.c.id)
-        .where(papers.c.first_seen_at <= until, papers.c.id.not_in(claimed))
-        .order_by(papers.c.id)
-    )
+    window = [papers.c.first_seen_at <= until, papers.c.id.not_in(claimed)]
     if after is not None:
-        query = query.where(papers.c.first_seen_at > after)
-    return [TopicDoc(k, t, a or "", u, r) for k, t, a, u, r in session.execute(query)]
+        window.append(papers.c.first_seen_at > after)
+    return topic_docs(session, *window)
 
 
 def climbers(session: Session, since: dt.datetime) -> list[Climber]:

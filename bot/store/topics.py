@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -61,20 +61,19 @@ def save_topics(session: Session, grouping: Grouping, now: dt.datetime) -> int:
     return created
 
 
-def topic_docs(session: Session, since: dt.datetime | None = None) -> list[TopicDoc]:
-    """Papers as grouping sees them, with the best rank any dump gave them."""
-    first_rank = (
+def topic_docs(session: Session, *where: ColumnElement[bool]) -> list[TopicDoc]:
+    """Papers as grouping sees them (with the best rank any dump gave them), oldest first,
+    narrowed by ``where`` conditions on the papers table."""
+    best_rank = (
         select(SightingRow.paper_id, func.min(SightingRow.rank).label("rank"))
         .group_by(SightingRow.paper_id)
         .subquery()
     )
     query = (
-        select(PaperRow.key, PaperRow.title, PaperRow.abstract, PaperRow.upvotes, first_rank.c.rank)
-        .outerjoin(first_rank, first_rank.c.paper_id == PaperRow.id)
+        select(PaperRow.key, PaperRow.title, PaperRow.abstract, PaperRow.upvotes, best_rank.c.rank)
+        .outerjoin(best_rank, best_rank.c.paper_id == PaperRow.id)
+        .where(*where)
         .order_by(PaperRow.id)
     )
-    if since is not None:
-        query = query.where(PaperRow.first_seen_at > since)
     return [TopicDoc(key, title, abstract or "", upvotes, rank)
             for key, title, abstract, upvotes, rank in session.execute(query)]
-
