@@ -17,6 +17,7 @@ from bot.render.feeds import build
 from bot.settings import Settings
 from bot.store import Database
 from tests.conftest import ROOT, Cli
+from tests.feed_rules import problems
 
 NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
 BASE = "https://papers.example.org/"
@@ -75,6 +76,38 @@ def test_rss_dates_are_rfc_822_and_guids_are_not_permalinks(built: Path) -> None
     assert xml.count('isPermaLink="false"') == 26
 
 
+def _xml_feeds(out: Path) -> list[Path]:
+    return [out / "feed.xml", out / "atom.xml", out / "digest.xml", *sorted((out / "topics").glob("*.xml"))]
+
+
+def test_feeds_pass_the_w3c_validators_error_rules(built: Path) -> None:
+    assert [p for feed in _xml_feeds(built) for p in problems(feed)] == []
+
+
+def test_the_rule_check_catches_what_the_validator_reports(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.xml"
+    bad.write_text(
+        '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>t</title>'
+        "<link>/relative</link><description>d</description>"
+        '<item><guid isPermaLink="false">urn:x:a b</guid><pubDate>Sat, 20 Nov 2026 07:00:00 +0000</pubDate>'
+        '<description>&lt;p style="x"&gt;&lt;a href="#top"&gt;t&lt;/a&gt;&lt;/p&gt;&lt;iframe&gt;&lt;/iframe&gt;'
+        "</description></item><item><title>u</title><guid isPermaLink=\"false\">urn:x:a b</guid></item>"
+        "</channel></rss>"
+    )
+    found = "\n".join(problems(bad))
+    for expected in ("channel/link: not a full URI", "0 atom:link rel=self", "invalid URN", "wrong day of the week",
+                     "unsafe attribute 'style'", "relative or invalid reference '#top'", "unsafe element <iframe>",
+                     "duplicate guid"):
+        assert expected in found
+    bad.write_text('<feed xmlns="http://www.w3.org/2005/Atom"><id>x</id><title>t</title>'
+                   "<updated>2026-11-20</updated><entry><id>urn:x:1</id><title>t</title>"
+                   "<updated>2026-11-20T07:00:00Z</updated></entry></feed>")
+    found = "\n".join(problems(bad))
+    for expected in ("feed/id: not a full URI", "feed/title: type None", "not an RFC 3339 date", "no author",
+                     "no content and no alternate link"):
+        assert expected in found
+
+
 def test_two_builds_from_the_same_data_are_byte_identical(db: Database, settings: Settings, built: Path,
                                                           tmp_path: Path) -> None:
     again = tmp_path / "again"
@@ -114,6 +147,7 @@ def test_untrusted_text_cannot_inject_into_feeds_or_pages(tmp_path: Path) -> Non
             assert "<script" not in content and "<img" not in content
             assert not re.search(r"<[^>]*\bonerror\s*=", content)
         assert any(UNICODE in e.title for e in parsed.entries) or name == "digest.xml"
+    assert [p for feed in _xml_feeds(tmp_path) for p in problems(feed)] == []
     for page in ("index.html", "editions/2026-11-21.html"):
         text = (tmp_path / page).read_text()
         assert "<script>" not in text and "<img src=x" not in text and "\x00" not in text
@@ -144,6 +178,7 @@ def test_samples_render_end_to_end(db: Database, settings: Settings, samples: Pa
     assert preview(db, settings, fmt="eml", now=NOW) == preview(db, settings, fmt="eml", now=NOW)
     for out in ("one", "two"):
         build_feeds(db, settings, tmp_path / out)
+    assert [p for feed in _xml_feeds(tmp_path / "one") for p in problems(feed)] == []
     for name in ("feed.xml", "atom.xml"):
         assert len(_parse(tmp_path / "one" / name).entries) == edition.papers
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()

@@ -57,7 +57,8 @@ def _generator(base_url: str, self_path: str, title: str, updated: dt.datetime) 
     feed.id(base_url + self_path)
     feed.title(title)
     feed.subtitle("The papers new each day on Hugging Face Daily Papers, grouped by topic.")
-    feed.link(href=base_url + self_path, rel="self")
+    kind = "rss" if self_path == "feed.xml" else "atom"
+    feed.link(href=base_url + self_path, rel="self", type=f"application/{kind}+xml")
     feed.link(href=base_url, rel="alternate")  # last, so it is RSS's channel link
     feed.author({"name": "paperboy"})
     feed.language("en")
