@@ -47,3 +47,8 @@ class TransientError(PaperboyError):
 
 class PermanentError(PaperboyError):
     """A failure that will not go away by retrying (a 5xx SMTP reply, a rejected address)."""
+
+
+class MailSetupError(ConfigError):
+    """Mail cannot go out at all as configured (login refused, TLS failed, sender refused):
+    the run stops and its claimed deliveries go back to the queue untried."""

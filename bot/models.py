@@ -197,3 +197,62 @@ class EditionItem:
     topic_slug: str | None = None
     topic_label: str | None = None
     rise: int | None = None
+
+
+SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
+DeliveryStatus = Literal["pending", "sending", "sent", "failed", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """What a subscriber wants from an edition; every field empty means everything."""
+
+    follow: tuple[str, ...] = ()
+    mute: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def everything(self) -> bool:
+        return not (self.follow or self.mute or self.include or self.exclude)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    address: str
+    status: SubscriberStatus
+    preferences: Preferences
+    token: str
+    created_at: dt.datetime
+    confirmed_at: dt.datetime | None = None
+    hard_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One edition to one subscriber: the unit the outbox claims, sends and records."""
+
+    id: int
+    edition_date: dt.date
+    address: str
+    message_id: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_error: str | None = None
+    sent_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendSummary:
+    edition: dt.date
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retrying: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, object]:
+        return {"edition": self.edition.isoformat(), "queued": self.queued, "sent": self.sent,
+                "failed": self.failed, "skipped": self.skipped}

@@ -53,6 +53,21 @@ def _int_between(low: int, high: int) -> Callable[[Any], int]:
     return check
 
 
+def _float_between(low: float, high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if not low <= number <= high:
+            raise ValueError(f"expected a number from {low:g} to {high:g}, got {number:g}")
+        return number
+
+    return check
+
+
 def _choice(*options: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         text = _text(value).lower()
@@ -156,6 +171,22 @@ SPECS: tuple[Spec, ...] = (
     Spec("smtp_user", ("smtp", "user"), "", _text, "SMTP login; empty for none"),
     Spec("smtp_password", ("smtp", "password"), None, _nonempty,
          "SMTP password; environment only", secret=True),
+    Spec("smtp_timeout", ("smtp", "timeout"), 30, _int_between(1, 600),
+         "seconds to wait for the SMTP server before a delivery is retried later"),
+    Spec("delivery_concurrency", ("delivery", "concurrency"), 4, _int_between(1, 64),
+         "SMTP connections used at once, one sender thread each"),
+    Spec("delivery_rate_limit", ("delivery", "rate_limit"), 0.0, _float_between(0, 100_000),
+         "at most this many messages per second over all connections; 0 for no limit"),
+    Spec("delivery_max_attempts", ("delivery", "max_attempts"), 8, _int_between(1, 100),
+         "tries per message before a temporary failure (4xx, connection) counts as failed"),
+    Spec("delivery_retry_seconds", ("delivery", "retry_seconds"), 60.0, _float_between(0, 86_400),
+         "wait before the first retry; each further retry waits twice as long"),
+    Spec("delivery_wait_seconds", ("delivery", "wait_seconds"), 300.0, _float_between(0, 86_400),
+         "`paperboy send` waits for retries due within this many seconds; later ones wait for the next run"),
+    Spec("delivery_lease_seconds", ("delivery", "lease_seconds"), 120.0, _float_between(1, 86_400),
+         "a claimed message whose sender died is sent again after this many seconds"),
+    Spec("delivery_bounce_after", ("delivery", "bounce_after"), 3, _int_between(1, 100),
+         "permanent failures (5xx) in a row after which a subscriber is marked bounced"),
     Spec("ingest_max_file_mb", ("ingest", "max_file_mb"), 512, _int_between(1, 100_000),
          "dumps larger than this many MiB are refused"),
     Spec("digest_timezone", ("digest", "timezone"), "UTC", _timezone,
@@ -198,6 +229,14 @@ class Settings:
     smtp_tls: str = _DEFAULT["smtp_tls"]
     smtp_user: str = _DEFAULT["smtp_user"]
     smtp_password: str | None = None
+    smtp_timeout: int = _DEFAULT["smtp_timeout"]
+    delivery_concurrency: int = _DEFAULT["delivery_concurrency"]
+    delivery_rate_limit: float = _DEFAULT["delivery_rate_limit"]
+    delivery_max_attempts: int = _DEFAULT["delivery_max_attempts"]
+    delivery_retry_seconds: float = _DEFAULT["delivery_retry_seconds"]
+    delivery_wait_seconds: float = _DEFAULT["delivery_wait_seconds"]
+    delivery_lease_seconds: float = _DEFAULT["delivery_lease_seconds"]
+    delivery_bounce_after: int = _DEFAULT["delivery_bounce_after"]
     ingest_max_file_mb: int = _DEFAULT["ingest_max_file_mb"]
     digest_timezone: str = _DEFAULT["digest_timezone"]
     digest_climbing_min_upvotes: int = _DEFAULT["digest_climbing_min_upvotes"]

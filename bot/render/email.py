@@ -20,6 +20,7 @@ from email.utils import format_datetime
 import css_inline
 import jinja2
 
+from bot.errors import PermanentError
 from bot.models import Edition, Section
 from bot.render import clean
 
@@ -27,6 +28,7 @@ MAX_HTML_BYTES = 100 * 1024  # under Gmail's 102 KB, with room for the personal 
 UNSUBSCRIBE_MARK = "paperboy-unsubscribe-link"
 _INLINER = css_inline.CSSInliner(keep_style_tags=True)
 _SMTP = policy.SMTP
+_SMTPUTF8 = policy.SMTPUTF8
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,16 @@ class Prepared:
     domain: str
 
 
+class HeaderError(PermanentError):
+    """A header value that would break out of its header (CR or LF), refused before sending."""
+
+
+def _header_safe(name: str, value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise HeaderError(f"{name}: {value[:60]!r} holds a line break, so the message was not sent")
+    return value
+
+
 def _qp(line: str) -> bytes:
     return binascii.b2a_qp(line.encode(), istext=True).replace(b"=\n", b"=\r\n")
 
@@ -106,21 +118,35 @@ def _encode(body: str) -> tuple[bytes | str, ...]:
 
 
 def prepare(parts: EmailParts, *, edition: Edition, sender: str, date: dt.datetime) -> Prepared:
-    head = "".join(_SMTP.fold(name, value) for name, value in (
+    domain = sender.rpartition("@")[2] or "paperboy"
+    head = "".join(_SMTP.fold(name, _header_safe(name, value)) for name, value in (
         ("Subject", parts.subject), ("From", sender), ("Date", format_datetime(date)),
+        ("List-Id", f"paperboy digest <paperboy.{domain}>"),
+        ("Auto-Submitted", "auto-generated"), ("Precedence", "bulk"),
     ))
-    return Prepared(head.encode(), _encode(parts.text), _encode(parts.html), edition.date.isoformat(),
-                    sender.rpartition("@")[2] or "paperboy")
+    return Prepared(head.encode(), _encode(parts.text), _encode(parts.html), edition.date.isoformat(), domain)
 
 
-def message_bytes(prepared: Prepared, *, to: str, unsubscribe_url: str) -> bytes:
+def default_message_id(prepared: Prepared, to: str) -> str:
+    """A Message-ID derived from the edition and the recipient (previews; the outbox stores its own)."""
+    digest = hashlib.sha256(f"{prepared.edition_date}\n{to}".encode()).hexdigest()[:20]
+    return f"<edition-{prepared.edition_date}.{digest}@{prepared.domain}>"
+
+
+def message_bytes(
+    prepared: Prepared, *, to: str, unsubscribe_url: str, unsubscribe_mailto: str | None = None,
+    message_id: str | None = None,
+) -> bytes:
     """The complete MIME message (CRLF line ends, ready for SMTP) one subscriber receives.
 
-    The Message-ID and the MIME boundary derive from the edition and the recipient, so a resent
-    digest is recognisably the same message and a preview is reproducible.
+    The MIME boundary derives from the Message-ID, so a retried message is byte for byte the
+    one tried before and a preview is reproducible. Any value with CR or LF raises HeaderError.
     """
-    digest = hashlib.sha256(f"{prepared.edition_date}\n{to}".encode()).hexdigest()[:20]
-    boundary = f"=_paperboy_{digest}"  # "=_" cannot occur in quoted-printable text
+    message_id = message_id or default_message_id(prepared, to)
+    for name, value in (("To", to), ("Message-ID", message_id), ("List-Unsubscribe", unsubscribe_url),
+                        ("List-Unsubscribe", unsubscribe_mailto or "")):
+        _header_safe(name, value)
+    boundary = "=_paperboy_" + hashlib.sha256(message_id.encode()).hexdigest()[:20]  # "=_" is never QP text
     escaped = html.escape(unsubscribe_url, quote=True)
 
     def body(lines: tuple[bytes | str, ...], link: str) -> bytes:
@@ -128,14 +154,15 @@ def message_bytes(prepared: Prepared, *, to: str, unsubscribe_url: str) -> bytes
             line if isinstance(line, bytes) else _qp(line.replace(UNSUBSCRIBE_MARK, link)) for line in lines
         )
 
-    head = prepared.head + "".join(_SMTP.fold(name, value) for name, value in (
-        ("To", to),
-        ("Message-ID", f"<edition-{prepared.edition_date}.{digest}@{prepared.domain}>"),
-        ("List-Unsubscribe", f"<{unsubscribe_url}>"),
+    unsubscribe = f"<{unsubscribe_url}>" + (f", <{unsubscribe_mailto}>" if unsubscribe_mailto else "")
+    to_policy = _SMTP if to.isascii() else _SMTPUTF8
+    head = prepared.head + (to_policy.fold("To", to) + "".join(_SMTP.fold(name, value) for name, value in (
+        ("Message-ID", message_id),
+        ("List-Unsubscribe", unsubscribe),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         ("MIME-Version", "1.0"),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
-    )).encode()
+    ))).encode()
     part = '--{b}\r\nContent-Type: text/{kind}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
     return b"".join((
         head, b"\r\n",
@@ -147,7 +174,9 @@ def message_bytes(prepared: Prepared, *, to: str, unsubscribe_url: str) -> bytes
 
 def compose(
     parts: EmailParts, *, edition: Edition, sender: str, to: str, unsubscribe_url: str, date: dt.datetime,
+    unsubscribe_mailto: str | None = None, message_id: str | None = None,
 ) -> bytes:
     """One subscriber's complete message, for a single send or a preview."""
-    return message_bytes(prepare(parts, edition=edition, sender=sender, date=date),
-                         to=to, unsubscribe_url=unsubscribe_url)
+    return message_bytes(prepare(parts, edition=edition, sender=sender, date=date), to=to,
+                         unsubscribe_url=unsubscribe_url, unsubscribe_mailto=unsubscribe_mailto,
+                         message_id=message_id)

@@ -1,100 +1,28 @@
-"""The ``paperboy`` command: thin shells over the stages.
-
-This is the one place where errors become exit codes: 0 when everything worked, 1 when some
-input or the database failed, 2 for a usage or configuration error. Every failure is one line
-on stderr; ``-v`` adds the traceback of an unexpected one.
-"""
+"""Commands over papers: ingest, papers, topics."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from bot import __version__
-from bot.errors import ConfigError, PaperboyError
+from bot.cli import DATE, App, _date, main
 from bot.models import Grouping, IngestSummary, StoredPaper
-from bot.settings import Settings, load_settings
-from bot.store import Database, open_database
 
 PROGRESS_MIN_BYTES = 8 * 2**20
-
-
-@dataclass
-class App:
-    """What the global options chose; settings and database are made on first use, once."""
-
-    config: str | None
-    database_url: str | None
-    verbose: int
-    _settings: Settings | None = field(default=None, init=False)
-    _database: Database | None = field(default=None, init=False)
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config, database_url=self.database_url)
-        return self._settings
-
-    @property
-    def database(self) -> Database:
-        if self._database is None:
-            self._database = open_database(self.settings.database_url)
-        return self._database
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"paperboy: {message}", err=True)
-    sys.exit(code)
-
-
-class _Commands(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ConfigError as exc:
-            _fail(f"configuration error: {exc}", 2)
-        except PaperboyError as exc:
-            _fail(str(exc), 1)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
-            raise
-        except Exception as exc:
-            if ctx.obj is not None and ctx.obj.verbose:
-                raise
-            _fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)
-
-
-def _date(value: dt.datetime | None) -> dt.date | None:
-    return value.date() if value is not None else None
-
-
-DATE = click.DateTime(formats=["%Y-%m-%d"])
-
-
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config", metavar="PATH", envvar="PAPERBOY_CONFIG",
-              help="TOML config file (default: $PAPERBOY_CONFIG; without one, defaults and PAPERBOY_* apply).")
-@click.option("--database-url", metavar="URL", help="Database to use, overriding the config.")
-@click.option("-v", "--verbose", count=True, help="Log more; -v also shows tracebacks of internal errors.")
-@click.version_option(__version__, prog_name="paperboy")
-@click.pass_context
-def main(ctx: click.Context, config: str | None, database_url: str | None, verbose: int) -> None:
-    """paperboy: a daily digest of trending research papers."""
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    ctx.obj = App(config=config, database_url=database_url, verbose=verbose)
-    ctx.call_on_close(lambda: ctx.obj._database.close() if ctx.obj._database else None)
 
 
 @main.command()
@@ -287,80 +215,3 @@ def _print_grouping(grouping: Grouping, titles: dict[str, str], as_json: bool) -
         table.add_row(g.label + (" (new)" if g.is_new else ""), g.slug, str(len(g.ids)),
                       titles.get(g.ids[0], g.ids[0]) if g.ids else "")
     Console().print(table)
-
-
-@main.group()
-def digest() -> None:
-    """Build the daily edition (later: preview it as a subscriber gets it)."""
-
-
-@digest.command("build")
-@click.option("--date", "date", type=DATE, help="The edition's date (default: today in digest.timezone).")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print {"date", "papers", "climbing", "topics": [{"slug", "label", "count"}], "created"}.')
-@click.pass_obj
-def digest_build(app: App, date: dt.datetime | None, as_json: bool) -> None:
-    """Build the edition of a date from the papers new since the previous one (once per date)."""
-    from bot.pipeline import build_edition, local_date
-
-    settings = app.settings
-    day = _date(date) or local_date(settings, dt.datetime.now(dt.UTC))
-    edition = build_edition(app.database, settings, day)
-    topics = [{"slug": s.slug, "label": s.label, "count": len(s.papers)} for s in edition.sections] if edition else []
-    summary = {"date": day.isoformat(), "papers": edition.papers if edition else 0,
-               "climbing": len(edition.climbing) if edition else 0, "topics": topics,
-               "created": bool(edition and edition.created)}
-    if as_json:
-        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
-        return
-    if edition is None:
-        click.echo(f"{day}: nothing new since the last edition, so no edition (digest.empty_editions is off)")
-        return
-    verb = "built" if edition.created else "already built"
-    table = Table(title=f"Edition {day} ({verb}): {edition.papers} new in {len(topics)} topics, "
-                        f"{len(edition.climbing)} climbing", title_justify="left")
-    table.add_column("topic", overflow="fold")
-    table.add_column("slug", overflow="fold")
-    table.add_column("papers", justify="right")
-    for t in topics:
-        table.add_row(t["label"], t["slug"], str(t["count"]))
-    Console().print(table)
-
-
-@digest.command("preview")
-@click.option("--date", "date", type=DATE, help="The edition's date (default: the latest edition).")
-@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True,
-              help="The HTML part, the text part, or the complete MIME message.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE instead of stdout.")
-@click.pass_obj
-def digest_preview(app: App, date: dt.datetime | None, fmt: str, out: Path | None) -> None:
-    """Write exactly what a subscriber would receive for an edition."""
-    from bot.pipeline import preview
-
-    data = preview(app.database, app.settings, _date(date), fmt)
-    if out is None:
-        click.echo(data.decode(), nl=False)
-        return
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        raise PaperboyError(f"{out}: cannot be written ({exc.strerror or exc})") from None
-    click.echo(f"wrote {out} ({len(data):,} bytes)")
-
-
-@main.group()
-def feed() -> None:
-    """The RSS/Atom/JSON feeds and the static archive."""
-
-
-@feed.command("build")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
-              help="Directory to write to (default: public_dir).")
-@click.pass_obj
-def feed_build(app: App, out: Path | None) -> None:
-    """Write feed.xml, atom.xml, digest.xml, topics/*.xml, feed.json and the archive pages."""
-    from bot.pipeline import build_feeds
-
-    written = build_feeds(app.database, app.settings, out)
-    target = out or app.settings.public_dir
-    click.echo(f"wrote {len(written)} files to {target}")

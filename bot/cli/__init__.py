@@ -1,0 +1,97 @@
+"""The ``paperboy`` command: thin shells over the stages.
+
+This is the one place where errors become exit codes: 0 when everything worked, 1 when some
+input or the database failed, 2 for a usage or configuration error. Every failure is one line
+on stderr; ``-v`` adds the traceback of an unexpected one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import click
+
+from bot import __version__
+from bot.errors import ConfigError, PaperboyError
+from bot.settings import Settings, load_settings
+from bot.store import Database, open_database
+
+
+@dataclass
+class App:
+    """What the global options chose; settings and database are made on first use, once."""
+
+    config: str | None
+    database_url: str | None
+    verbose: int
+    _settings: Settings | None = field(default=None, init=False)
+    _database: Database | None = field(default=None, init=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config, database_url=self.database_url)
+        return self._settings
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            self._database = open_database(self.settings.database_url)
+        return self._database
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"paperboy: {message}", err=True)
+    sys.exit(code)
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _fail(f"configuration error: {exc}", 2)
+        except PaperboyError as exc:
+            _fail(str(exc), 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if ctx.obj is not None and ctx.obj.verbose:
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
+
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", metavar="PATH", envvar="PAPERBOY_CONFIG",
+              help="TOML config file (default: $PAPERBOY_CONFIG; without one, defaults and PAPERBOY_* apply).")
+@click.option("--database-url", metavar="URL", help="Database to use, overriding the config.")
+@click.option("-v", "--verbose", count=True, help="Log more; -v also shows tracebacks of internal errors.")
+@click.version_option(__version__, prog_name="paperboy")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, database_url: str | None, verbose: int) -> None:
+    """paperboy: a daily digest of trending research papers."""
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = App(config=config, database_url=database_url, verbose=verbose)
+    ctx.call_on_close(lambda: ctx.obj._database.close() if ctx.obj._database else None)
+
+
+def _register() -> None:
+    """Import the command modules, each of which adds its commands to :func:`main`."""
+    from bot.cli import editions, mail, papers  # noqa: F401
+
+
+_register()

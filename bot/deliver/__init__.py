@@ -1,0 +1,116 @@
+"""The deliver stage: editions to subscribers through the outbox, exactly once.
+
+:func:`send_edition` queues an edition for every active subscriber (one statement, unique per
+pair) and runs the outbox until nothing is due soon; :func:`retry` makes failed and waiting
+deliveries due now and runs it again. Both report a :class:`SendSummary`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from bot.deliver.outbox import Copies, Progress, Run, run
+from bot.deliver.transport import Transport, open_transport
+from bot.digest import for_subscriber
+from bot.errors import EditionError
+from bot.models import Edition, SendSummary
+from bot.render import environment
+from bot.settings import Settings
+from bot.store import Database
+from bot.store import deliveries as outbox
+from bot.store import editions as edition_store
+from bot.store import subscribers as subscriber_store
+from bot.subscribers import Signer
+
+LINK_SECRET = "link_secret"
+
+
+def signer(database: Database, settings: Settings) -> Signer:
+    """Links are signed with ``PAPERBOY_SECRET_KEY``, or else with a key this installation made
+    once and keeps in its database, so links work out of the box and survive restarts."""
+    if settings.secret_key:
+        return Signer(settings.secret_key)
+    with database.write() as session:
+        return Signer(subscriber_store.instance_value(session, LINK_SECRET))
+
+
+def _edition(database: Database, date: dt.date | None) -> tuple[Edition, int]:
+    with database.read() as session:
+        if date is None:
+            latest = edition_store.latest_edition(session)
+            if latest is None:
+                raise EditionError("no edition yet: run paperboy digest build first")
+            date = latest.date
+        edition = edition_store.find_edition(session, date)
+        number = outbox.edition_id(session, date)
+    if edition is None or number is None:
+        raise EditionError(f"no edition for {date}: run paperboy digest build --date {date}")
+    return edition, number
+
+
+def _domain(settings: Settings) -> str:
+    return settings.mail_from.rpartition("@")[2] or "paperboy"
+
+
+def send_edition(
+    database: Database, settings: Settings, date: dt.date | None = None, *, dry_run: bool = False,
+    transport: Callable[[], Transport] | None = None, progress: Progress | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> SendSummary:
+    """Queue the edition of ``date`` (default: the latest) for every active subscriber and deliver it.
+
+    ``queued`` counts the deliveries this call added; ``sent``, ``failed`` and ``skipped`` what
+    this run did (a second run after a complete one queues and sends nothing).
+    """
+    clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    edition, number = _edition(database, date)
+    if dry_run:
+        return _dry_run(database, edition, number)
+    started = clock()
+    with database.write() as session:
+        queued = outbox.enqueue(session, number, edition.date, _domain(settings), started)
+    return _deliver(database, settings, edition, number, queued, transport, progress, clock)
+
+
+def retry(
+    database: Database, settings: Settings, date: dt.date | None = None, *,
+    transport: Callable[[], Transport] | None = None, progress: Progress | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> SendSummary:
+    """Failed deliveries (to subscribers still active) and those waiting for a retry, due now."""
+    clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    edition, number = _edition(database, date) if date else (None, None)
+    with database.write() as session:
+        outbox.requeue_failed(session, clock(), number)
+    return _deliver(database, settings, edition, number, 0, transport, progress, clock)
+
+
+def _deliver(database: Database, settings: Settings, edition: Edition | None, number: int | None, queued: int,
+             transport: Callable[[], Transport] | None, progress: Progress | None,
+             clock: Callable[[], dt.datetime]) -> SendSummary:
+    started = clock()
+    work = Run(database=database, settings=settings, transport=transport or (lambda: open_transport(settings)),
+               signer=signer(database, settings),
+               copies=Copies(database, settings, environment(settings.templates_dir), started),
+               edition=number, clock=clock, progress=progress)
+    tally = run(work)
+    return SendSummary(edition.date if edition else started.date(), queued=queued, sent=tally.sent,
+                       failed=tally.failed, skipped=tally.skipped, retrying=tally.retrying,
+                       seconds=(clock() - started).total_seconds())
+
+
+def _dry_run(database: Database, edition: Edition, number: int) -> SendSummary:
+    """What sending would do, writing nothing: who would be queued, and whose copy is empty."""
+    queued = sent = skipped = 0
+    with database.read() as session:
+        done = {d.address for d in outbox.iter_deliveries(session, edition=number)}
+        for subscriber in subscriber_store.iter_subscribers(session, status="active"):
+            if subscriber.address in done:
+                continue
+            queued += 1
+            if for_subscriber(edition, subscriber.preferences) is None:
+                skipped += 1
+            else:
+                sent += 1
+    return SendSummary(edition.date, queued=queued, sent=sent, skipped=skipped)

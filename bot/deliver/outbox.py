@@ -1,0 +1,257 @@
+"""The outbox worker: claim due deliveries, render each subscriber's copy, send, record.
+
+Each of ``delivery.concurrency`` threads owns one transport (one SMTP connection) and claims a
+few deliveries at a time under a lease; all threads share one rate limit. A message is recorded
+as sent only after the transport returned, that is after the server's 250. The subscriber's
+status is read again just before each send. Temporary failures are retried with exponential
+backoff up to ``delivery.max_attempts``; permanent ones fail the delivery and count towards
+the subscriber's bounce. A setup error (login, TLS, sender refused) stops every thread and gives
+the untried claims back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import jinja2
+
+from bot.digest import for_subscriber
+from bot.errors import MailSetupError, PermanentError, TransientError
+from bot.models import Edition, Preferences
+from bot.render.email import (
+    HeaderError,
+    Prepared,
+    links_for,
+    message_bytes,
+    prepare,
+    render_email,
+)
+from bot.settings import Settings
+from bot.store import Database
+from bot.store import deliveries as outbox
+from bot.store import editions as edition_store
+from bot.subscribers import Signer, unsubscribe_links
+
+log = logging.getLogger(__name__)
+CLAIM_BATCH = 10
+Progress = Callable[[str], None]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+class RateLimit:
+    """At most ``per_second`` acquisitions per second across threads (0: no limit)."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next, now)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+class Copies:
+    """Each subscriber's copy of an edition, rendered once per distinct set of preferences."""
+
+    def __init__(self, database: Database, settings: Settings, env: jinja2.Environment, sent_at: dt.datetime,
+                 capacity: int = 256) -> None:
+        self.database, self.settings, self.env, self.sent_at = database, settings, env, sent_at
+        self._editions: dict[dt.date, Edition] = {}
+        self._prepared: OrderedDict[tuple[dt.date, Preferences], Prepared | None] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def get(self, date: dt.date, preferences: Preferences) -> Prepared | None:
+        key = (date, preferences)
+        with self._lock:
+            if key in self._prepared:
+                self._prepared.move_to_end(key)
+                return self._prepared[key]
+            edition = self._editions.get(date)
+            if edition is None:
+                with self.database.read() as session:
+                    found = edition_store.find_edition(session, date)
+                assert found is not None, date
+                edition = self._editions[date] = found
+            variant = for_subscriber(edition, preferences)
+            prepared = None
+            if variant is not None:
+                parts = render_email(self.env, variant, links_for(self.settings.base_url, edition),
+                                     self.settings.digest_email_top_n)
+                prepared = prepare(parts, edition=variant, sender=self.settings.mail_from, date=self.sent_at)
+            self._prepared[key] = prepared
+            if len(self._prepared) > self._capacity:
+                self._prepared.popitem(last=False)
+            return prepared
+
+
+@dataclass
+class Tally:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retrying: int = 0
+    bounced: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, outcome: str) -> None:
+        with self.lock:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+@dataclass
+class Run:
+    """One delivery run: the shared state of its threads."""
+
+    database: Database
+    settings: Settings
+    transport: Callable[[], object]
+    signer: Signer
+    copies: Copies
+    edition: int | None
+    clock: Callable[[], dt.datetime]
+    progress: Progress | None = None
+    worker: str = field(default_factory=worker_name)
+    tally: Tally = field(default_factory=Tally)
+    stop: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+    def __post_init__(self) -> None:
+        self.limit = RateLimit(self.settings.delivery_rate_limit)
+        self.lease = dt.timedelta(seconds=self.settings.delivery_lease_seconds)
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        return dt.timedelta(seconds=self.settings.delivery_retry_seconds * 2 ** max(0, attempts - 1))
+
+    def thread(self) -> None:
+        transport = None
+        try:
+            transport = self.transport()
+            while not self.stop.is_set():
+                with self.database.write() as session:
+                    claims = outbox.claim(session, self.worker, self.clock(), self.lease, CLAIM_BATCH, self.edition)
+                if not claims:
+                    if not self._wait_for_more():
+                        return
+                    continue
+                self._work(transport, claims)
+        except BaseException as exc:  # one thread's fatal error stops the run; the caller re-raises it
+            if self.error is None:
+                self.error = exc
+            self.stop.set()
+        finally:
+            if transport is not None:
+                transport.close()  # type: ignore[attr-defined]
+
+    def _wait_for_more(self) -> bool:
+        with self.database.read() as session:
+            due = outbox.next_due(session, self.edition, exclude_worker=self.worker)
+        if due is None:
+            return False
+        wait = (due - self.clock()).total_seconds()
+        if wait > self.settings.delivery_wait_seconds:
+            return False
+        self.stop.wait(min(max(wait, 0.05), 1.0))
+        return True
+
+    def _work(self, transport: object, claims: list[outbox.Claim]) -> None:
+        leased_until = self.clock() + self.lease
+        for index, claim in enumerate(claims):
+            if self.stop.is_set():
+                with self.database.write() as session:
+                    outbox.release(session, [c.id for c in claims[index:]], self.worker)
+                return
+            now = self.clock()
+            if leased_until - now < self.lease / 2:
+                leased_until = now + self.lease
+                with self.database.write() as session:
+                    outbox.extend(session, [c.id for c in claims[index:]], self.worker, leased_until)
+            try:
+                self._deliver(transport, claim)
+            except MailSetupError:
+                with self.database.write() as session:
+                    outbox.release(session, [c.id for c in claims[index:]], self.worker)
+                raise
+
+    def _deliver(self, transport: object, claim: outbox.Claim) -> None:
+        with self.database.read() as session:
+            wanted = outbox.still_wanted(session, claim.id)
+        if not wanted:
+            return self._record(claim, "skipped", "the subscriber left before it was sent")
+        prepared = self.copies.get(claim.edition_date, claim.preferences)
+        if prepared is None:
+            return self._record(claim, "skipped", "nothing in this edition matches the subscriber's topics "
+                                                  "and keywords")
+        url, mailto = unsubscribe_links(self.settings.base_url, self.settings.mail_from,
+                                        self.signer.sign(claim.token, "unsubscribe"))
+        try:
+            message = message_bytes(prepared, to=claim.address, unsubscribe_url=url, unsubscribe_mailto=mailto,
+                                    message_id=claim.message_id)
+            self.limit.acquire()
+            transport.send(self.settings.mail_from, claim.address, message)  # type: ignore[attr-defined]
+        except HeaderError as exc:
+            return self._record(claim, "failed", str(exc))
+        except PermanentError as exc:
+            return self._record(claim, "failed", str(exc), hard=True)
+        except TransientError as exc:
+            if claim.attempts >= self.settings.delivery_max_attempts:
+                return self._record(claim, "failed", f"{exc} (gave up after {claim.attempts} attempts)")
+            return self._record(claim, "retrying", str(exc))
+        self._record(claim, "sent")
+
+    def _record(self, claim: outbox.Claim, outcome: str, error: str = "", hard: bool = False) -> None:
+        now = self.clock()
+        with self.database.write() as session:
+            if outcome == "sent":
+                outbox.mark_sent(session, claim.id, now)
+                outbox.mark_delivered_to(session, claim.id)
+            elif outcome == "skipped":
+                outbox.mark_skipped(session, claim.id, error)
+            elif outcome == "retrying":
+                outbox.mark_retry(session, claim.id, error, now + self.backoff(claim.attempts))
+            elif outbox.mark_failed(session, claim.id, error, hard=hard,
+                                    bounce_after=self.settings.delivery_bounce_after, now=now):
+                self.tally.add("bounced")
+        if outcome != "sent":
+            log.info("%s to %s: %s %s", claim.message_id, claim.address, outcome, error)
+        self.tally.add(outcome)
+        if self.progress is not None:
+            self.progress(outcome)
+
+
+def run(work: Run) -> Tally:
+    """Run the threads until nothing is due soon; re-raise the first fatal error."""
+    threads = [threading.Thread(target=work.thread, name=f"sender-{n}", daemon=True)
+               for n in range(work.settings.delivery_concurrency)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    except KeyboardInterrupt:
+        work.stop.set()
+        for thread in threads:
+            thread.join()
+        raise
+    if work.error is not None:
+        raise work.error
+    return work.tally

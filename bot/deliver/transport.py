@@ -1,0 +1,204 @@
+"""Transports: how a finished message leaves. SMTP for production, a Maildir when no SMTP host
+is configured (so the whole pipeline runs offline on a fresh machine).
+
+A transport sends one message to one recipient and returns only when the server accepted it
+(250); otherwise it raises :class:`TransientError` (4xx, a dropped or refused connection: retry
+later), :class:`PermanentError` (5xx for this recipient: do not retry) or
+:class:`MailSetupError` (nothing can be sent as configured: stop).
+"""
+
+from __future__ import annotations
+
+import mailbox
+import smtplib
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bot.errors import MailSetupError, PermanentError, TransientError
+from bot.settings import Settings
+
+IDLE_CHECK_SECONDS = 20.0  # reused connections idle this long are probed with NOOP first
+
+
+class Transport(Protocol):
+    def send(self, sender: str, recipient: str, message: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    message = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    return f"{code} {' '.join(message.split())}"[:300]
+
+
+@dataclass
+class SmtpConfig:
+    host: str
+    port: int
+    tls: str
+    user: str
+    password: str | None
+    timeout: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpConfig:
+        return cls(settings.smtp_host, settings.smtp_port, settings.smtp_tls, settings.smtp_user,
+                   settings.smtp_password, float(settings.smtp_timeout))
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def connect(config: SmtpConfig) -> smtplib.SMTP:
+    """An SMTP session, TLS and login done. Failures that retrying will not fix raise
+    MailSetupError with the likely fix; others (the server is down) raise TransientError."""
+    context = ssl.create_default_context()
+    try:
+        if config.tls == "tls":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+        smtp.ehlo()
+        if config.tls == "starttls":
+            if not smtp.has_extn("starttls"):
+                smtp.close()
+                raise MailSetupError("smtp.tls", f"{config.where} does not offer STARTTLS; use tls = \"tls\" "
+                                     "(implicit TLS, usually port 465) or, on a trusted network only, \"none\"")
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        if config.user:
+            if not config.password:
+                smtp.close()
+                raise MailSetupError("PAPERBOY_SMTP_PASSWORD", "smtp.user is set but the password is not "
+                                     "(it is read from the environment only)")
+            smtp.login(config.user, config.password)
+        return smtp
+    except smtplib.SMTPAuthenticationError as exc:
+        raise MailSetupError("smtp.user", f"{config.where} refused the login: {_reply(exc.smtp_code, exc.smtp_error)}; "
+                             "check smtp.user and PAPERBOY_SMTP_PASSWORD") from None
+    except ssl.SSLError as exc:
+        hint = ("port 465 expects tls = \"tls\"" if config.port == 465 and config.tls != "tls"
+                else "port 587 expects tls = \"starttls\"" if config.port == 587 and config.tls == "tls"
+                else "check smtp.tls against what the server speaks on this port")
+        raise MailSetupError("smtp.tls", f"TLS with {config.where} failed ({exc.reason or exc}); {hint}") from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise MailSetupError("smtp.user", f"{config.where}: {exc}") from None
+    except smtplib.SMTPServerDisconnected as exc:
+        hint = " (port 465 expects tls = \"tls\")" if config.port == 465 and config.tls != "tls" else ""
+        raise TransientError(f"{config.where} closed the connection{hint}: {exc}") from None
+    except smtplib.SMTPResponseException as exc:
+        error = TransientError if 400 <= exc.smtp_code < 500 else MailSetupError
+        if error is TransientError:
+            raise TransientError(f"{config.where}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+        raise MailSetupError("smtp.host", f"{config.where} refused the session: "
+                             f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
+    except (OSError, smtplib.SMTPException) as exc:
+        reason = "timed out" if isinstance(exc, (socket.timeout, TimeoutError)) else (exc.strerror or str(exc)) \
+            if isinstance(exc, OSError) else str(exc)
+        raise TransientError(f"cannot connect to {config.where}: {reason}") from None
+
+
+class SmtpTransport:
+    """One reused SMTP connection (a worker thread owns one). A connection the server closed while
+    idle is opened again and the message sent on it, not counted as a failure."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self._smtp: smtplib.SMTP | None = None
+        self._used = 0.0
+
+    def _session(self) -> smtplib.SMTP:
+        if self._smtp is not None and time.monotonic() - self._used > IDLE_CHECK_SECONDS:
+            try:
+                if self._smtp.noop()[0] != 250:
+                    self._drop()
+            except (OSError, smtplib.SMTPException):
+                self._drop()
+        if self._smtp is None:
+            self._smtp = connect(self.config)
+        return self._smtp
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.close()
+            except OSError:
+                pass
+        self._smtp = None
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        options = [] if recipient.isascii() else ["SMTPUTF8"]
+        for again in (True, False):
+            smtp = self._session()
+            try:
+                smtp.sendmail(sender, [recipient], message, mail_options=options)
+                self._used = time.monotonic()
+                return
+            except smtplib.SMTPServerDisconnected as exc:
+                self._drop()
+                if not again:
+                    raise TransientError(f"{self.config.where} closed the connection: {exc}") from None
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = exc.recipients.get(recipient, (550, b"refused"))
+                raise (TransientError if 400 <= code < 500 else PermanentError)(_reply(code, text)) from None
+            except smtplib.SMTPSenderRefused as exc:
+                if 400 <= exc.smtp_code < 500:
+                    raise TransientError(_reply(exc.smtp_code, exc.smtp_error)) from None
+                raise MailSetupError("mail.from", f"{self.config.where} refuses the sender {sender}: "
+                                     f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
+            except smtplib.SMTPNotSupportedError:
+                raise PermanentError(f"{self.config.where} cannot deliver to a non-ASCII address "
+                                     "(no SMTPUTF8)") from None
+            except smtplib.SMTPResponseException as exc:
+                self._reset()
+                raise (TransientError if 400 <= exc.smtp_code < 500 else PermanentError)(
+                    _reply(exc.smtp_code, exc.smtp_error)) from None
+            except (OSError, smtplib.SMTPException) as exc:
+                self._drop()
+                raise TransientError(f"{self.config.where}: {exc}") from None
+
+    def _reset(self) -> None:
+        try:
+            if self._smtp is not None:
+                self._smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+        self._drop()
+
+
+class MaildirTransport:
+    """Messages into a Maildir (``new/``), each written whole or not at all (tmp, then rename)."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._box = mailbox.Maildir(path, factory=None, create=True)
+        except OSError as exc:
+            raise MailSetupError("outbox", f"{path} cannot be used as a Maildir ({exc.strerror or exc})") from None
+        self.path = path
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        try:
+            self._box.add(message.replace(b"\r\n", b"\n"))
+        except OSError as exc:
+            raise TransientError(f"{self.path}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        pass
+
+
+def open_transport(settings: Settings) -> Transport:
+    if settings.smtp_host:
+        return SmtpTransport(SmtpConfig.from_settings(settings))
+    return MaildirTransport(settings.outbox)

@@ -1,0 +1,231 @@
+"""The outbox: one delivery row per (edition, subscriber), claimed, sent and recorded.
+
+Exactly once rests on three things in the schema and these statements. Queuing is one
+``INSERT … SELECT … ON CONFLICT DO NOTHING`` over the active subscribers, so re-queuing adds
+nobody twice. Claiming moves a due row to ``sending`` under a lease: PostgreSQL locks candidate
+rows with ``FOR UPDATE SKIP LOCKED`` so concurrent senders never pick the same one; SQLite, where
+SQLAlchemy silently drops SKIP LOCKED, claims each row with an update conditioned on it still
+being claimable and keeps it only when that update changed one row. A row is marked ``sent`` only
+after the server accepted the message; a sender killed before that leaves a ``sending`` row whose
+lease expires and whose stored Message-ID makes the resend recognisably the same message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.models import Delivery, Preferences
+from bot.store.schema import DeliveryRow, EditionRow, SubscriberRow, UTCDateTime
+
+deliveries = DeliveryRow.__table__
+subscribers = SubscriberRow.__table__
+editions = EditionRow.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A delivery this worker holds until ``lease_until``: everything needed to send it."""
+
+    id: int
+    edition_date: dt.date
+    message_id: str
+    attempts: int
+    address: str
+    token: str
+    preferences: Preferences
+
+
+def edition_id(session: Session, date: dt.date) -> int | None:
+    return session.execute(select(editions.c.id).where(editions.c.date == date)).scalar()
+
+
+def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.datetime) -> int:
+    """Queue the edition for every active subscriber not queued yet, in one statement.
+
+    The Message-ID is made here and stored: ``<YYYY-MM-DD.subscriber.nonce@domain>``; the nonce
+    (one per queuing) keeps ids unique should the database ever be rebuilt.
+    """
+    nonce = secrets.token_hex(6)
+    message_id = (literal(f"<{date.isoformat()}.") + cast(subscribers.c.id, String)
+                  + literal(f".{nonce}@{domain}>"))
+    source = select(
+        literal(edition), subscribers.c.id, message_id, literal("pending"), literal(0),
+        literal(now, UTCDateTime()), literal(now, UTCDateTime()),
+    ).where(subscribers.c.status == "active")
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(deliveries).from_select(
+        ["edition_id", "subscriber_id", "message_id", "status", "attempts", "next_attempt_at", "created_at"], source,
+    ).on_conflict_do_nothing()
+    return session.execute(statement).rowcount or 0
+
+
+def _claimable(now: dt.datetime):  # type: ignore[no-untyped-def]
+    return or_(
+        and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now),
+        and_(deliveries.c.status == "sending", deliveries.c.lease_until < now),
+    )
+
+
+def claim(
+    session: Session, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int, edition: int | None = None,
+) -> list[Claim]:
+    """Take up to ``limit`` due deliveries (oldest first) for ``worker`` until ``now + lease``."""
+    where = [_claimable(now)]
+    if edition is not None:
+        where.append(deliveries.c.edition_id == edition)
+    candidates = select(deliveries.c.id).where(*where).order_by(deliveries.c.id).limit(limit)
+    values = {"status": "sending", "worker": worker, "lease_until": now + lease,
+              "attempts": deliveries.c.attempts + 1}
+    if session.get_bind().dialect.name == "postgresql":
+        taken = session.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(candidates.with_for_update(skip_locked=True).scalar_subquery()))
+            .values(**values).returning(deliveries.c.id)
+        ).scalars().all()
+    else:
+        taken = []
+        for delivery in session.execute(candidates).scalars().all():
+            done = session.execute(
+                update(deliveries).where(deliveries.c.id == delivery, _claimable(now)).values(**values))
+            if done.rowcount == 1:
+                taken.append(delivery)
+    if not taken:
+        return []
+    rows = session.execute(
+        select(deliveries.c.id, editions.c.date, deliveries.c.message_id, deliveries.c.attempts,
+               subscribers.c.address, subscribers.c.token, subscribers.c.follow, subscribers.c.mute,
+               subscribers.c.include, subscribers.c.exclude)
+        .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+        .join(editions, editions.c.id == deliveries.c.edition_id)
+        .where(deliveries.c.id.in_(taken)).order_by(deliveries.c.id)
+    )
+    return [Claim(r.id, r.date, r.message_id, r.attempts, r.address, r.token,
+                  Preferences(tuple(r.follow or ()), tuple(r.mute or ()), tuple(r.include or ()),
+                              tuple(r.exclude or ())))
+            for r in rows]
+
+
+def still_wanted(session: Session, delivery: int) -> bool:
+    """Whether the subscriber is still active: read just before sending, so that an unsubscribe
+    between queuing and sending is honoured."""
+    status = session.execute(
+        select(subscribers.c.status).join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
+        .where(deliveries.c.id == delivery)
+    ).scalar()
+    return status == "active"
+
+
+def extend(session: Session, ids: Sequence[int], worker: str, until: dt.datetime) -> None:
+    session.execute(update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.worker == worker,
+                                             deliveries.c.status == "sending").values(lease_until=until))
+
+
+def _finish(session: Session, delivery: int, **values: object) -> None:
+    session.execute(update(deliveries).where(deliveries.c.id == delivery, deliveries.c.status == "sending")
+                    .values(lease_until=None, **values))
+
+
+def mark_sent(session: Session, delivery: int, now: dt.datetime) -> None:
+    _finish(session, delivery, status="sent", sent_at=now, last_error=None)
+
+
+def mark_skipped(session: Session, delivery: int, reason: str) -> None:
+    _finish(session, delivery, status="skipped", last_error=reason)
+
+
+def mark_retry(session: Session, delivery: int, error: str, at: dt.datetime) -> None:
+    _finish(session, delivery, status="pending", next_attempt_at=at, last_error=error)
+
+
+def release(session: Session, ids: Sequence[int], worker: str) -> None:
+    """Give claims back untried (the run stopped before reaching them): no attempt is counted."""
+    session.execute(update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.worker == worker,
+                                             deliveries.c.status == "sending")
+                    .values(status="pending", lease_until=None, attempts=deliveries.c.attempts - 1))
+
+
+def mark_failed(session: Session, delivery: int, error: str, *, hard: bool, bounce_after: int,
+                now: dt.datetime) -> bool:
+    """Fail the delivery; a hard failure (5xx) counts against the subscriber, who becomes
+    bounced after ``bounce_after`` of them. Returns whether the subscriber bounced now."""
+    _finish(session, delivery, status="failed", last_error=error)
+    if not hard:
+        return False
+    subscriber = select(deliveries.c.subscriber_id).where(deliveries.c.id == delivery).scalar_subquery()
+    session.execute(update(subscribers).where(subscribers.c.id == subscriber).values(
+        hard_failures=subscribers.c.hard_failures + 1, updated_at=now,
+        status=case((and_(subscribers.c.status == "active", subscribers.c.hard_failures + 1 >= bounce_after),
+                     "bounced"), else_=subscribers.c.status),
+    ))
+    return session.execute(select(subscribers.c.status).where(subscribers.c.id == subscriber)).scalar() == "bounced"
+
+
+def mark_delivered_to(session: Session, delivery: int) -> None:
+    """A message got through: the subscriber's hard failures start again from zero."""
+    subscriber = select(deliveries.c.subscriber_id).where(deliveries.c.id == delivery).scalar_subquery()
+    session.execute(update(subscribers).where(subscribers.c.id == subscriber, subscribers.c.hard_failures > 0)
+                    .values(hard_failures=0))
+
+
+def requeue_failed(session: Session, now: dt.datetime, edition: int | None = None) -> int:
+    """Failed deliveries (to subscribers still active) become due again, with fresh attempts."""
+    active = select(subscribers.c.id).where(subscribers.c.status == "active")
+    where = [deliveries.c.status == "failed", deliveries.c.subscriber_id.in_(active)]
+    if edition is not None:
+        where.append(deliveries.c.edition_id == edition)
+    done = session.execute(
+        update(deliveries).where(*where).values(status="pending", attempts=0, next_attempt_at=now))
+    return done.rowcount or 0
+
+
+def counts(session: Session, edition: int | None = None) -> dict[str, int]:
+    query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+    if edition is not None:
+        query = query.where(deliveries.c.edition_id == edition)
+    return {status: n for status, n in session.execute(query)}
+
+
+def next_due(session: Session, edition: int | None = None, exclude_worker: str | None = None) -> dt.datetime | None:
+    """When the earliest unfinished delivery becomes claimable (None when nothing is left).
+    Claims held by ``exclude_worker`` (this process) are not waited for."""
+    due = case((deliveries.c.status == "pending", deliveries.c.next_attempt_at), else_=deliveries.c.lease_until)
+    query = select(type_coerce(func.min(due), UTCDateTime)).where(
+        or_(deliveries.c.status == "pending",
+            and_(deliveries.c.status == "sending", or_(deliveries.c.worker.is_(None),
+                                                       deliveries.c.worker != (exclude_worker or "")))))
+    if edition is not None:
+        query = query.where(deliveries.c.edition_id == edition)
+    return session.execute(query).scalar()
+
+
+def iter_deliveries(session: Session, status: str | None = None, edition: int | None = None,
+                    batch: int = 1000) -> Iterator[Delivery]:
+    query = (select(deliveries, editions.c.date, subscribers.c.address)
+             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+             .join(editions, editions.c.id == deliveries.c.edition_id)
+             .order_by(editions.c.date.desc(), deliveries.c.id))
+    if status:
+        query = query.where(deliveries.c.status == status)
+    if edition is not None:
+        query = query.where(deliveries.c.edition_id == edition)
+    for r in session.execute(query.execution_options(yield_per=batch)):
+        yield Delivery(r.id, r.date, r.address, r.message_id, r.status, r.attempts, r.next_attempt_at,
+                       r.last_error, r.sent_at)

@@ -1,0 +1,127 @@
+"""Queries over subscribers and the instance's own values. The caller owns the transaction.
+
+One person is one row: the case-folded address is unique, and every insert is an upsert on it,
+so an import run twice, or two operators adding the same address at once, change nothing more.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.models import Preferences, Subscriber, SubscriberStatus
+from bot.store.schema import InstanceRow, SubscriberRow
+from bot.subscribers import address_key
+
+subscribers = SubscriberRow.__table__
+instance = InstanceRow.__table__
+
+
+def _dialect(session: Session) -> Any:
+    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+
+
+def instance_value(session: Session, name: str, make: Any = lambda: secrets.token_urlsafe(32)) -> str:
+    """A value this installation generated once (made by ``make`` on first use)."""
+    session.execute(_dialect(session).insert(instance).on_conflict_do_nothing().values(name=name, value=make()))
+    return str(session.execute(select(instance.c.value).where(instance.c.name == name)).scalar_one())
+
+
+def _record(row: Any) -> Subscriber:
+    return Subscriber(
+        address=row.address, status=row.status,
+        preferences=Preferences(tuple(row.follow or ()), tuple(row.mute or ()), tuple(row.include or ()),
+                                tuple(row.exclude or ())),
+        token=row.token, created_at=row.created_at, confirmed_at=row.confirmed_at,
+        hard_failures=row.hard_failures,
+    )
+
+
+def _prefs(preferences: Preferences) -> dict[str, list[str]]:
+    return {"follow": list(preferences.follow), "mute": list(preferences.mute),
+            "include": list(preferences.include), "exclude": list(preferences.exclude)}
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    subscriber: Subscriber
+    outcome: str  # added, updated, unchanged, kept (unsubscribed or bounced, left so)
+
+
+def upsert_subscriber(
+    session: Session, address: str, preferences: Preferences, now: dt.datetime, *,
+    status: SubscriberStatus = "active", reactivate: bool = False,
+) -> Upsert:
+    """Add ``address`` or update its preferences.
+
+    An operator's explicit add (``reactivate``) brings back someone who left; an import does
+    not, because a list exported before someone unsubscribed must not subscribe them again.
+    """
+    key = address_key(address)
+    inserted = session.execute(
+        _dialect(session).insert(subscribers).on_conflict_do_nothing().returning(subscribers.c.id).values(
+            address=address, address_key=key, status=status, token=secrets.token_urlsafe(24), hard_failures=0,
+            created_at=now, confirmed_at=now if status == "active" else None, updated_at=now,
+            **_prefs(preferences),
+        )
+    ).first()
+    row = session.execute(select(subscribers).where(subscribers.c.address_key == key)).one()
+    if inserted is not None:
+        return Upsert(_record(row), "added")
+    changes: dict[str, Any] = {}
+    if _prefs(preferences) != _prefs(_record(row).preferences):
+        changes.update(_prefs(preferences))
+    if reactivate and row.status != "active":
+        changes.update(status="active", hard_failures=0, confirmed_at=now)
+    if row.status in ("unsubscribed", "bounced") and not reactivate:
+        return Upsert(_record(row), "kept")
+    if not changes:
+        return Upsert(_record(row), "unchanged")
+    session.execute(update(subscribers).where(subscribers.c.id == row.id).values(updated_at=now, **changes))
+    updated = session.execute(select(subscribers).where(subscribers.c.id == row.id)).one()
+    return Upsert(_record(updated), "updated")
+
+
+def find_subscriber(session: Session, address: str) -> Subscriber | None:
+    row = session.execute(select(subscribers).where(subscribers.c.address_key == address_key(address))).first()
+    return _record(row) if row else None
+
+
+def find_by_token(session: Session, token: str) -> Subscriber | None:
+    row = session.execute(select(subscribers).where(subscribers.c.token == token)).first()
+    return _record(row) if row else None
+
+
+def set_status(session: Session, address: str, status: SubscriberStatus, now: dt.datetime) -> bool:
+    done = session.execute(
+        update(subscribers).where(subscribers.c.address_key == address_key(address))
+        .values(status=status, updated_at=now)
+    )
+    return done.rowcount > 0
+
+
+def purge_subscriber(session: Session, address: str) -> bool:
+    """Forget the address entirely, with its delivery history (the deliveries cascade)."""
+    done = session.execute(delete(subscribers).where(subscribers.c.address_key == address_key(address)))
+    return done.rowcount > 0
+
+
+def iter_subscribers(session: Session, status: str | None = None, batch: int = 1000) -> Iterator[Subscriber]:
+    """Every subscriber in address order, streamed (a list may be larger than memory likes)."""
+    query = select(subscribers).order_by(subscribers.c.address_key)
+    if status:
+        query = query.where(subscribers.c.status == status)
+    for row in session.execute(query.execution_options(yield_per=batch)):
+        yield _record(row)
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(subscribers.c.status, func.count()).group_by(subscribers.c.status))
+    return {status: n for status, n in rows}

@@ -1,0 +1,142 @@
+"""Subscribers from outside: addresses, preferences, CSV lists and signed links.
+
+Everything here is untrusted input made safe before the store sees it: addresses are validated
+and normalised by email-validator (syntax only, no DNS, so an offline machine behaves like a
+production one), topic slugs and keywords are checked, and a CSV reports each bad row by its
+line while the good rows go through.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import email_validator
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from bot.errors import PaperboyError, SourceError
+from bot.models import Preferences
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+CSV_COLUMNS = ("email", "follow", "mute", "include", "exclude")
+MAX_KEYWORD = 100
+
+
+class AddressError(PaperboyError):
+    """An address that cannot receive mail as written."""
+
+
+def normalise_address(raw: str) -> str:
+    """The address as it will be stored and mailed: domain lower-cased and IDNA-checked."""
+    text = raw.strip()
+    if not text:
+        raise AddressError("empty address")
+    try:
+        return email_validator.validate_email(text, check_deliverability=False).normalized
+    except email_validator.EmailNotValidError as exc:
+        raise AddressError(f"{text!r} is not a valid address: {exc}") from None
+
+
+def address_key(address: str) -> str:
+    """What makes two addresses the same subscriber (mail systems ignore case in practice)."""
+    return address.casefold()
+
+
+def parse_list(raw: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
+    """Comma-separated slugs (``what`` = "topic") or keywords, checked and de-duplicated."""
+    if raw is None:
+        return ()
+    parts = raw.split(",") if isinstance(raw, str) else [p for item in raw for p in item.split(",")]
+    seen: dict[str, None] = {}
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        if what == "topic":
+            part = part.lower()
+            if not SLUG.match(part):
+                raise AddressError(f"{part!r} is not a topic slug (lower-case letters, digits and hyphens)")
+        elif len(part) > MAX_KEYWORD or any(ord(c) < 32 for c in part):
+            raise AddressError(f"{part[:40]!r}…: a keyword is one line of at most {MAX_KEYWORD} characters")
+        seen.setdefault(part, None)
+    return tuple(seen)
+
+
+def preferences(follow: str | None = None, mute: str | None = None, include: str | None = None,
+                exclude: str | None = None) -> Preferences:
+    return Preferences(parse_list(follow, "topic"), parse_list(mute, "topic"),
+                       parse_list(include, "keyword"), parse_list(exclude, "keyword"))
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRow:
+    line: int
+    address: str
+    preferences: Preferences
+
+
+@dataclass(frozen=True, slots=True)
+class CsvProblem:
+    line: int
+    problem: str
+
+
+def read_csv(path: Path) -> Iterator[CsvRow | CsvProblem]:
+    """The rows of a subscriber CSV (header: email, then optional follow, mute, include, exclude)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise SourceError(str(path), "file not found") from None
+    except UnicodeDecodeError:
+        raise SourceError(str(path), "is not UTF-8 text") from None
+    except OSError as exc:
+        raise SourceError(str(path), f"cannot be read ({exc.strerror or exc})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    if "email" not in header:
+        raise SourceError(str(path), "line 1: no email column (expected the header email,follow,mute)")
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        raise SourceError(str(path), f"line 1: unknown column {unknown[0]!r} (known: {', '.join(CSV_COLUMNS)})")
+    reader.fieldnames = header
+    for record in reader:
+        line = reader.line_num
+        if None in record:
+            yield CsvProblem(line, "more fields than the header has")
+            continue
+        try:
+            address = normalise_address(record.get("email") or "")
+            prefs = preferences(record.get("follow"), record.get("mute"), record.get("include"),
+                                record.get("exclude"))
+        except AddressError as exc:
+            yield CsvProblem(line, str(exc))
+            continue
+        yield CsvRow(line, address, prefs)
+
+
+class Signer:
+    """Signs a subscriber's token into links (unsubscribe, preferences) and reads them back."""
+
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeSerializer(secret, salt="paperboy-links")
+
+    def sign(self, token: str, action: str) -> str:
+        return str(self._serializer.dumps([action, token]))
+
+    def verify(self, signed: str, action: str) -> str | None:
+        """The token inside ``signed`` when it was signed by us for ``action``, else None."""
+        try:
+            value = self._serializer.loads(signed)
+        except BadSignature:
+            return None
+        if not (isinstance(value, list) and len(value) == 2 and value[0] == action and isinstance(value[1], str)):
+            return None
+        return value[1]
+
+
+def unsubscribe_links(base_url: str, mail_from: str, signed: str) -> tuple[str, str]:
+    """The https link and the mailto for List-Unsubscribe (and the footer)."""
+    return (f"{base_url}unsubscribe?token={signed}", f"mailto:{mail_from}?subject=unsubscribe%20{signed}")
