@@ -1,0 +1,296 @@
+"""Commands over readers and mail: subscribers, send, deliveries, mail check.
+
+``send`` and ``deliveries retry`` exit 1 when a delivery failed in this run (so a cron job
+notices), 2 when mail cannot go out as configured (login, TLS, sender refused).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.cli import DATE, App, _date, _fail, main
+from bot.errors import PaperboyError
+from bot.models import SendSummary, Subscriber
+from bot.subscribers import AddressError, CsvProblem, normalise_address, preferences, read_csv
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _subscriber_json(s: Subscriber) -> dict[str, Any]:
+    return {"email": s.address, "status": s.status, "follow": list(s.preferences.follow),
+            "mute": list(s.preferences.mute), "include": list(s.preferences.include),
+            "exclude": list(s.preferences.exclude), "created": s.created_at.isoformat(),
+            "confirmed": s.confirmed_at.isoformat() if s.confirmed_at else None}
+
+
+def _checked(func: Any, *args: Any) -> Any:
+    try:
+        return func(*args)
+    except AddressError as exc:
+        _fail(str(exc), 2)
+
+
+@main.group()
+def subscribers() -> None:
+    """Who gets the digest: add, remove, list, import and export subscribers."""
+
+
+PREFERENCE_OPTIONS = [
+    click.option("--follow", metavar="SLUG,...", help="Only these topics (default: every topic)."),
+    click.option("--mute", metavar="SLUG,...", help="Never these topics."),
+    click.option("--include", metavar="WORD,...", help="Only papers that mention one of these keywords."),
+    click.option("--exclude", metavar="WORD,...", help="Never papers that mention one of these keywords."),
+]
+
+
+def _preference_options(func: Any) -> Any:
+    for option in reversed(PREFERENCE_OPTIONS):
+        func = option(func)
+    return func
+
+
+@subscribers.command("add")
+@click.argument("email")
+@_preference_options
+@click.option("--json", "as_json", is_flag=True, help="Print the subscriber as JSON.")
+@click.pass_obj
+def subscribers_add(app: App, email: str, follow: str | None, mute: str | None, include: str | None,
+                    exclude: str | None, as_json: bool) -> None:
+    """Add EMAIL as an active subscriber (the operator vouches for it), or update its preferences."""
+    from bot.store.subscribers import upsert_subscriber
+
+    address = _checked(normalise_address, email)
+    prefs = _checked(preferences, follow, mute, include, exclude)
+    with app.database.write() as session:
+        result = upsert_subscriber(session, address, prefs, _now(), reactivate=True)
+    if as_json:
+        click.echo(json.dumps({**_subscriber_json(result.subscriber), "outcome": result.outcome}, indent=2,
+                              ensure_ascii=False))
+        return
+    click.echo(f"{result.subscriber.address}: {result.outcome} ({result.subscriber.status})")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.option("--purge", is_flag=True, help="Delete the subscriber and their delivery history instead of "
+                                            "marking them unsubscribed.")
+@click.pass_obj
+def subscribers_remove(app: App, email: str, purge: bool) -> None:
+    """Stop sending to EMAIL (kept as unsubscribed, so an import cannot add it back)."""
+    from bot.store.subscribers import purge_subscriber, set_status
+
+    address = _checked(normalise_address, email)
+    with app.database.write() as session:
+        done = purge_subscriber(session, address) if purge else set_status(session, address, "unsubscribed", _now())
+    if not done:
+        raise PaperboyError(f"{address}: not a subscriber")
+    click.echo(f"{address}: {'deleted' if purge else 'unsubscribed'}")
+
+
+STATUSES = click.Choice(["pending", "active", "unsubscribed", "bounced"])
+
+
+@subscribers.command("list")
+@click.option("--status", type=STATUSES, help="Only subscribers with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_obj
+def subscribers_list(app: App, status: str | None, as_json: bool) -> None:
+    """List subscribers by address."""
+    from bot.store.subscribers import iter_subscribers
+
+    with app.database.read() as session:
+        if as_json:
+            click.echo("[", nl=False)
+            for n, s in enumerate(iter_subscribers(session, status)):
+                click.echo(("," if n else "") + "\n  " + json.dumps(_subscriber_json(s), ensure_ascii=False), nl=False)
+            click.echo("\n]")
+            return
+        table = Table(title_justify="left")
+        for name in ("email", "status", "follow", "mute", "keywords", "since"):
+            table.add_column(name, overflow="fold")
+        count = 0
+        for s in iter_subscribers(session, status):
+            p = s.preferences
+            words = ", ".join([*p.include, *(f"-{w}" for w in p.exclude)])
+            table.add_row(s.address, s.status, ", ".join(p.follow) or "all", ", ".join(p.mute), words,
+                          f"{s.created_at:%Y-%m-%d}")
+            count += 1
+    table.title = f"{count} subscribers"
+    Console().print(table)
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the counts and problems as JSON.")
+@click.pass_obj
+def subscribers_import(app: App, file: Path, as_json: bool) -> None:
+    """Import a CSV (header: email, and optionally follow, mute, include, exclude).
+
+    Idempotent: a known address gets the file's preferences, and one that unsubscribed or
+    bounced stays so. Bad rows are reported by line; the good ones are imported. Exits 1 when
+    a row was bad.
+    """
+    from bot.store.subscribers import upsert_subscriber
+
+    counts = {"added": 0, "updated": 0, "unchanged": 0, "kept": 0}
+    problems: list[CsvProblem] = []
+    now = _now()
+    with app.database.write() as session:
+        for row in read_csv(file):
+            if isinstance(row, CsvProblem):
+                problems.append(row)
+                continue
+            counts[upsert_subscriber(session, row.address, row.preferences, now).outcome] += 1
+    if as_json:
+        click.echo(json.dumps({**counts, "problems": [{"line": p.line, "problem": p.problem} for p in problems]},
+                              indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"{file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged, "
+                   f"{counts['kept']} left unsubscribed or bounced, {len(problems)} bad rows")
+        for p in problems:
+            click.echo(f"paperboy: {file}, line {p.line}: {p.problem}", err=True)
+    sys.exit(1 if problems else 0)
+
+
+@subscribers.command("export")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE instead of stdout.")
+@click.option("--status", type=STATUSES, help="Only subscribers with this status.")
+@click.pass_obj
+def subscribers_export(app: App, out: Path | None, status: str | None) -> None:
+    """Write every subscriber as CSV (email, status, follow, mute, include, exclude, created, confirmed);
+    the file imports back as it is."""
+    from bot.store.subscribers import iter_subscribers
+
+    try:
+        target = out.open("w", newline="", encoding="utf-8") if out else nullcontext(sys.stdout)
+    except OSError as exc:
+        raise PaperboyError(f"{out}: cannot be written ({exc.strerror or exc})") from None
+    with target as handle, app.database.read() as session:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["email", "status", "follow", "mute", "include", "exclude", "created", "confirmed"])
+        for s in iter_subscribers(session, status):
+            p = s.preferences
+            writer.writerow([s.address, s.status, ",".join(p.follow), ",".join(p.mute), ",".join(p.include),
+                             ",".join(p.exclude), s.created_at.isoformat(),
+                             s.confirmed_at.isoformat() if s.confirmed_at else ""])
+
+
+def _report(summary: SendSummary, as_json: bool, dry_run: bool = False) -> None:
+    if as_json:
+        click.echo(json.dumps({**summary.as_json(), **({"dry_run": True} if dry_run else {})}, indent=2))
+    else:
+        verb = "would send" if dry_run else "sent"
+        click.echo(f"edition {summary.edition}: {summary.queued} queued, {summary.sent} {verb}, "
+                   f"{summary.failed} failed, {summary.skipped} skipped"
+                   + (f", {summary.retrying} to retry later" if summary.retrying else "")
+                   + ("" if dry_run else f" in {summary.seconds:.1f} s"))
+    sys.exit(1 if summary.failed else 0)
+
+
+def _progress_bar(as_json: bool) -> Any:
+    if as_json or not sys.stderr.isatty():
+        return nullcontext(None)
+    return Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+@main.command()
+@click.option("--date", "date", type=DATE, help="The edition to send (default: the latest).")
+@click.option("--dry-run", is_flag=True, help="Count who would get it; queue and send nothing.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"edition", "queued", "sent", "failed", "skipped"}.')
+@click.pass_obj
+def send(app: App, date: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
+    """Queue an edition for every active subscriber and deliver it, each exactly once."""
+    from bot.deliver import send_edition
+
+    with _progress_bar(as_json or dry_run) as bar:
+        task = bar.add_task("send", total=None) if bar else None
+        summary = send_edition(app.database, app.settings, _date(date), dry_run=dry_run,
+                               progress=(lambda _outcome: bar.advance(task)) if bar else None)
+    _report(summary, as_json, dry_run)
+
+
+@main.group()
+def deliveries() -> None:
+    """The outbox: what was sent to whom, and retries."""
+
+
+@deliveries.command("list")
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "skipped"]))
+@click.option("--date", "date", type=DATE, help="Only this edition.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.pass_obj
+def deliveries_list(app: App, status: str | None, date: dt.datetime | None, limit: int, as_json: bool) -> None:
+    """List deliveries, newest edition first."""
+    from bot.store import deliveries as outbox
+
+    with app.database.read() as session:
+        edition = outbox.edition_id(session, _date(date)) if date else None
+        if date and edition is None:
+            raise PaperboyError(f"no edition for {_date(date)}")
+        rows = []
+        for d in outbox.iter_deliveries(session, status, edition):
+            rows.append(d)
+            if len(rows) >= limit:
+                break
+    if as_json:
+        click.echo(json.dumps([
+            {"edition": d.edition_date.isoformat(), "email": d.address, "status": d.status,
+             "message_id": d.message_id, "attempts": d.attempts, "next_attempt": d.next_attempt_at.isoformat(),
+             "sent": d.sent_at.isoformat() if d.sent_at else None, "error": d.last_error}
+            for d in rows], indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(rows)} deliveries", title_justify="left")
+    for name in ("edition", "email", "status", "attempts", "error"):
+        table.add_column(name, overflow="fold")
+    for d in rows:
+        table.add_row(str(d.edition_date), d.address, d.status, str(d.attempts), d.last_error or "")
+    Console().print(table)
+
+
+@deliveries.command("retry")
+@click.option("--date", "date", type=DATE, help="Only this edition (default: every edition).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"edition", "queued", "sent", "failed", "skipped"}.')
+@click.pass_obj
+def deliveries_retry(app: App, date: dt.datetime | None, as_json: bool) -> None:
+    """Try failed deliveries again (to subscribers still active), and those waiting for a retry, now."""
+    from bot.deliver import retry
+
+    with _progress_bar(as_json) as bar:
+        task = bar.add_task("retry", total=None) if bar else None
+        summary = retry(app.database, app.settings, _date(date),
+                        progress=(lambda _outcome: bar.advance(task)) if bar else None)
+    _report(summary, as_json)
+
+
+@main.group()
+def mail() -> None:
+    """Check the mail setup."""
+
+
+@mail.command("check")
+@click.option("--to", metavar="EMAIL", help="Also send a test message to EMAIL.")
+@click.pass_obj
+def mail_check(app: App, to: str | None) -> None:
+    """Connect to the SMTP server, check TLS and login, and optionally send a test message."""
+    from bot.deliver.check import check_mail
+
+    address = _checked(normalise_address, to) if to else None
+    steps = check_mail(app.settings, address)
+    for step in steps:
+        click.echo(f"{'ok  ' if step.ok else 'FAIL'} {step.name}: {step.detail}")
+    sys.exit(0 if all(step.ok for step in steps) else 1)

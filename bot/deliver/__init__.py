@@ -82,7 +82,7 @@ def retry(
     clock = clock or (lambda: dt.datetime.now(dt.UTC))
     edition, number = _edition(database, date) if date else (None, None)
     with database.write() as session:
-        outbox.requeue_failed(session, clock(), number)
+        outbox.make_due(session, clock(), number)
     return _deliver(database, settings, edition, number, 0, transport, progress, clock)
 
 

@@ -109,6 +109,12 @@ def _header_safe(name: str, value: str) -> str:
     return value
 
 
+def _ascii(name: str, value: str) -> str:
+    if not value.isascii() or len(value) > 900:
+        raise HeaderError(f"{name}: {value[:60]!r} is not a short ASCII value, so the message was not sent")
+    return value
+
+
 def _qp(line: str) -> bytes:
     return binascii.b2a_qp(line.encode(), istext=True).replace(b"=\n", b"=\r\n")
 
@@ -154,15 +160,19 @@ def message_bytes(
             line if isinstance(line, bytes) else _qp(line.replace(UNSUBSCRIBE_MARK, link)) for line in lines
         )
 
-    unsubscribe = f"<{unsubscribe_url}>" + (f", <{unsubscribe_mailto}>" if unsubscribe_mailto else "")
+    # URIs are written as they are (folded only between them): an encoded word would hide the
+    # link from mail clients, and RFC 5322 allows lines of up to 998 characters.
+    unsubscribe = f"<{_ascii('List-Unsubscribe', unsubscribe_url)}>" + (
+        f",\r\n <{_ascii('List-Unsubscribe', unsubscribe_mailto)}>" if unsubscribe_mailto else "")
     to_policy = _SMTP if to.isascii() else _SMTPUTF8
-    head = prepared.head + (to_policy.fold("To", to) + "".join(_SMTP.fold(name, value) for name, value in (
-        ("Message-ID", message_id),
-        ("List-Unsubscribe", unsubscribe),
-        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-        ("MIME-Version", "1.0"),
-        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
-    ))).encode()
+    head = prepared.head + (
+        to_policy.fold("To", to)
+        + f"Message-ID: {_ascii('Message-ID', message_id)}\r\n"
+        + f"List-Unsubscribe: {unsubscribe}\r\n"
+        + "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        + "MIME-Version: 1.0\r\n"
+        + f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'
+    ).encode()
     part = '--{b}\r\nContent-Type: text/{kind}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
     return b"".join((
         head, b"\r\n",

@@ -185,15 +185,18 @@ def mark_delivered_to(session: Session, delivery: int) -> None:
                     .values(hard_failures=0))
 
 
-def requeue_failed(session: Session, now: dt.datetime, edition: int | None = None) -> int:
-    """Failed deliveries (to subscribers still active) become due again, with fresh attempts."""
+def make_due(session: Session, now: dt.datetime, edition: int | None = None) -> int:
+    """Failed deliveries (to subscribers still active) start over with fresh attempts, and those
+    waiting for a retry become due now. Returns how many deliveries changed."""
     active = select(subscribers.c.id).where(subscribers.c.status == "active")
-    where = [deliveries.c.status == "failed", deliveries.c.subscriber_id.in_(active)]
-    if edition is not None:
-        where.append(deliveries.c.edition_id == edition)
-    done = session.execute(
-        update(deliveries).where(*where).values(status="pending", attempts=0, next_attempt_at=now))
-    return done.rowcount or 0
+    scope = [deliveries.c.edition_id == edition] if edition is not None else []
+    failed = session.execute(
+        update(deliveries).where(deliveries.c.status == "failed", deliveries.c.subscriber_id.in_(active), *scope)
+        .values(status="pending", attempts=0, next_attempt_at=now))
+    waiting = session.execute(
+        update(deliveries).where(deliveries.c.status == "pending", deliveries.c.next_attempt_at > now, *scope)
+        .values(next_attempt_at=now))
+    return (failed.rowcount or 0) + (waiting.rowcount or 0)
 
 
 def counts(session: Session, edition: int | None = None) -> dict[str, int]:
