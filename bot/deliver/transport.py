@@ -183,7 +183,9 @@ class MaildirTransport:
 
     def __init__(self, path: Path) -> None:
         try:
-            self._box = mailbox.Maildir(path, factory=None, create=True)
+            for sub in ("tmp", "new", "cur"):  # one per thread may race here: creating is idempotent
+                (path / sub).mkdir(parents=True, exist_ok=True)
+            self._box = mailbox.Maildir(path, factory=None, create=False)
         except OSError as exc:
             raise MailSetupError("outbox", f"{path} cannot be used as a Maildir ({exc.strerror or exc})") from None
         self.path = path

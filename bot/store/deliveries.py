@@ -74,7 +74,10 @@ def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.
     statement = dialect.insert(deliveries).from_select(
         ["edition_id", "subscriber_id", "message_id", "status", "attempts", "next_attempt_at", "created_at"], source,
     ).on_conflict_do_nothing()
-    return session.execute(statement).rowcount or 0
+    if dialect is postgresql:  # psycopg reports no row count for INSERT … SELECT: count what it returns
+        queued = statement.returning(deliveries.c.id).cte("queued")
+        return int(session.execute(select(func.count()).select_from(queued)).scalar_one())
+    return int(session.connection().execute(statement).rowcount)
 
 
 def _claimable(now: dt.datetime):  # type: ignore[no-untyped-def]

@@ -1,0 +1,99 @@
+"""A real SMTP server on loopback (aiosmtpd) that records what it accepts and can be told to
+answer some recipients with a 4xx or 5xx first."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+
+@dataclass
+class Recorder:
+    """The handler: ``replies[address]`` is a list of replies used up one per RCPT for it."""
+
+    received: list[Received] = field(default_factory=list)
+    replies: dict[str, list[str]] = field(default_factory=dict)
+    delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, ANN201, N802
+        with self.lock:
+            planned = self.replies.get(address)
+            reply = planned.pop(0) if planned else None
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 2.0.0 Message accepted for delivery"
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.received)
+
+    def per_recipient(self) -> Counter[str]:
+        with self.lock:
+            return Counter(r for message in self.received for r in message.recipients)
+
+    def wait_for(self, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.count() < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {self.count()} of {count} messages arrived")
+            time.sleep(0.005)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SmtpServer:
+    """aiosmtpd in a thread; ``stop`` and ``start`` again keep the same port."""
+
+    def __init__(self, recorder: Recorder, port: int | None = None, idle_timeout: float = 300) -> None:
+        self.recorder = recorder
+        self.port = port or free_port()
+        self.idle_timeout = idle_timeout
+        self._controller: Controller | None = None
+
+    def start(self) -> SmtpServer:
+        self._controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port,
+                                      timeout=self.idle_timeout, ready_timeout=10)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
