@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import jinja2
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from bot.digest import for_subscriber
 from bot.errors import MailSetupError, PermanentError, TransientError
@@ -103,6 +105,16 @@ class Copies:
             return prepared
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one claimed delivery, recorded in the sender's next transaction."""
+
+    claim: outbox.Claim
+    kind: str  # sent, skipped, failed, retrying
+    error: str = ""
+    hard: bool = False
+
+
 @dataclass
 class Tally:
     sent: int = 0
@@ -142,17 +154,13 @@ class Run:
         return dt.timedelta(seconds=self.settings.delivery_retry_seconds * 2 ** max(0, attempts - 1))
 
     def thread(self) -> None:
+        """One sender: its own transport, and its own database connection held for the run
+        (which saves the pool's checkout and ping on every transaction)."""
         transport = None
         try:
             transport = self.transport()
-            while not self.stop.is_set():
-                with self.database.write() as session:
-                    claims = outbox.claim(session, self.worker, self.clock(), self.lease, CLAIM_BATCH, self.edition)
-                if not claims:
-                    if not self._wait_for_more():
-                        return
-                    continue
-                self._work(transport, claims)
+            with self.database.engine.connect() as connection:
+                self._loop(transport, connection)
         except BaseException as exc:  # one thread's fatal error stops the run; the caller re-raises it
             if self.error is None:
                 self.error = exc
@@ -161,8 +169,17 @@ class Run:
             if transport is not None:
                 transport.close()  # type: ignore[attr-defined]
 
-    def _wait_for_more(self) -> bool:
-        with self.database.read() as session:
+    def _loop(self, transport: object, connection: Connection) -> None:
+        while not self.stop.is_set():
+            with self.database.write(connection) as session:
+                claims = outbox.claim(session, self.worker, self.clock(), self.lease, CLAIM_BATCH, self.edition)
+            if claims:
+                self._work(transport, connection, claims)
+            elif not self._wait_for_more(connection):
+                return
+
+    def _wait_for_more(self, connection: Connection) -> bool:
+        with self.database.write(connection) as session:
             due = outbox.next_due(session, self.edition, exclude_worker=self.worker)
         if due is None:
             return False
@@ -172,34 +189,45 @@ class Run:
         self.stop.wait(min(max(wait, 0.05), 1.0))
         return True
 
-    def _work(self, transport: object, claims: list[outbox.Claim]) -> None:
+    def _work(self, transport: object, connection: Connection, claims: list[outbox.Claim]) -> None:
+        """Send a batch of claims. Each message costs one transaction: the previous message's
+        outcome is recorded in the same one that reads the next subscriber's status."""
         leased_until = self.clock() + self.lease
-        for index, claim in enumerate(claims):
-            if self.stop.is_set():
-                with self.database.write() as session:
-                    outbox.release(session, [c.id for c in claims[index:]], self.worker)
-                return
-            now = self.clock()
-            if leased_until - now < self.lease / 2:
-                leased_until = now + self.lease
-                with self.database.write() as session:
-                    outbox.extend(session, [c.id for c in claims[index:]], self.worker, leased_until)
-            try:
-                self._deliver(transport, claim)
-            except MailSetupError:
-                with self.database.write() as session:
-                    outbox.release(session, [c.id for c in claims[index:]], self.worker)
-                raise
+        outcome: Outcome | None = None
+        try:
+            for index, claim in enumerate(claims):
+                now, stopping = self.clock(), self.stop.is_set()
+                with self.database.write(connection) as session:
+                    if outcome is not None:
+                        self._apply(session, outcome, now)
+                    if stopping:
+                        outbox.release(session, [c.id for c in claims[index:]], self.worker)
+                    elif leased_until - now < self.lease / 2:
+                        leased_until = now + self.lease
+                        outbox.extend(session, [c.id for c in claims[index:]], self.worker, leased_until)
+                    wanted = not stopping and outbox.still_wanted(session, claim.id)
+                self._tally(outcome)
+                outcome = None
+                if stopping:
+                    return
+                try:
+                    outcome = self._deliver(transport, claim, wanted)
+                except MailSetupError:
+                    with self.database.write(connection) as session:
+                        outbox.release(session, [c.id for c in claims[index:]], self.worker)
+                    raise
+        finally:
+            if outcome is not None:
+                with self.database.write(connection) as session:
+                    self._apply(session, outcome, self.clock())
+                self._tally(outcome)
 
-    def _deliver(self, transport: object, claim: outbox.Claim) -> None:
-        with self.database.read() as session:
-            wanted = outbox.still_wanted(session, claim.id)
+    def _deliver(self, transport: object, claim: outbox.Claim, wanted: bool) -> Outcome:
         if not wanted:
-            return self._record(claim, "skipped", "the subscriber left before it was sent")
+            return Outcome(claim, "skipped", "the subscriber left before it was sent")
         prepared = self.copies.get(claim.edition_date, claim.preferences)
         if prepared is None:
-            return self._record(claim, "skipped", "nothing in this edition matches the subscriber's topics "
-                                                  "and keywords")
+            return Outcome(claim, "skipped", "nothing in this edition matches the subscriber's topics and keywords")
         url, mailto = unsubscribe_links(self.settings.base_url, self.settings.mail_from,
                                         self.signer.sign(claim.token, "unsubscribe"))
         try:
@@ -208,33 +236,37 @@ class Run:
             self.limit.acquire()
             transport.send(self.settings.mail_from, claim.address, message)  # type: ignore[attr-defined]
         except HeaderError as exc:
-            return self._record(claim, "failed", str(exc))
+            return Outcome(claim, "failed", str(exc))
         except PermanentError as exc:
-            return self._record(claim, "failed", str(exc), hard=True)
+            return Outcome(claim, "failed", str(exc), hard=True)
         except TransientError as exc:
             if claim.attempts >= self.settings.delivery_max_attempts:
-                return self._record(claim, "failed", f"{exc} (gave up after {claim.attempts} attempts)")
-            return self._record(claim, "retrying", str(exc))
-        self._record(claim, "sent")
+                return Outcome(claim, "failed", f"{exc} (gave up after {claim.attempts} attempts)")
+            return Outcome(claim, "retrying", str(exc))
+        return Outcome(claim, "sent")
 
-    def _record(self, claim: outbox.Claim, outcome: str, error: str = "", hard: bool = False) -> None:
-        now = self.clock()
-        with self.database.write() as session:
-            if outcome == "sent":
-                outbox.mark_sent(session, claim.id, now)
+    def _apply(self, session: Session, outcome: Outcome, now: dt.datetime) -> None:
+        claim = outcome.claim
+        if outcome.kind == "sent":
+            outbox.mark_sent(session, claim.id, now)
+            if claim.hard_failures:
                 outbox.mark_delivered_to(session, claim.id)
-            elif outcome == "skipped":
-                outbox.mark_skipped(session, claim.id, error)
-            elif outcome == "retrying":
-                outbox.mark_retry(session, claim.id, error, now + self.backoff(claim.attempts))
-            elif outbox.mark_failed(session, claim.id, error, hard=hard,
-                                    bounce_after=self.settings.delivery_bounce_after, now=now):
-                self.tally.add("bounced")
-        if outcome != "sent":
-            log.info("%s to %s: %s %s", claim.message_id, claim.address, outcome, error)
-        self.tally.add(outcome)
+        elif outcome.kind == "skipped":
+            outbox.mark_skipped(session, claim.id, outcome.error)
+        elif outcome.kind == "retrying":
+            outbox.mark_retry(session, claim.id, outcome.error, now + self.backoff(claim.attempts))
+        elif outbox.mark_failed(session, claim.id, outcome.error, hard=outcome.hard,
+                                bounce_after=self.settings.delivery_bounce_after, now=now):
+            self.tally.add("bounced")
+
+    def _tally(self, outcome: Outcome | None) -> None:
+        if outcome is None:
+            return
+        if outcome.kind != "sent":
+            log.info("%s to %s: %s %s", outcome.claim.message_id, outcome.claim.address, outcome.kind, outcome.error)
+        self.tally.add(outcome.kind)
         if self.progress is not None:
-            self.progress(outcome)
+            self.progress(outcome.kind)
 
 
 def run(work: Run) -> Tally:

@@ -8,13 +8,13 @@ writes fails at once when another process wrote in between, busy timeout or not.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,11 +92,12 @@ class Database:
         return self.url.render_as_string(hide_password=True)
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on any error."""
-        with self.engine.connect() as connection:
-            connection.execution_options(**{_IMMEDIATE: True})
-            with self._sessions(bind=connection) as session, session.begin():
+    def write(self, connection: Connection | None = None) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on any error; on
+        ``connection`` when given (a worker that holds one saves the pool's checkout and ping)."""
+        with nullcontext(connection) if connection is not None else self.engine.connect() as held:
+            held.execution_options(**{_IMMEDIATE: True})
+            with self._sessions(bind=held) as session, session.begin():
                 yield session
 
     @contextmanager

@@ -51,6 +51,7 @@ class Claim:
     address: str
     token: str
     preferences: Preferences
+    hard_failures: int = 0
 
 
 def edition_id(session: Session, date: dt.date) -> int | None:
@@ -115,14 +116,14 @@ def claim(
     rows = session.execute(
         select(deliveries.c.id, editions.c.date, deliveries.c.message_id, deliveries.c.attempts,
                subscribers.c.address, subscribers.c.token, subscribers.c.follow, subscribers.c.mute,
-               subscribers.c.include, subscribers.c.exclude)
+               subscribers.c.include, subscribers.c.exclude, subscribers.c.hard_failures)
         .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
         .join(editions, editions.c.id == deliveries.c.edition_id)
         .where(deliveries.c.id.in_(taken)).order_by(deliveries.c.id)
     )
     return [Claim(r.id, r.date, r.message_id, r.attempts, r.address, r.token,
                   Preferences(tuple(r.follow or ()), tuple(r.mute or ()), tuple(r.include or ()),
-                              tuple(r.exclude or ())))
+                              tuple(r.exclude or ())), r.hard_failures)
             for r in rows]
 
 
