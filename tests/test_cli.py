@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.sources.dumpgen import write_dump
-from tests.conftest import Cli, run_paperboy
+from tests.conftest import ROOT, Cli, run_paperboy
 import datetime as dt
 
 ORDER = ("flat-list.txt", "blocks.txt", "blocks-with-meta.txt")
@@ -117,3 +117,21 @@ def test_fifty_megabyte_dump_and_fifty_megabyte_junk(database_url: str, tmp_path
     good, bad = document["files"]
     assert (good["status"], good["new"]) == ("ingested", 60_000)
     assert bad["status"] == "failed" and "longer than" in bad["error"]
+
+
+def test_the_quickstart_main_job_runs_offline(tmp_path: Path) -> None:
+    """The paperboy commands of README.md's first Quickstart command, as real processes in an
+    empty directory on the embedded defaults: the digest ends up in the outbox Maildir."""
+    import re
+    import shutil
+
+    readme = (ROOT / "README.md").read_text()
+    first = re.search(r"```sh\n(.+?)\n```", readme.split("## Quickstart", 1)[1], re.S).group(1)
+    commands = [c.strip().split()[1:] for c in first.split("&&") if c.strip().startswith(".venv/bin/paperboy")]
+    assert [c[0] for c in commands] == ["ingest", "digest", "feed", "subscribers", "send"]
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    for command in commands:
+        result = run_paperboy(*command, cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stderr)
+    assert len(list((tmp_path / "data" / "outbox" / "new").iterdir())) == 1
+    assert (tmp_path / "data" / "public" / "feed.xml").is_file()

@@ -25,6 +25,7 @@ import jinja2
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from bot.deliver.transport import Transport
 from bot.digest import for_subscriber
 from bot.errors import MailSetupError, PermanentError, TransientError
 from bot.models import Edition, Preferences
@@ -135,7 +136,7 @@ class Run:
 
     database: Database
     settings: Settings
-    transport: Callable[[], object]
+    transport: Callable[[], Transport]
     signer: Signer
     copies: Copies
     edition: int | None
@@ -167,9 +168,9 @@ class Run:
             self.stop.set()
         finally:
             if transport is not None:
-                transport.close()  # type: ignore[attr-defined]
+                transport.close()
 
-    def _loop(self, transport: object, connection: Connection) -> None:
+    def _loop(self, transport: Transport, connection: Connection) -> None:
         while not self.stop.is_set():
             with self.database.write(connection) as session:
                 claims = outbox.claim(session, self.worker, self.clock(), self.lease, CLAIM_BATCH, self.edition)
@@ -189,7 +190,7 @@ class Run:
         self.stop.wait(min(max(wait, 0.05), 1.0))
         return True
 
-    def _work(self, transport: object, connection: Connection, claims: list[outbox.Claim]) -> None:
+    def _work(self, transport: Transport, connection: Connection, claims: list[outbox.Claim]) -> None:
         """Send a batch of claims. Each message costs one transaction: the previous message's
         outcome is recorded in the same one that reads the next subscriber's status."""
         leased_until = self.clock() + self.lease
@@ -222,7 +223,7 @@ class Run:
                     self._apply(session, outcome, self.clock())
                 self._tally(outcome)
 
-    def _deliver(self, transport: object, claim: outbox.Claim, wanted: bool) -> Outcome:
+    def _deliver(self, transport: Transport, claim: outbox.Claim, wanted: bool) -> Outcome:
         if not wanted:
             return Outcome(claim, "skipped", "the subscriber left before it was sent")
         prepared = self.copies.get(claim.edition_date, claim.preferences)
@@ -234,7 +235,7 @@ class Run:
             message = message_bytes(prepared, to=claim.address, unsubscribe_url=url, unsubscribe_mailto=mailto,
                                     message_id=claim.message_id)
             self.limit.acquire()
-            transport.send(self.settings.mail_from, claim.address, message)  # type: ignore[attr-defined]
+            transport.send(self.settings.mail_from, claim.address, message)
         except HeaderError as exc:
             return Outcome(claim, "failed", str(exc))
         except PermanentError as exc:

@@ -88,24 +88,37 @@ def _claimable(now: dt.datetime):  # type: ignore[no-untyped-def]
     )
 
 
+def _candidates(now: dt.datetime, limit: int, edition: int | None) -> list[Select[tuple[int]]]:
+    """Claims a dead sender left (lease expired), then due deliveries, oldest first. Each is an
+    index range scan (status, next_attempt_at, id): an OR of both would read the whole outbox
+    on every claim."""
+    scope = [deliveries.c.edition_id == edition] if edition is not None else []
+    expired = (select(deliveries.c.id)
+               .where(deliveries.c.status == "sending", deliveries.c.lease_until < now, *scope).limit(limit))
+    due = (select(deliveries.c.id)
+           .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now, *scope)
+           .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit))
+    return [expired, due]
+
+
 def claim(
     session: Session, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int, edition: int | None = None,
 ) -> list[Claim]:
-    """Take up to ``limit`` due deliveries (oldest first) for ``worker`` until ``now + lease``."""
-    where = [_claimable(now)]
-    if edition is not None:
-        where.append(deliveries.c.edition_id == edition)
-    candidates = select(deliveries.c.id).where(*where).order_by(deliveries.c.id).limit(limit)
+    """Take up to ``limit`` due deliveries for ``worker`` until ``now + lease``."""
     values = {"status": "sending", "worker": worker, "lease_until": now + lease,
               "attempts": deliveries.c.attempts + 1}
-    if session.get_bind().dialect.name == "postgresql":
-        taken = session.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(candidates.with_for_update(skip_locked=True).scalar_subquery()))
-            .values(**values).returning(deliveries.c.id)
-        ).scalars().all()
-    else:
-        taken = []
+    taken: list[int] = []
+    for candidates in _candidates(now, limit, edition):
+        if len(taken) >= limit:
+            break
+        candidates = candidates.limit(limit - len(taken))
+        if session.get_bind().dialect.name == "postgresql":
+            taken += session.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(candidates.with_for_update(skip_locked=True).scalar_subquery()))
+                .values(**values).returning(deliveries.c.id)
+            ).scalars().all()
+            continue
         for delivery in session.execute(candidates).scalars().all():
             done = session.execute(
                 update(deliveries).where(deliveries.c.id == delivery, _claimable(now)).values(**values))

@@ -63,7 +63,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("edition_id", "subscriber_id", name=op.f("uq_deliveries_edition_id_subscriber_id")),
         sa.UniqueConstraint("message_id", name=op.f("uq_deliveries_message_id")),
     )
-    op.create_index("ix_deliveries_status_next_attempt_at", "deliveries", ["status", "next_attempt_at"])
+    op.create_index("ix_deliveries_status_next_attempt_at_id", "deliveries", ["status", "next_attempt_at", "id"])
     op.create_index(op.f("ix_deliveries_subscriber_id"), "deliveries", ["subscriber_id"])
 
 
