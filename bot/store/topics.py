@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from bot.models import Grouping, KnownTopic, TopicDoc
 from bot.store.schema import PaperRow, SightingRow, TopicRow
-from bot.topics.continuity import blend
 
 topics = TopicRow.__table__
 
@@ -36,6 +35,9 @@ def save_topics(session: Session, grouping: Grouping, now: dt.datetime) -> int:
     A new slug is inserted with ``ON CONFLICT DO NOTHING`` so that two processes saving at once
     cannot create it twice; a known one has its profile blended with today's.
     """
+    from bot.topics.continuity import blend  # here: the topics package loads scikit-learn, which
+    # a process that only reads editions (a sender, the web) should not pay for in memory
+
     created = 0
     existing = {k.slug: k for k in known_topics(session)}
     for group in grouping.groups:
