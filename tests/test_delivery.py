@@ -293,3 +293,61 @@ def test_two_senders_at_once_send_each_message_once(db: Database, settings: Sett
     assert sum(o["sent"] for o in outputs) == 120
     assert all(o["sent"] > 0 for o in outputs), f"both senders should have worked: {outputs}"
     assert smtp.recorder.per_recipient() == {a: 1 for a in everyone}
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
+    """aiosmtpd with STARTTLS required and a login, its certificate made here and trusted through
+    SSL_CERT_FILE (which the client's default TLS context reads)."""
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def authenticate(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+        ok = auth_data.login == b"paperboy" and auth_data.password == b"s3cret"
+        return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535 itself
+
+    class TlsServer(SmtpServer):
+        def start(self) -> SmtpServer:
+            from aiosmtpd.controller import Controller
+
+            self._controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, tls_context=context,
+                                          require_starttls=True, authenticator=authenticate, auth_required=True,
+                                          ready_timeout=10)
+            self._controller.start()
+            return self
+
+    server = TlsServer(Recorder()).start()
+    yield server
+    server.stop()
+
+
+def test_starttls_and_login_against_a_real_server(db: Database, mail_settings: Settings, tls_server: SmtpServer,
+                                                  edition: dt.date) -> None:
+    from bot.deliver.check import check_mail
+    from bot.errors import MailSetupError
+
+    secure = replace(mail_settings, smtp_port=tls_server.port, smtp_tls="starttls", smtp_user="paperboy",
+                     smtp_password="s3cret")
+    subscribe(db, "secure@example.org")
+    assert send_edition(db, secure).sent == 1
+    assert tls_server.recorder.per_recipient() == {"secure@example.org": 1}
+    steps = {s.name: s for s in check_mail(secure)}
+    assert steps["connect"].ok and "STARTTLS" in steps["connect"].detail and steps["login"].ok
+    wrong = replace(secure, smtp_password="wrong")
+    failed = {s.name: s for s in check_mail(wrong)}
+    assert not failed["connect"].ok and "refused the login" in failed["connect"].detail
+    subscribe(db, "second@example.org")
+    with pytest.raises(MailSetupError, match="refused the login"):
+        send_edition(db, wrong)
+    assert statuses(db)["second@example.org"] == "pending"
+    plain = {s.name: s for s in check_mail(replace(secure, smtp_tls="none"))}
+    assert not plain["connect"].ok
