@@ -252,14 +252,7 @@ def preview(
     from bot.render.email import compose, links_for, personalise, render_email
 
     with database.read() as session:
-        if date is None:
-            latest = edition_store.latest_edition(session)
-            if latest is None:
-                raise EditionError("no edition yet: run paperboy digest build first")
-            date = latest.date
-        edition = edition_store.find_edition(session, date)
-    if edition is None:
-        raise EditionError(f"no edition for {date}: run paperboy digest build --date {date}")
+        edition, _ = edition_store.stored_edition(session, date)
     parts = render_email(environment(settings.templates_dir), edition, links_for(settings.base_url, edition),
                          settings.digest_email_top_n)
     unsubscribe = f"{settings.base_url}unsubscribe?token=preview"

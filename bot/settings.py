@@ -38,34 +38,29 @@ def _path(value: Any) -> Path:
     return Path(_nonempty(value)).expanduser()
 
 
-def _int_between(low: int, high: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
+def _between(kind: type[int] | type[float], low: float, high: float) -> Callable[[Any], Any]:
+    what = "a whole number" if kind is int else "a number"
+
+    def check(value: Any) -> Any:
         if isinstance(value, bool):
-            raise ValueError(f"expected a whole number, got {value!r}")
+            raise ValueError(f"expected {what}, got {value!r}")
         try:
-            number = int(str(value).strip())
+            number = kind(str(value).strip())
         except ValueError:
-            raise ValueError(f"expected a whole number, got {value!r}") from None
-        if not low <= number <= high:
-            raise ValueError(f"expected a number from {low} to {high}, got {number}")
-        return number
-
-    return check
-
-
-def _float_between(low: float, high: float) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
-        if isinstance(value, bool):
-            raise ValueError(f"expected a number, got {value!r}")
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            raise ValueError(f"expected a number, got {value!r}") from None
+            raise ValueError(f"expected {what}, got {value!r}") from None
         if not low <= number <= high:
             raise ValueError(f"expected a number from {low:g} to {high:g}, got {number:g}")
         return number
 
     return check
+
+
+def _int_between(low: int, high: int) -> Callable[[Any], int]:
+    return _between(int, low, high)
+
+
+def _float_between(low: float, high: float) -> Callable[[Any], float]:
+    return _between(float, low, high)
 
 
 def _choice(*options: str) -> Callable[[Any], str]:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from bot.deliver.outbox import Copies, Progress, Run, run
 from bot.deliver.transport import Transport, open_transport
 from bot.digest import for_subscriber
-from bot.errors import EditionError
 from bot.models import Edition, SendSummary
 from bot.render import environment
 from bot.settings import Settings
@@ -37,16 +36,7 @@ def signer(database: Database, settings: Settings) -> Signer:
 
 def _edition(database: Database, date: dt.date | None) -> tuple[Edition, int]:
     with database.read() as session:
-        if date is None:
-            latest = edition_store.latest_edition(session)
-            if latest is None:
-                raise EditionError("no edition yet: run paperboy digest build first")
-            date = latest.date
-        edition = edition_store.find_edition(session, date)
-        number = outbox.edition_id(session, date)
-    if edition is None or number is None:
-        raise EditionError(f"no edition for {date}: run paperboy digest build --date {date}")
-    return edition, number
+        return edition_store.stored_edition(session, date)
 
 
 def _domain(settings: Settings) -> str:

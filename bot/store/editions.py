@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.digest import Climber
+from bot.errors import EditionError
 from bot.models import Edition, EditionItem, EditionPaper, Section, TopicDoc
 from bot.store.schema import DumpRow, EditionItemRow, EditionRow, PaperRow, SightingRow
 from bot.store.topics import topic_docs
@@ -93,6 +94,21 @@ def insert_edition(
             for i in planned
         ])
     return edition_id
+
+
+def stored_edition(session: Session, date: dt.date | None) -> tuple[Edition, int]:
+    """The edition of ``date`` (default: the latest) and its row id; EditionError, saying what
+    to run, when there is none."""
+    if date is None:
+        latest = latest_edition(session)
+        if latest is None:
+            raise EditionError("no edition yet: run paperboy digest build first")
+        date = latest.date
+    edition = find_edition(session, date)
+    number = session.execute(select(editions.c.id).where(editions.c.date == date)).scalar()
+    if edition is None or number is None:
+        raise EditionError(f"no edition for {date}: run paperboy digest build --date {date}")
+    return edition, number
 
 
 def find_edition(session: Session, date: dt.date) -> Edition | None:
