@@ -122,6 +122,8 @@ def test_every_template_ships_in_the_wheel() -> None:
     files = [p.relative_to(ROOT / "templates").as_posix() for p in (ROOT / "templates").rglob("*") if p.is_file()]
     assert config["package-dir"]["bot.templates"] == "templates"
     assert [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []
+    packages = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "bot").rglob("__init__.py")}
+    assert packages - {"bot.store.migrations"} <= set(config["packages"]), "a package the wheel would miss"
 
 
 def test_the_mime_bodies_decode_to_exactly_the_personalised_parts(db: Database, example_edition: Settings) -> None:
