@@ -18,6 +18,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    Connection,
+    Select,
     String,
     and_,
     case,
@@ -140,14 +142,19 @@ def claim(
             for r in rows]
 
 
+def _status_of(delivery: int) -> Select[tuple[str]]:
+    return (select(subscribers.c.status).join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
+            .where(deliveries.c.id == delivery))
+
+
+def _sent(now: dt.datetime) -> dict[str, object]:
+    return {"status": "sent", "sent_at": now, "lease_until": None, "last_error": None}
+
+
 def still_wanted(session: Session, delivery: int) -> bool:
     """Whether the subscriber is still active: read just before sending, so that an unsubscribe
     between queuing and sending is honoured."""
-    status = session.execute(
-        select(subscribers.c.status).join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
-        .where(deliveries.c.id == delivery)
-    ).scalar()
-    return status == "active"
+    return session.execute(_status_of(delivery)).scalar() == "active"
 
 
 def sent_then_wanted(connection: Connection, sent: int | None, now: dt.datetime, delivery: int) -> bool:
@@ -155,12 +162,11 @@ def sent_then_wanted(connection: Connection, sent: int | None, now: dt.datetime,
     sent (when given) and read whether ``delivery``'s subscriber is still active. The UPDATE is
     a data-modifying CTE, so it runs even though the SELECT does not read it; one round trip
     instead of four (BEGIN, UPDATE, SELECT, COMMIT) is what keeps each SMTP connection busy."""
-    query = (select(subscribers.c.status).join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
-             .where(deliveries.c.id == delivery))
+    query = _status_of(delivery)
     if sent is not None:
         query = query.add_cte(
             update(deliveries).where(deliveries.c.id == sent, deliveries.c.status == "sending")
-            .values(status="sent", sent_at=now, lease_until=None, last_error=None).cte("recorded"))
+            .values(**_sent(now)).cte("recorded"))
     return connection.execute(query).scalar() == "active"
 
 
@@ -171,11 +177,11 @@ def extend(session: Session, ids: Sequence[int], worker: str, until: dt.datetime
 
 def _finish(session: Session, delivery: int, **values: object) -> None:
     session.execute(update(deliveries).where(deliveries.c.id == delivery, deliveries.c.status == "sending")
-                    .values(lease_until=None, **values))
+                    .values({"lease_until": None, **values}))
 
 
 def mark_sent(session: Session, delivery: int, now: dt.datetime) -> None:
-    _finish(session, delivery, status="sent", sent_at=now, last_error=None)
+    _finish(session, delivery, **_sent(now))
 
 
 def mark_skipped(session: Session, delivery: int, reason: str) -> None:
@@ -228,13 +234,6 @@ def make_due(session: Session, now: dt.datetime, edition: int | None = None) -> 
         update(deliveries).where(deliveries.c.status == "pending", deliveries.c.next_attempt_at > now, *scope)
         .values(next_attempt_at=now))
     return (failed.rowcount or 0) + (waiting.rowcount or 0)
-
-
-def counts(session: Session, edition: int | None = None) -> dict[str, int]:
-    query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
-    if edition is not None:
-        query = query.where(deliveries.c.edition_id == edition)
-    return {status: n for status, n in session.execute(query)}
 
 
 def next_due(session: Session, edition: int | None = None, exclude_worker: str | None = None) -> dt.datetime | None:

@@ -104,14 +104,18 @@ def stored_edition(session: Session, date: dt.date | None) -> tuple[Edition, int
         if latest is None:
             raise EditionError("no edition yet: run paperboy digest build first")
         date = latest.date
-    edition = find_edition(session, date)
-    number = session.execute(select(editions.c.id).where(editions.c.date == date)).scalar()
-    if edition is None or number is None:
+    found = _find(session, date)
+    if found is None:
         raise EditionError(f"no edition for {date}: run paperboy digest build --date {date}")
-    return edition, number
+    return found
 
 
 def find_edition(session: Session, date: dt.date) -> Edition | None:
+    found = _find(session, date)
+    return found[0] if found else None
+
+
+def _find(session: Session, date: dt.date) -> tuple[Edition, int] | None:
     head = session.execute(
         select(editions.c.id, editions.c.created_at).where(editions.c.date == date)
     ).first()
@@ -138,7 +142,7 @@ def find_edition(session: Session, date: dt.date) -> Edition | None:
         else:
             sections.append((slug, label, [paper]))
     return Edition(date, head.created_at,
-                   tuple(Section(slug, label, tuple(ps)) for slug, label, ps in sections), tuple(climbing))
+                   tuple(Section(slug, label, tuple(ps)) for slug, label, ps in sections), tuple(climbing)), head.id
 
 
 def list_editions(session: Session) -> list[tuple[dt.date, int, int]]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -94,11 +94,6 @@ def find_subscriber(session: Session, address: str) -> Subscriber | None:
     return _record(row) if row else None
 
 
-def find_by_token(session: Session, token: str) -> Subscriber | None:
-    row = session.execute(select(subscribers).where(subscribers.c.token == token)).first()
-    return _record(row) if row else None
-
-
 def set_status(session: Session, address: str, status: SubscriberStatus, now: dt.datetime) -> bool:
     done = session.execute(
         update(subscribers).where(subscribers.c.address_key == address_key(address))
@@ -121,7 +116,3 @@ def iter_subscribers(session: Session, status: str | None = None, batch: int = 1
     for row in session.execute(query.execution_options(yield_per=batch)):
         yield _record(row)
 
-
-def count_by_status(session: Session) -> dict[str, int]:
-    rows = session.execute(select(subscribers.c.status, func.count()).group_by(subscribers.c.status))
-    return {status: n for status, n in rows}
