@@ -196,7 +196,7 @@ def group_stored(
 
 
 def local_date(settings: Settings, now: dt.datetime) -> dt.date:
-    return now.astimezone(ZoneInfo(settings.digest_timezone)).date()
+    return now.astimezone(ZoneInfo(settings.schedule_timezone)).date()
 
 
 def build_edition(

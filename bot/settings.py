@@ -7,7 +7,9 @@ Secrets are read from the environment only: a config file gets copied, committed
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -118,6 +120,84 @@ def _http_url(value: Any) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(low: dt.timedelta, high: dt.timedelta) -> Callable[[Any], dt.timedelta]:
+    """``"90m"``, ``"6h"``, ``"1h30m"``, ``"2d"`` or a number of seconds."""
+
+    def check(value: Any) -> dt.timedelta:
+        if isinstance(value, dt.timedelta):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"expected a duration such as \"90m\" or \"6h\", got {value!r}")
+        text = str(value).strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        elif text and re.fullmatch(r"(\d+[smhd])+", text):
+            seconds = sum(int(n) * DURATION_UNITS[u] for n, u in re.findall(r"(\d+)([smhd])", text))
+        else:
+            raise ValueError(f"expected a duration such as \"90m\" or \"6h\", got {value!r}")
+        duration = dt.timedelta(seconds=seconds)
+        if not low <= duration <= high:
+            raise ValueError(f"expected a duration from {_show(low)} to {_show(high)}, got {_show(duration)}")
+        return duration
+
+    return check
+
+
+def _show(duration: dt.timedelta) -> str:
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _clock_time(value: Any) -> dt.time:
+    if isinstance(value, dt.time):
+        return value.replace(tzinfo=None)
+    text = _text(value)
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
+    if not match:
+        raise ValueError(f"expected a time of day as HH:MM (24-hour), got {value!r}")
+    return dt.time(int(match[1]), int(match[2]))
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DAY_SETS = {"daily": tuple(range(7)), "weekdays": tuple(range(5)), "weekends": (5, 6)}
+
+
+def _weekday(word: str) -> int:
+    for number, name in enumerate(WEEKDAYS):
+        if len(word) >= 3 and name.startswith(word):
+            return number
+    raise ValueError(word)
+
+
+def _days(value: Any) -> tuple[int, ...]:
+    """``"daily"``, ``"weekdays"``, ``"weekends"``, ``"mon-fri"``, ``"mon,wed,fri"`` or a list of
+    day names; Monday is 0. A range may wrap (``"fri-mon"``)."""
+    items = value if isinstance(value, list) else _text(value).lower().split(",")
+    days: set[int] = set()
+    for item in items:
+        word = _text(item).lower()
+        if word in DAY_SETS:
+            days.update(DAY_SETS[word])
+            continue
+        first, _, last = word.partition("-")
+        try:
+            start = _weekday(first.strip())
+            end = _weekday(last.strip()) if last else start
+        except ValueError:
+            raise ValueError(f"expected daily, weekdays, weekends or day names such as mon-fri, "
+                             f"got {value!r}") from None
+        days.update(range(start, end + 1) if start <= end else [*range(start, 7), *range(end + 1)])
+    if not days:
+        raise ValueError("must name at least one day")
+    return tuple(sorted(days))
+
+
 def _address(value: Any) -> str:
     text = _nonempty(value)
     if any(c in text for c in "\r\n") or "@" not in text:
@@ -182,10 +262,25 @@ SPECS: tuple[Spec, ...] = (
          "a claimed message whose sender died is sent again after this many seconds"),
     Spec("delivery_bounce_after", ("delivery", "bounce_after"), 3, _int_between(1, 100),
          "permanent failures (5xx) in a row after which a subscriber is marked bounced"),
+    Spec("schedule_time", ("schedule", "time"), "07:00", _clock_time,
+         "local time (HH:MM) at which the day's edition is due"),
+    Spec("schedule_timezone", ("schedule", "timezone"), "UTC", _timezone,
+         "the IANA time zone of schedule.time; its dates name the editions"),
+    Spec("schedule_days", ("schedule", "days"), "daily", _days,
+         "days with an edition: daily, weekdays, weekends, or names such as mon-fri or mon,wed,fri"),
+    Spec("schedule_max_lateness", ("schedule", "max_lateness"), "6h",
+         _duration(dt.timedelta(0), dt.timedelta(days=7)),
+         "an edition not sent this long after its time is recorded as missed, never sent late"),
+    Spec("schedule_interval", ("schedule", "interval"), "5m",
+         _duration(dt.timedelta(seconds=10), dt.timedelta(days=1)),
+         "how often `paperboy run` reconciles: ingest, build what is due, send, write the feeds"),
+    Spec("health_stale_after", ("health", "stale_after"), "36h",
+         _duration(dt.timedelta(minutes=1), dt.timedelta(days=365)),
+         "no new dump for this long makes the health verdict stale"),
+    Spec("health_max_failed_percent", ("health", "max_failed_percent"), 10.0, _float_between(0, 100),
+         "more failed deliveries than this percent of the last edition's makes the verdict failing"),
     Spec("ingest_max_file_mb", ("ingest", "max_file_mb"), 512, _int_between(1, 100_000),
          "dumps larger than this many MiB are refused"),
-    Spec("digest_timezone", ("digest", "timezone"), "UTC", _timezone,
-         "the time zone whose dates name editions"),
     Spec("digest_climbing_min_upvotes", ("digest", "climbing_min_upvotes"), 10, _int_between(1, 1_000_000),
          "a paper seen before enters Climbing when its upvotes rose by this much since the last edition"),
     Spec("digest_empty_editions", ("digest", "empty_editions"), False, _bool,
@@ -205,7 +300,8 @@ SPECS: tuple[Spec, ...] = (
 )
 
 
-_DEFAULT = {spec.name: spec.default for spec in SPECS}
+_DEFAULT = {spec.name: spec.check(spec.default) if isinstance(spec.default, str) else spec.default
+            for spec in SPECS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +329,13 @@ class Settings:
     delivery_lease_seconds: float = _DEFAULT["delivery_lease_seconds"]
     delivery_bounce_after: int = _DEFAULT["delivery_bounce_after"]
     ingest_max_file_mb: int = _DEFAULT["ingest_max_file_mb"]
-    digest_timezone: str = _DEFAULT["digest_timezone"]
+    schedule_time: dt.time = _DEFAULT["schedule_time"]
+    schedule_timezone: str = _DEFAULT["schedule_timezone"]
+    schedule_days: tuple[int, ...] = _DEFAULT["schedule_days"]
+    schedule_max_lateness: dt.timedelta = _DEFAULT["schedule_max_lateness"]
+    schedule_interval: dt.timedelta = _DEFAULT["schedule_interval"]
+    health_stale_after: dt.timedelta = _DEFAULT["health_stale_after"]
+    health_max_failed_percent: float = _DEFAULT["health_max_failed_percent"]
     digest_climbing_min_upvotes: int = _DEFAULT["digest_climbing_min_upvotes"]
     digest_empty_editions: bool = _DEFAULT["digest_empty_editions"]
     digest_email_top_n: int = _DEFAULT["digest_email_top_n"]

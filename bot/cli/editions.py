@@ -20,7 +20,7 @@ def digest() -> None:
 
 
 @digest.command("build")
-@click.option("--date", "date", type=DATE, help="The edition's date (default: today in digest.timezone).")
+@click.option("--date", "date", type=DATE, help="The edition's date (default: today in schedule.timezone).")
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"date", "papers", "climbing", "topics": [{"slug", "label", "count"}], "created"}.')
 @click.pass_obj
