@@ -181,6 +181,8 @@ class Edition:
     sections: tuple[Section, ...]
     climbing: tuple[EditionPaper, ...] = ()
     created: bool = False
+    note: str | None = None
+    """One line about the service's health when it was not ok as the edition was built."""
 
     @property
     def papers(self) -> int:

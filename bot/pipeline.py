@@ -200,7 +200,8 @@ def local_date(settings: Settings, now: dt.datetime) -> dt.date:
 
 
 def build_edition(
-    database: Database, settings: Settings, date: dt.date | None = None, now: dt.datetime | None = None
+    database: Database, settings: Settings, date: dt.date | None = None, now: dt.datetime | None = None,
+    note: str | None = None,
 ) -> Edition | None:
     """The edition of ``date`` (default: today, in the digest's time zone), built once.
 
@@ -208,6 +209,7 @@ def build_edition(
     since the previous edition's cutoff, grouped by topic, plus the Climbing papers, in one
     transaction that also persists the topics. Returns None on a day with nothing new, unless
     empty editions are configured. An edition cannot be built for a date before the latest one.
+    ``note`` is one line the edition carries (the scheduler's health warning).
     """
     now = now or dt.datetime.now(dt.UTC)
     date = date or local_date(settings, now)
@@ -226,7 +228,7 @@ def build_edition(
                                     options=grouping_options(settings))
             climbers = edition_store.climbers(session, latest.cutoff) if latest else []
             items = plan(grouping, climbers, settings.digest_climbing_min_upvotes)
-            edition_store.insert_edition(session, date, now, now, items)
+            edition_store.insert_edition(session, date, now, now, items, note)
             topic_store.save_topics(session, grouping, now)
             built = edition_store.find_edition(session, date)
     except IntegrityError:

@@ -71,7 +71,8 @@ def climbers(session: Session, since: dt.datetime) -> list[Climber]:
 
 
 def insert_edition(
-    session: Session, date: dt.date, now: dt.datetime, cutoff: dt.datetime, planned: Sequence[EditionItem]
+    session: Session, date: dt.date, now: dt.datetime, cutoff: dt.datetime, planned: Sequence[EditionItem],
+    note: str | None = None,
 ) -> int:
     known: dict[str, tuple[int, int | None]] = {}
     keys = [i.key for i in planned]
@@ -83,7 +84,7 @@ def insert_edition(
         insert(editions).values(
             date=date, created_at=now, cutoff_at=cutoff,
             papers=sum(i.section == "new" for i in planned),
-            climbing=sum(i.section == "climbing" for i in planned),
+            climbing=sum(i.section == "climbing" for i in planned), note=note,
         ).returning(editions.c.id)
     ).scalar_one()
     if planned:
@@ -117,7 +118,7 @@ def find_edition(session: Session, date: dt.date) -> Edition | None:
 
 def _find(session: Session, date: dt.date) -> tuple[Edition, int] | None:
     head = session.execute(
-        select(editions.c.id, editions.c.created_at).where(editions.c.date == date)
+        select(editions.c.id, editions.c.created_at, editions.c.note).where(editions.c.date == date)
     ).first()
     if head is None:
         return None
@@ -142,7 +143,8 @@ def _find(session: Session, date: dt.date) -> tuple[Edition, int] | None:
         else:
             sections.append((slug, label, [paper]))
     return Edition(date, head.created_at,
-                   tuple(Section(slug, label, tuple(ps)) for slug, label, ps in sections), tuple(climbing)), head.id
+                   tuple(Section(slug, label, tuple(ps)) for slug, label, ps in sections), tuple(climbing),
+                   note=head.note), head.id
 
 
 def list_editions(session: Session) -> list[tuple[dt.date, int, int]]:

@@ -134,6 +134,7 @@ class EditionRow(Base):
     cutoff_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     papers: Mapped[int] = mapped_column(Integer)
     climbing: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class EditionItemRow(Base):
@@ -210,3 +211,38 @@ class DeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SkippedDayRow(Base):
+    """A scheduled date that got no edition, so that it is decided once: ``missed`` (the service
+    was down past ``schedule.max_lateness``) or ``empty`` (nothing new by then)."""
+
+    __tablename__ = "skipped_days"
+
+    date: Mapped[dt.date] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class ServiceStateRow(Base):
+    """The latest of each kind of service event (``ingest``, ``feeds``, ``health``), for status."""
+
+    __tablename__ = "service_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SchedulerLockRow(Base):
+    """Who runs the schedule. On SQLite the row is the lock (taken when absent or expired, kept
+    alive by a heartbeat); on PostgreSQL an advisory lock decides and the row only says who."""
+
+    __tablename__ = "scheduler_lock"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(80))
+    acquired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
