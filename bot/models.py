@@ -74,6 +74,13 @@ class IngestSummary:
     def ok(self) -> bool:
         return all(f.status != "failed" for f in self.files)
 
+    def count(self, status: FileStatus) -> int:
+        return sum(f.status == status for f in self.files)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f.error for f in self.files if f.error]
+
 
 @dataclass(frozen=True, slots=True)
 class StoredPaper:

@@ -26,6 +26,7 @@ from bot.sources.text import NotDecodable, Sniff, read_lines, sniff
 from bot.store import Database
 from bot.store import editions as edition_store
 from bot.store import papers as store
+from bot.store import service as service_store
 from bot.store import topics as topic_store
 from bot.topics import Options, group_papers
 
@@ -56,12 +57,21 @@ def ingest(
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     progress: Progress | None = None,
 ) -> IngestSummary:
-    """Ingest every file under ``paths`` in order; one report per file, failures included."""
+    """Ingest every file under ``paths`` in order; one report per file, failures included.
+    What was read and what failed is kept for ``paperboy status`` and the health verdict."""
+    paths = list(paths)
     reports = [
         ingest_file(database, settings, path, dump_date=dump_date, now=now(), progress=progress)
         for path in expand_paths(paths)
     ]
-    return IngestSummary(files=tuple(reports))
+    summary = IngestSummary(files=tuple(reports))
+    with database.write() as session:
+        service_store.record_state(session, "ingest", now(), {
+            "sources": [str(p) for p in paths], "files": len(reports), "ingested": summary.count("ingested"),
+            "unchanged": summary.count("unchanged"), "failed": summary.count("failed"), "new": summary.new,
+            "errors": summary.errors,
+        })
+    return summary
 
 
 def ingest_file(
@@ -265,8 +275,11 @@ def preview(
     return (body_html if fmt == "html" else body_text).encode()
 
 
-def build_feeds(database: Database, settings: Settings, out: Path | None = None) -> list[Path]:
-    """Write the feeds and the static archive of every stored edition."""
+def build_feeds(
+    database: Database, settings: Settings, out: Path | None = None, now: dt.datetime | None = None
+) -> list[Path]:
+    """Write the feeds and the static archive of every stored edition (to ``public_dir`` unless
+    ``out`` is given; only writes to ``public_dir`` count as the service's feeds)."""
     from bot.render import environment
     from bot.render.feeds import build
 
@@ -274,7 +287,24 @@ def build_feeds(database: Database, settings: Settings, out: Path | None = None)
         editions = edition_store.all_editions(session)
     target = out or settings.public_dir
     try:
-        return build(editions, settings.base_url, target, environment(settings.templates_dir),
-                     settings.feeds_max_entries)
+        written = build(editions, settings.base_url, target, environment(settings.templates_dir),
+                        settings.feeds_max_entries)
     except OSError as exc:
-        raise PaperboyError(f"{target}: cannot be written ({exc.strerror or exc})") from None
+        error = f"{target}: cannot be written ({exc.strerror or exc})"
+        if out is None:
+            _record_feeds(database, target, now, error=error)
+        raise PaperboyError(error) from None
+    if out is None:
+        _record_feeds(database, target, now, files=len(written))
+    return written
+
+
+def _record_feeds(database: Database, target: Path, now: dt.datetime | None, *, files: int = 0,
+                  error: str | None = None) -> None:
+    """The public directory's last write, or why it failed (a failing verdict until it works)."""
+    at = now or dt.datetime.now(dt.UTC)
+    with database.write() as session:
+        previous = service_store.read_state(session, "feeds")
+        written_at = previous[1].get("written_at") if previous and error else at.isoformat()
+        service_store.record_state(session, "feeds", at, {"dir": str(target), "files": files, "error": error,
+                                                          "written_at": written_at})

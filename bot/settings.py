@@ -140,13 +140,13 @@ def _duration(low: dt.timedelta, high: dt.timedelta) -> Callable[[Any], dt.timed
             raise ValueError(f"expected a duration such as \"90m\" or \"6h\", got {value!r}")
         duration = dt.timedelta(seconds=seconds)
         if not low <= duration <= high:
-            raise ValueError(f"expected a duration from {_show(low)} to {_show(high)}, got {_show(duration)}")
+            raise ValueError(f"expected a duration from {show_duration(low)} to {show_duration(high)}, got {show_duration(duration)}")
         return duration
 
     return check
 
 
-def _show(duration: dt.timedelta) -> str:
+def show_duration(duration: dt.timedelta) -> str:
     seconds = int(duration.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds and seconds % size == 0:

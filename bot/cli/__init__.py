@@ -91,7 +91,7 @@ def main(ctx: click.Context, config: str | None, database_url: str | None, verbo
 
 def _register() -> None:
     """Import the command modules, each of which adds its commands to :func:`main`."""
-    from bot.cli import editions, mail, papers  # noqa: F401
+    from bot.cli import editions, mail, papers, service  # noqa: F401
 
 
 _register()

@@ -8,6 +8,7 @@ deliveries due now and runs it again. Both report a :class:`SendSummary`.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 
 from bot.deliver.outbox import Copies, Progress, Run, run
@@ -46,12 +47,13 @@ def _domain(settings: Settings) -> str:
 def send_edition(
     database: Database, settings: Settings, date: dt.date | None = None, *, dry_run: bool = False,
     transport: Callable[[], Transport] | None = None, progress: Progress | None = None,
-    clock: Callable[[], dt.datetime] | None = None,
+    clock: Callable[[], dt.datetime] | None = None, stop: threading.Event | None = None,
 ) -> SendSummary:
     """Queue the edition of ``date`` (default: the latest) for every active subscriber and deliver it.
 
     ``queued`` counts the deliveries this call added; ``sent``, ``failed`` and ``skipped`` what
-    this run did (a second run after a complete one queues and sends nothing).
+    this run did (a second run after a complete one queues and sends nothing). Setting ``stop``
+    finishes the message in flight, gives the other claims back and returns.
     """
     clock = clock or (lambda: dt.datetime.now(dt.UTC))
     edition, number = _edition(database, date)
@@ -60,7 +62,7 @@ def send_edition(
     started = clock()
     with database.write() as session:
         queued = outbox.enqueue(session, number, edition.date, _domain(settings), started)
-    return _deliver(database, settings, edition, number, queued, transport, progress, clock)
+    return _deliver(database, settings, edition, number, queued, transport, progress, clock, stop)
 
 
 def retry(
@@ -73,17 +75,17 @@ def retry(
     edition, number = _edition(database, date) if date else (None, None)
     with database.write() as session:
         outbox.make_due(session, clock(), number)
-    return _deliver(database, settings, edition, number, 0, transport, progress, clock)
+    return _deliver(database, settings, edition, number, 0, transport, progress, clock, None)
 
 
 def _deliver(database: Database, settings: Settings, edition: Edition | None, number: int | None, queued: int,
              transport: Callable[[], Transport] | None, progress: Progress | None,
-             clock: Callable[[], dt.datetime]) -> SendSummary:
+             clock: Callable[[], dt.datetime], stop: threading.Event | None) -> SendSummary:
     started = clock()
     work = Run(database=database, settings=settings, transport=transport or (lambda: open_transport(settings)),
                signer=signer(database, settings),
                copies=Copies(database, settings, environment(settings.templates_dir), started),
-               edition=number, clock=clock, progress=progress)
+               edition=number, clock=clock, progress=progress, stop=stop or threading.Event())
     tally = run(work)
     return SendSummary(edition.date if edition else started.date(), queued=queued, sent=tally.sent,
                        failed=tally.failed, skipped=tally.skipped, retrying=tally.retrying,

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from bot.digest import Climber
@@ -36,6 +36,11 @@ def latest_edition(session: Session) -> Latest | None:
         select(editions.c.date, editions.c.cutoff_at).order_by(editions.c.date.desc()).limit(1)
     ).first()
     return Latest(*row) if row else None
+
+
+def latest_created(session: Session) -> dt.datetime | None:
+    """When the newest edition was built (the feeds are current when written after it)."""
+    return session.execute(select(func.max(editions.c.created_at))).scalar()
 
 
 def new_papers(session: Session, after: dt.datetime | None, until: dt.datetime) -> list[TopicDoc]:

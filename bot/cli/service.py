@@ -1,0 +1,147 @@
+"""Commands for the service: ``run`` (the daemon, or one reconcile for cron) and ``status``.
+
+``run`` logs one line per stage at INFO by default (``-v`` adds the rest, ``-vv`` debug,
+which alone shows addresses). SIGTERM and Ctrl-C stop it cleanly: the message in flight is
+finished and recorded, the other claimed deliveries go back to the queue, exit 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+
+from bot.cli import App, main
+from bot.store.lock import Holder
+
+
+def _service_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO
+    for name in ("paperboy", "bot"):
+        logging.getLogger(name).setLevel(level)
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose > 2 else logging.WARNING)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: Any) -> None:
+        if not stop.is_set():
+            logging.getLogger("paperboy").info("%s: finishing the message in flight, then stopping",
+                                               signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run one reconcile and exit (for cron, CI, GitHub Actions).")
+@click.option("--on-schedule", is_flag=True,
+              help="With --once: honour schedule.time, days and max_lateness like the daemon "
+                   "(default: today's edition is due now).")
+@click.option("--json", "as_json", is_flag=True,
+              help='With --once: print {"ingested", "edition", "deliveries", "feeds", "health"}.')
+@click.pass_obj
+def run(app: App, once: bool, on_schedule: bool, as_json: bool) -> None:
+    """The service: ingest the inbox, build the edition that is due, send it, write the feeds.
+
+    Without --once, runs until stopped, reconciling every schedule.interval and when an edition
+    is due; only one scheduler acts on a database, others stand by.
+    """
+    if (on_schedule or as_json) and not once:
+        raise click.UsageError("--on-schedule and --json go with --once")
+    _service_logging(app.verbose)
+    settings = app.settings
+    stop = _stop_on_signals()
+    if not once:
+        from bot.schedule.daemon import Service, wait_for_database
+
+        database = wait_for_database(settings, stop)
+        if database is not None:
+            Service(database, settings, stop).run()
+        return
+    from bot.schedule.daemon import run_once
+
+    result = run_once(app.database, settings, stop, on_schedule=on_schedule)
+    if isinstance(result, Holder):
+        if as_json:
+            click.echo(json.dumps({"standby": {"holder": result.holder, "since": result.since.isoformat()}}, indent=2))
+        return
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    if result.stopped:
+        return
+    if result.mail_error:
+        sys.exit(2)
+    failed = (result.ingest is not None and not result.ingest.ok) or result.feeds_error or (
+        result.deliveries is not None and result.deliveries.failed)
+    sys.exit(1 if failed else 0)
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return "never"
+    return dt.datetime.fromisoformat(value).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"last_ingest", "last_edition", "deliveries", "feeds_written", "health", ...}.')
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing; only the exit status tells (for healthchecks).")
+@click.pass_obj
+def status(app: App, as_json: bool, quiet: bool) -> None:
+    """The last ingest, edition, deliveries and feeds, and the health verdict.
+
+    Exit 0 when the verdict is ok or empty (sources fresh, nothing new), 1 when stale or failing.
+    """
+    from bot.status import status as gather
+
+    report = gather(app.database, app.settings, dt.datetime.now(dt.UTC))
+    verdict = report["health"]["verdict"]
+    if as_json and not quiet:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    elif not quiet:
+        _print_status(report)
+    sys.exit(0 if verdict in ("ok", "empty") else 1)
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    health = report["health"]
+    click.echo(f"health: {health['verdict']}")
+    for reason in health["reasons"]:
+        click.echo(f"  - {reason}")
+    ingest = report["last_ingest"]
+    if ingest is None:
+        click.echo("last ingest: never")
+    else:
+        click.echo(f"last ingest: {_when(ingest['at'])} from {', '.join(ingest['sources']) or '?'}: "
+                   f"{ingest['files']} files, {ingest['new_dumps']} new dumps, {ingest['new_papers']} new papers")
+        dump = ingest["newest_dump"]
+        if dump:
+            click.echo(f"newest dump: {dump['path']} at {_when(dump['at'])} ({dump['papers']} papers, {dump['new']} new)")
+    edition = report["last_edition"]
+    if edition is None:
+        click.echo("last edition: none")
+    else:
+        d = edition["deliveries"]
+        click.echo(f"last edition: {edition['date']} ({edition['papers']} papers, {edition['climbing']} climbing): "
+                   f"{d['sent']} sent, {d['failed']} failed, {d['pending'] + d['sending']} pending, "
+                   f"{d['skipped']} skipped")
+    skipped = report["last_skipped"]
+    if skipped:
+        click.echo(f"last day without an edition: {skipped['date']} ({skipped['kind']}: {skipped['reason']})")
+    click.echo(f"next edition: {report['next_edition']['date']}, due {_when(report['next_edition']['due_at'])}")
+    click.echo(f"deliveries: {report['deliveries']['pending']} pending, {report['deliveries']['failed']} failed")
+    click.echo(f"feeds written: {_when(report['feeds_written'])}")
+    scheduler = report["scheduler"]
+    click.echo(f"scheduler: {scheduler['holder']} since {_when(scheduler['since'])}" if scheduler
+               else "scheduler: not running")

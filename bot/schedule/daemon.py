@@ -1,0 +1,169 @@
+"""``paperboy run``: the long-running service.
+
+APScheduler (3.x, UTC, jobs in memory) is only the clock: it calls :func:`reconcile` every
+``schedule.interval`` and once more at the moment the next edition is due, one call at a time.
+What is due comes from the database, so the clock can be wrong, late or restarted without
+harm. Only the holder of the scheduler lock acts; another process stands by and says so, and
+takes over when the holder goes away. A database that is down is waited for, at start and
+between reconciles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.deliver.outbox import worker_name
+from bot.deliver.transport import Transport
+from bot.errors import PaperboyError, StoreError
+from bot.schedule.calendar import Calendar
+from bot.schedule.reconcile import Report, reconcile
+from bot.settings import Settings, show_duration
+from bot.store import Database, open_database
+from bot.store.lock import HEARTBEAT, Holder, SchedulerLock
+
+log = logging.getLogger("paperboy")
+RETRY_DATABASE = 5.0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _problem(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def wait_for_database(settings: Settings, stop: threading.Event) -> Database | None:
+    """Open (and upgrade) the database, trying again while it is unreachable; None if stopped."""
+    said = False
+    while True:
+        try:
+            return open_database(settings.database_url)
+        except StoreError as exc:
+            if not said:
+                log.warning("database: %s; waiting for it", exc)
+                said = True
+        if stop.wait(RETRY_DATABASE):
+            return None
+
+
+class Service:
+    """The scheduler's state between ticks: the lock, and whom we last saw holding it."""
+
+    def __init__(self, database: Database, settings: Settings, stop: threading.Event,
+                 clock: Callable[[], dt.datetime] = _now, transport: Callable[[], Transport] | None = None) -> None:
+        self.database, self.settings, self.stop, self.clock, self.transport = database, settings, stop, clock, transport
+        self.calendar = Calendar.from_settings(settings)
+        self.lock = SchedulerLock(database, worker_name(), clock)
+        self._guard = threading.Lock()
+        self._standing_by: str | None = None
+        self.scheduler: BackgroundScheduler | None = None
+
+    def tick(self) -> Report | None:
+        """One reconcile if we hold (or can take) the lock."""
+        if self.stop.is_set():
+            return None
+        try:
+            with self._guard:
+                other = self.lock.acquire()
+        except SQLAlchemyError as exc:
+            log.error("database: %s; trying again in %s", _problem(exc), show_duration(self.settings.schedule_interval))
+            return None
+        if other is not None:
+            if self._standing_by != other.holder:
+                log.warning("standing by: %s has run the schedule since %s; this process takes over when it stops",
+                            other.holder, other.since.isoformat(timespec="seconds"))
+                self._standing_by = other.holder
+            return None
+        if self._standing_by is not None:
+            log.info("scheduler: %s runs the schedule now", self.lock.holder)
+            self._standing_by = None
+        try:
+            report = reconcile(self.database, self.settings, on_schedule=True, clock=self.clock, stop=self.stop,
+                               transport=self.transport)
+        except PaperboyError as exc:
+            log.error("reconcile: %s", exc)
+            return None
+        except SQLAlchemyError as exc:
+            log.error("reconcile: database error: %s; trying again in %s", _problem(exc),
+                      show_duration(self.settings.schedule_interval))
+            return None
+        self._plan_next()
+        return report
+
+    def _plan_next(self) -> None:
+        """Wake up exactly when the next edition is due, not up to an interval later."""
+        date, at = self.calendar.next_due(self.clock())
+        if self.scheduler is not None and not self.stop.is_set():
+            self.scheduler.add_job(self.tick, "date", run_date=at, id="due", replace_existing=True)
+        log.debug("next edition: %s at %s", date, at.isoformat())
+
+    def heartbeat(self) -> None:
+        try:
+            with self._guard:
+                if self.lock.held and not self.lock.heartbeat():
+                    log.warning("scheduler: lost the lock; standing by")
+        except SQLAlchemyError as exc:
+            log.error("database: %s (scheduler heartbeat)", _problem(exc))
+
+    def run(self) -> None:
+        """Until ``stop`` is set (SIGTERM, Ctrl-C): then finish the message in flight, give the
+        other claimed deliveries back, release the lock and return."""
+        scheduler = self.scheduler = BackgroundScheduler(
+            timezone=dt.UTC, executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        scheduler.add_job(self.tick, "interval", seconds=self.settings.schedule_interval.total_seconds(),
+                          next_run_time=_now(), id="reconcile")
+        date, at = self.calendar.next_due(self.clock())
+        log.info("paperboy run: reconciling every %s; next edition %s at %s %s (%s)",
+                 show_duration(self.settings.schedule_interval), date,
+                 self.settings.schedule_time.strftime("%H:%M"), self.settings.schedule_timezone, at.isoformat())
+        scheduler.start()
+        try:
+            while not self.stop.wait(min(HEARTBEAT.total_seconds() / 2, 5.0)):
+                self.heartbeat()
+        finally:
+            scheduler.shutdown(wait=True)
+            with self._guard:
+                self.lock.release()
+            log.info("paperboy run: stopped")
+
+
+def run_once(database: Database, settings: Settings, stop: threading.Event, *, on_schedule: bool,
+             clock: Callable[[], dt.datetime] = _now, transport: Callable[[], Transport] | None = None,
+             ) -> Report | Holder:
+    """One reconcile under the scheduler lock (kept alive meanwhile); who holds it, if another."""
+    lock = SchedulerLock(database, worker_name(), clock)
+    other = lock.acquire()
+    if other is not None:
+        log.warning("standing by: %s has run the schedule since %s; nothing done", other.holder,
+                    other.since.isoformat(timespec="seconds"))
+        return other
+    done = threading.Event()
+    guard = threading.Lock()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT.total_seconds() / 2):
+            try:
+                with guard:
+                    lock.heartbeat()
+            except SQLAlchemyError as exc:
+                log.error("database: %s (scheduler heartbeat)", _problem(exc))
+
+    heart = threading.Thread(target=beat, name="scheduler-heartbeat", daemon=True)
+    heart.start()
+    try:
+        return reconcile(database, settings, on_schedule=on_schedule, clock=clock, stop=stop, transport=transport)
+    finally:
+        done.set()
+        heart.join()
+        with guard:
+            lock.release()

@@ -1,0 +1,277 @@
+"""One reconcile: bring the world in line with the database's idea of what is due.
+
+Ingest the inbox, decide the edition that is due, build it, send it, write the feeds, judge the
+service's health. Every step is idempotent and every decision is stored (an edition, a skipped
+day, a delivery row), so running it every few minutes, twice at once, or again after a crash
+does the work once. On schedule, the edition of a date is due at ``schedule.time`` local time
+and may be built and sent until ``schedule.max_lateness`` after; later it is recorded as missed
+(or empty, when there was nothing to send) and never sent late. Without a schedule (``paperboy
+run --once``), the caller is the clock: today's edition is due now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.deliver import send_edition
+from bot.deliver.transport import Transport
+from bot.errors import MailSetupError, PaperboyError
+from bot.models import IngestSummary, SendSummary
+from bot.pipeline import build_edition, build_feeds, ingest
+from bot.schedule.calendar import Calendar
+from bot.settings import Settings, show_duration
+from bot.status import Health, health
+from bot.store import Database
+from bot.store import editions as edition_store
+from bot.store import service as service_store
+from bot.store.service import Skip
+
+log = logging.getLogger("paperboy")
+MAX_BACKFILL_DAYS = 366
+
+
+@dataclass(frozen=True, slots=True)
+class EditionStep:
+    """What became of the due edition. ``status``: built, found, waiting (nothing new yet, still
+    in time), empty (nothing new), missed, or not-due."""
+
+    status: str
+    date: dt.date | None = None
+    due_at: dt.datetime | None = None
+    papers: int = 0
+    topics: int = 0
+    note: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"date": self.date.isoformat() if self.date else None, "status": self.status,
+                "due_at": self.due_at.isoformat() if self.due_at else None, "papers": self.papers,
+                "topics": self.topics, "note": self.note}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    started: dt.datetime
+    ingest: IngestSummary | None
+    edition: EditionStep | None
+    deliveries: SendSummary | None
+    expired: int
+    mail_error: str | None
+    feeds: int | None
+    feeds_error: str | None
+    health: Health
+    stopped: bool
+    seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        i, d = self.ingest, self.deliveries
+        return {
+            "ingested": ({"files": len(i.files), "new_dumps": i.count("ingested"), "unchanged": i.count("unchanged"),
+                          "new_papers": i.new, "failed": i.errors} if i else None),
+            "edition": self.edition.as_json() if self.edition else None,
+            "deliveries": {"queued": d.queued if d else 0, "sent": d.sent if d else 0,
+                           "failed": d.failed if d else 0, "skipped": d.skipped if d else 0,
+                           "retrying": d.retrying if d else 0, "expired": self.expired,
+                           "error": self.mail_error},
+            "feeds": {"written": self.feeds is not None, "files": self.feeds or 0, "error": self.feeds_error},
+            "health": self.health.as_json(),
+            "stopped": self.stopped,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def reconcile(
+    database: Database, settings: Settings, *, on_schedule: bool, clock: Callable[[], dt.datetime] = _now,
+    stop: threading.Event | None = None, transport: Callable[[], Transport] | None = None,
+) -> Report:
+    stop = stop or threading.Event()
+    started, t0 = clock(), time.perf_counter()
+    calendar = Calendar.from_settings(settings)
+    summary = _ingest(database, settings, clock)
+    step: EditionStep | None = None
+    sent: SendSummary | None = None
+    expired, mail_error, feeds, feeds_error = 0, None, None, None
+    if not stop.is_set():
+        step = _edition(database, settings, calendar, clock(), on_schedule)
+        expired = _expire_late(database, settings, calendar, clock())
+        if step.status in ("built", "found") and not stop.is_set():
+            sent, mail_error = _send(database, settings, step, calendar, clock, stop, transport, on_schedule)
+    if not stop.is_set():
+        feeds, feeds_error = _feeds(database, settings, clock(), rebuilt=step is not None and step.status == "built")
+    verdict = _health(database, settings, clock())
+    report = Report(started, summary, step, sent, expired, mail_error, feeds, feeds_error, verdict, stop.is_set(),
+                    time.perf_counter() - t0)
+    log.info("reconcile: done in %.1f s%s", report.seconds, " (stopped early)" if report.stopped else "")
+    return report
+
+
+def _ingest(database: Database, settings: Settings, clock: Callable[[], dt.datetime]) -> IngestSummary:
+    t = time.perf_counter()
+    if not settings.inbox.exists():
+        try:
+            settings.inbox.mkdir(parents=True)
+            log.info("ingest: created the inbox %s (inbox, PAPERBOY_INBOX); drop dumps there", settings.inbox)
+        except OSError:
+            pass  # ingest reports the missing inbox as a failing source
+    summary = ingest(database, settings, [settings.inbox], now=clock)
+    log.info("ingest: %d files in %s: %d new dumps (%d new papers), %d unchanged, %d failed (%.1f s)",
+             len(summary.files), settings.inbox, summary.count("ingested"), summary.new,
+             summary.count("unchanged"), summary.count("failed"), time.perf_counter() - t)
+    for error in summary.errors:
+        log.warning("ingest: %s", error)
+    return summary
+
+
+def _edition(database: Database, settings: Settings, calendar: Calendar, now: dt.datetime,
+             on_schedule: bool) -> EditionStep:
+    t = time.perf_counter()
+    if on_schedule:
+        date = calendar.latest_due(now)
+        if date is None:
+            log.info("edition: none due (next %s)", calendar.next_due(now)[1].isoformat())
+            return EditionStep("not-due")
+        due = calendar.due_at(date)
+    else:
+        date, due = calendar.local_date(now), now
+    with database.read() as session:
+        found = edition_store.find_edition(session, date)
+        skip = service_store.find_skip(session, date) if on_schedule else None
+        last = service_store.last_decided(session)
+    if found is not None:
+        log.info("edition %s: built before (%d papers)", date, found.papers)
+        return EditionStep("found", date, due, found.papers, len(found.sections), found.note)
+    if skip is not None:
+        return EditionStep(skip.kind, date, due, note=skip.reason)
+    if on_schedule:
+        _record_missed_before(database, calendar, last, date, now)
+        if now > due + settings.schedule_max_lateness:
+            return _too_late(database, settings, date, due, now)
+    note = health(database, settings, now).note
+    edition = build_edition(database, settings, date, now, note=note)
+    if edition is None:
+        status = "waiting" if on_schedule else "empty"
+        log.info("edition %s: nothing new yet%s (%.1f s)", date,
+                 f", trying again until {(due + settings.schedule_max_lateness).isoformat()}" if on_schedule else "",
+                 time.perf_counter() - t)
+        return EditionStep(status, date, due)
+    log.info("edition %s: %s, %d new papers in %d topics, %d climbing (%.1f s)", date,
+             "built" if edition.created else "found", edition.papers, len(edition.sections),
+             len(edition.climbing), time.perf_counter() - t)
+    return EditionStep("built" if edition.created else "found", date, due, edition.papers, len(edition.sections),
+                       edition.note)
+
+
+def _record_missed_before(database: Database, calendar: Calendar, last: dt.date | None, date: dt.date,
+                          now: dt.datetime) -> None:
+    """Scheduled dates between the last decided one and ``date`` passed while nothing ran."""
+    if last is None or last >= date:
+        return
+    start = max(last, date - dt.timedelta(days=MAX_BACKFILL_DAYS))
+    missed = list(calendar.dates_between(start, date))
+    if not missed:
+        return
+    with database.write() as session:
+        for day in missed:
+            service_store.record_skip(session, Skip(day, "missed", calendar.due_at(day),
+                                                    "paperboy was not running while this edition was due"), now)
+    log.warning("edition: %d scheduled dates passed while paperboy was not running (%s to %s); "
+                "their papers go into the next edition", len(missed), missed[0], missed[-1])
+
+
+def _too_late(database: Database, settings: Settings, date: dt.date, due: dt.datetime, now: dt.datetime) -> EditionStep:
+    late = show_duration(settings.schedule_max_lateness)
+    with database.read() as session:
+        latest = edition_store.latest_edition(session)
+        waiting = service_store.papers_since(session, latest.cutoff if latest else None)
+    if waiting:
+        skip = Skip(date, "missed", due, f"not built within schedule.max_lateness ({late}) of {due.isoformat()}; "
+                                         f"its {waiting} papers go into the next edition")
+    else:
+        skip = Skip(date, "empty", due, f"nothing new by schedule.max_lateness ({late}) after {due.isoformat()}")
+    with database.write() as session:
+        service_store.record_skip(session, skip, now)
+    (log.warning if skip.kind == "missed" else log.info)("edition %s: %s, %s", date, skip.kind, skip.reason)
+    return EditionStep(skip.kind, date, due, note=skip.reason)
+
+
+def _deadline(settings: Settings, calendar: Calendar, date: dt.date, created_at: dt.datetime) -> dt.datetime:
+    return max(calendar.due_at(date), created_at) + settings.schedule_max_lateness
+
+
+def _expire_late(database: Database, settings: Settings, calendar: Calendar, now: dt.datetime) -> int:
+    """Deliveries still waiting after their edition's lateness window are given up, not sent late."""
+    with database.read() as session:
+        late = [u for u in service_store.editions_with_unsent(session)
+                if _deadline(settings, calendar, u.date, u.created_at) < now]
+    total = 0
+    for unsent in late:
+        reason = f"not sent within schedule.max_lateness ({show_duration(settings.schedule_max_lateness)})"
+        with database.write() as session:
+            count = service_store.give_up(session, unsent.edition, reason, now)
+        if count:
+            log.warning("deliver: edition %s: %d deliveries given up, %s", unsent.date, count, reason)
+        total += count
+    return total
+
+
+def _send(database: Database, settings: Settings, step: EditionStep, calendar: Calendar,
+          clock: Callable[[], dt.datetime], stop: threading.Event, transport: Callable[[], Transport] | None,
+          on_schedule: bool) -> tuple[SendSummary | None, str | None]:
+    assert step.date is not None
+    t = time.perf_counter()
+    try:
+        summary = send_edition(database, settings, step.date, transport=transport, clock=clock, stop=stop)
+    except MailSetupError as exc:
+        log.error("deliver: edition %s: mail cannot go out: %s", step.date, exc)
+        _record_mail(database, clock(), str(exc))
+        return None, str(exc)
+    _record_mail(database, clock(), None)
+    log.info("deliver: edition %s: %d queued, %d sent, %d failed, %d skipped, %d retrying (%.1f s)", step.date,
+             summary.queued, summary.sent, summary.failed, summary.skipped, summary.retrying, time.perf_counter() - t)
+    return summary, None
+
+
+def _record_mail(database: Database, now: dt.datetime, error: str | None) -> None:
+    with database.write() as session:
+        service_store.record_state(session, "mail", now, {"error": error})
+
+
+def _feeds(database: Database, settings: Settings, now: dt.datetime, *, rebuilt: bool) -> tuple[int | None, str | None]:
+    """Write the feeds when an edition was built, or when they are missing, failed or older than
+    the newest edition (a crash between the two)."""
+    with database.read() as session:
+        state = service_store.read_state(session, "feeds")
+        newest = edition_store.latest_created(session)
+    written_at = dt.datetime.fromisoformat(state[1]["written_at"]) if state and state[1].get("written_at") else None
+    current = (not rebuilt and state is not None and not state[1].get("error") and written_at is not None
+               and (newest is None or newest <= written_at) and settings.public_dir.joinpath("index.html").exists())
+    if current:
+        return None, None
+    t = time.perf_counter()
+    try:
+        files = build_feeds(database, settings, now=now)
+    except PaperboyError as exc:
+        log.error("feeds: %s", exc)
+        return None, str(exc)
+    log.info("feeds: %d files written to %s (%.1f s)", len(files), settings.public_dir, time.perf_counter() - t)
+    return len(files), None
+
+
+def _health(database: Database, settings: Settings, now: dt.datetime) -> Health:
+    verdict = health(database, settings, now)
+    with database.write() as session:
+        service_store.record_state(session, "health", now, verdict.as_json())
+    if verdict.ok:
+        log.info("health: ok")
+    else:
+        log.warning("health: %s: %s", verdict.verdict, "; ".join(verdict.reasons))
+    return verdict

@@ -1,0 +1,133 @@
+"""Status and health: what the service last did, and whether a quiet day is empty or broken.
+
+The verdict is ``failing`` when something is broken now (a source that cannot be read, a dump
+that parsed to nothing, the feeds not written, too many failed deliveries), else ``stale`` when
+no new dump arrived within ``health.stale_after``, else ``empty`` when dumps arrived since the
+last edition but brought nothing new, else ``ok``. Every reason found is listed, worst first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from bot.schedule.calendar import Calendar
+from bot.settings import Settings, show_duration
+from bot.store import Database
+from bot.store import service as service_store
+from bot.store.lock import current_holder
+
+VERDICTS = ("ok", "empty", "stale", "failing")
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    verdict: str
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+    @property
+    def note(self) -> str | None:
+        """The one line an edition carries when the service was not healthy as it was built."""
+        if self.ok:
+            return None
+        return f"Service note ({self.verdict}): " + "; ".join(self.reasons)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "reasons": list(self.reasons)}
+
+
+def _ago(now: dt.datetime, then: dt.datetime) -> str:
+    hours = (now - then).total_seconds() / 3600
+    return f"{hours:.0f} h" if hours >= 2 else f"{hours * 60:.0f} min"
+
+
+def _stamp(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def assess(facts: service_store.Facts, settings: Settings, now: dt.datetime) -> Health:
+    failing: list[str] = []
+    if facts.ingest is not None:
+        failing.extend(facts.ingest[1].get("errors", []))
+    if facts.feeds is not None and facts.feeds[1].get("error"):
+        failing.append(f"feeds: {facts.feeds[1]['error']}")
+    if facts.mail is not None and facts.mail[1].get("error"):
+        failing.append(f"mail cannot go out: {facts.mail[1]['error']}")
+    edition = facts.last_edition
+    if edition is not None:
+        sent, failed = edition.deliveries.get("sent", 0), edition.deliveries.get("failed", 0)
+        if failed and failed * 100 > settings.health_max_failed_percent * (sent + failed):
+            failing.append(f"{failed} of {sent + failed} deliveries of edition {edition.date} failed "
+                           f"(more than health.max_failed_percent, {settings.health_max_failed_percent:g}%)")
+    stale: list[str] = []
+    dump = facts.newest_dump
+    if dump is None:
+        stale.append("no dump has been ingested yet")
+    elif now - dump.at > settings.health_stale_after:
+        stale.append(f"no new dump for {_ago(now, dump.at)} (since {_stamp(dump.at)}; "
+                     f"health.stale_after is {show_duration(settings.health_stale_after)})")
+    empty: list[str] = []
+    if facts.dumps_since_edition and not facts.waiting_papers:
+        since = f"the last edition ({edition.date})" if edition else "the start"
+        empty.append(f"{facts.dumps_since_edition} new dump{'s' if facts.dumps_since_edition != 1 else ''} "
+                     f"since {since} brought no new paper")
+    verdict = "failing" if failing else "stale" if stale else "empty" if empty else "ok"
+    return Health(verdict, tuple(failing + stale + empty))
+
+
+def health(database: Database, settings: Settings, now: dt.datetime) -> Health:
+    with database.read() as session:
+        return assess(service_store.facts(session), settings, now)
+
+
+def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str, Any]:
+    """The document ``paperboy status --json`` prints (and, later, the web's health page)."""
+    with database.read() as session:
+        facts = service_store.facts(session)
+    verdict = assess(facts, settings, now)
+    calendar = Calendar.from_settings(settings)
+    next_date, next_at = calendar.next_due(now)
+    holder = current_holder(database, now)
+    return {
+        "last_ingest": _ingest_json(facts),
+        "last_edition": _edition_json(facts),
+        "last_skipped": ({"date": facts.last_skip.date.isoformat(), "kind": facts.last_skip.kind,
+                          "reason": facts.last_skip.reason} if facts.last_skip else None),
+        "next_edition": {"date": next_date.isoformat(), "due_at": next_at.isoformat()},
+        "deliveries": {"pending": facts.pending, "failed": facts.failed},
+        "feeds_written": facts.feeds[1].get("written_at") if facts.feeds else None,
+        "scheduler": ({"holder": holder.holder, "since": holder.since.isoformat(),
+                       "expires_at": holder.expires_at.isoformat()} if holder else None),
+        "health": verdict.as_json(),
+    }
+
+
+def _ingest_json(facts: service_store.Facts) -> dict[str, Any] | None:
+    dump = facts.newest_dump
+    if facts.ingest is None and dump is None:
+        return None
+    checked = facts.ingest[1] if facts.ingest else {}
+    return {
+        "at": facts.ingest[0].isoformat() if facts.ingest else None,
+        "sources": checked.get("sources", []),
+        "files": checked.get("files", 0),
+        "new_dumps": checked.get("ingested", 0),
+        "new_papers": checked.get("new", 0),
+        "errors": checked.get("errors", []),
+        "newest_dump": ({"at": dump.at.isoformat(), "path": dump.path, "papers": dump.items, "new": dump.new}
+                        if dump else None),
+    }
+
+
+def _edition_json(facts: service_store.Facts) -> dict[str, Any] | None:
+    e = facts.last_edition
+    if e is None:
+        return None
+    return {"date": e.date.isoformat(), "created_at": e.created_at.isoformat(), "papers": e.papers,
+            "climbing": e.climbing, "note": e.note,
+            "deliveries": {k: e.deliveries.get(k, 0) for k in ("sent", "failed", "skipped", "pending", "sending")}}

@@ -1,0 +1,187 @@
+"""What the service did and what it decided: the latest ingest check and feed write, the days
+that got no edition, late deliveries given up, and the facts that status and health read.
+
+The scheduler asks the database, not its memory, what is due, so every decision it makes is a
+row here or in the editions: a rerun, a restart or a second machine reaches the same answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.store.schema import (
+    DeliveryRow,
+    DumpRow,
+    EditionRow,
+    PaperRow,
+    ServiceStateRow,
+    SkippedDayRow,
+)
+
+state = ServiceStateRow.__table__
+skipped = SkippedDayRow.__table__
+dumps = DumpRow.__table__
+editions = EditionRow.__table__
+deliveries = DeliveryRow.__table__
+papers = PaperRow.__table__
+
+
+def _insert(session: Session) -> Any:
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+
+
+def record_state(session: Session, name: str, at: dt.datetime, detail: dict[str, Any]) -> None:
+    statement = _insert(session)(state).values(name=name, at=at, detail=detail)
+    session.execute(statement.on_conflict_do_update(index_elements=["name"],
+                                                    set_={"at": at, "detail": detail}))
+
+
+def read_state(session: Session, name: str) -> tuple[dt.datetime, dict[str, Any]] | None:
+    row = session.execute(select(state.c.at, state.c.detail).where(state.c.name == name)).first()
+    return (row.at, row.detail) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    date: dt.date
+    kind: str  # missed or empty
+    due_at: dt.datetime
+    reason: str
+
+
+def record_skip(session: Session, skip: Skip, now: dt.datetime) -> bool:
+    """Record that a date gets no edition; False when it was decided before."""
+    statement = _insert(session)(skipped).values(date=skip.date, kind=skip.kind, due_at=skip.due_at,
+                                                 recorded_at=now, reason=skip.reason)
+    return bool(session.execute(statement.on_conflict_do_nothing()).rowcount)
+
+
+def find_skip(session: Session, date: dt.date) -> Skip | None:
+    row = session.execute(select(skipped.c.date, skipped.c.kind, skipped.c.due_at, skipped.c.reason)
+                          .where(skipped.c.date == date)).first()
+    return Skip(*row) if row else None
+
+
+def last_decided(session: Session) -> dt.date | None:
+    """The latest date that has an edition or was skipped."""
+    edition = session.execute(select(func.max(editions.c.date))).scalar()
+    skip = session.execute(select(func.max(skipped.c.date))).scalar()
+    return max((d for d in (edition, skip) if d is not None), default=None)
+
+
+def papers_since(session: Session, cutoff: dt.datetime | None) -> int:
+    """Papers no edition has carried yet (first seen after the latest edition's cutoff)."""
+    query = select(func.count()).select_from(papers)
+    if cutoff is not None:
+        query = query.where(papers.c.first_seen_at > cutoff)
+    return int(session.execute(query).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class Unsent:
+    edition: int
+    date: dt.date
+    created_at: dt.datetime
+
+
+def editions_with_unsent(session: Session) -> list[Unsent]:
+    """Editions that still have deliveries waiting (pending, or claimed by a sender that died)."""
+    rows = session.execute(
+        select(editions.c.id, editions.c.date, editions.c.created_at)
+        .where(editions.c.id.in_(select(deliveries.c.edition_id).where(
+            deliveries.c.status.in_(("pending", "sending"))).distinct()))
+        .order_by(editions.c.date)
+    )
+    return [Unsent(*r) for r in rows]
+
+
+def give_up(session: Session, edition: int, reason: str, now: dt.datetime) -> int:
+    """Waiting deliveries of an edition that is too late to send are skipped, with the reason."""
+    result = session.execute(
+        update(deliveries)
+        .where(deliveries.c.edition_id == edition,
+               or_(deliveries.c.status == "pending",
+                   and_(deliveries.c.status == "sending", deliveries.c.lease_until < now)))
+        .values(status="skipped", last_error=reason, lease_until=None, worker=None)
+    )
+    return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DumpFact:
+    at: dt.datetime
+    path: str
+    items: int
+    new: int
+
+
+@dataclass(frozen=True, slots=True)
+class EditionFact:
+    id: int
+    date: dt.date
+    created_at: dt.datetime
+    cutoff_at: dt.datetime
+    papers: int
+    climbing: int
+    note: str | None
+    deliveries: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything status and health read, gathered in one transaction."""
+
+    newest_dump: DumpFact | None
+    dumps_since_edition: int
+    waiting_papers: int
+    last_edition: EditionFact | None
+    last_skip: Skip | None
+    pending: int
+    failed: int
+    ingest: tuple[dt.datetime, dict[str, Any]] | None
+    feeds: tuple[dt.datetime, dict[str, Any]] | None
+    mail: tuple[dt.datetime, dict[str, Any]] | None
+
+
+def _delivery_counts(session: Session, edition: int | None = None) -> dict[str, int]:
+    query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+    if edition is not None:
+        query = query.where(deliveries.c.edition_id == edition)
+    return {status: int(n) for status, n in session.execute(query)}
+
+
+def facts(session: Session) -> Facts:
+    dump = session.execute(
+        select(dumps.c.ingested_at, dumps.c.path, dumps.c["items"], dumps.c.new)
+        .order_by(dumps.c.ingested_at.desc(), dumps.c.id.desc()).limit(1)
+    ).first()
+    row = session.execute(
+        select(editions.c.id, editions.c.date, editions.c.created_at, editions.c.cutoff_at, editions.c.papers,
+               editions.c.climbing, editions.c.note).order_by(editions.c.date.desc()).limit(1)
+    ).first()
+    edition = EditionFact(*row, deliveries=_delivery_counts(session, row.id)) if row else None
+    cutoff = edition.cutoff_at if edition else None
+    since = select(func.count()).select_from(dumps)
+    if cutoff is not None:
+        since = since.where(dumps.c.ingested_at > cutoff)
+    skip = session.execute(select(skipped.c.date, skipped.c.kind, skipped.c.due_at, skipped.c.reason)
+                           .order_by(skipped.c.date.desc()).limit(1)).first()
+    counts = _delivery_counts(session)
+    return Facts(
+        newest_dump=DumpFact(*dump) if dump else None,
+        dumps_since_edition=int(session.execute(since).scalar_one()),
+        waiting_papers=papers_since(session, cutoff),
+        last_edition=edition,
+        last_skip=Skip(*skip) if skip else None,
+        pending=counts.get("pending", 0) + counts.get("sending", 0),
+        failed=counts.get("failed", 0),
+        ingest=read_state(session, "ingest"),
+        feeds=read_state(session, "feeds"),
+        mail=read_state(session, "mail"),
+    )
