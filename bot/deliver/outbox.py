@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -47,6 +48,14 @@ from bot.subscribers import Signer, unsubscribe_links
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 10
 Progress = Callable[[str], None]
+
+
+ADDRESS = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")
+
+
+def redact(text: str) -> str:
+    """Addresses appear in logs only at debug level (servers often quote them in their replies)."""
+    return ADDRESS.sub("<address>", text)
 
 
 def worker_name() -> str:
@@ -283,7 +292,8 @@ class Run:
         if outcome is None:
             return
         if outcome.kind != "sent":
-            log.info("%s to %s: %s %s", outcome.claim.message_id, outcome.claim.address, outcome.kind, outcome.error)
+            log.info("%s: %s: %s", outcome.claim.message_id, outcome.kind, redact(outcome.error))
+            log.debug("%s was to %s: %s", outcome.claim.message_id, outcome.claim.address, outcome.error)
         self.tally.add(outcome.kind)
         if self.progress is not None:
             self.progress(outcome.kind)

@@ -2,9 +2,10 @@
 
 A cron-style trigger steps through wall-clock times and so trips over daylight saving: APScheduler
 3's skips the day after the spring change for some times and runs a 02:30 job twice in autumn
-(its issues #606 and #529). Here each scheduled local date has exactly one due instant: a time
-that does not exist that day (02:30 in a spring gap) is moved forward by the gap (to 03:30), and
-a time that occurs twice (02:30 in autumn) is taken at its first occurrence.
+(its issues #606 and #529). Here each scheduled local date has exactly one due instant: the
+first moment that date's local clock reads ``schedule.time`` or later. So a time that occurs
+twice (02:30 on the autumn change) is due at its first occurrence, and one that does not exist
+(02:30 on the spring change) at the end of the gap (03:00).
 """
 
 from __future__ import annotations
@@ -36,8 +37,22 @@ class Calendar:
         return date.weekday() in self.days
 
     def due_at(self, date: dt.date) -> dt.datetime:
-        """The one UTC instant at which the edition of ``date`` is due (fold=0 gives both rules)."""
-        return dt.datetime.combine(date, self.time, tzinfo=self.zone).astimezone(UTC)
+        """The one UTC instant at which the edition of ``date`` is due."""
+        wall = dt.datetime.combine(date, self.time)
+        early = wall.replace(tzinfo=self.zone, fold=0).astimezone(UTC)  # the first occurrence if twice
+        if early.astimezone(self.zone).replace(tzinfo=None) == wall:
+            return early
+        # In a gap: fold=1 reads the wall time with the offset after the change, which lands
+        # before the gap; search the seconds in between for the first one past it.
+        low = int(wall.replace(tzinfo=self.zone, fold=1).timestamp())
+        high = int(early.timestamp())
+        while high - low > 1:
+            middle = (low + high) // 2
+            if dt.datetime.fromtimestamp(middle, self.zone).replace(tzinfo=None) >= wall:
+                high = middle
+            else:
+                low = middle
+        return dt.datetime.fromtimestamp(high, UTC)
 
     def latest_due(self, now: dt.datetime) -> dt.date | None:
         """The most recent scheduled date whose due time has come (None if none this past week)."""

@@ -64,7 +64,8 @@ class Service:
         self.lock = SchedulerLock(database, worker_name(), clock)
         self._guard = threading.Lock()
         self._standing_by: str | None = None
-        self.scheduler: BackgroundScheduler | None = None
+        self._next_due: dt.datetime | None = None
+        self._planned: dt.datetime | None = None
 
     def tick(self) -> Report | None:
         """One reconcile if we hold (or can take) the lock."""
@@ -99,11 +100,18 @@ class Service:
         return report
 
     def _plan_next(self) -> None:
-        """Wake up exactly when the next edition is due, not up to an interval later."""
         date, at = self.calendar.next_due(self.clock())
-        if self.scheduler is not None and not self.stop.is_set():
-            self.scheduler.add_job(self.tick, "date", run_date=at, id="due", replace_existing=True)
+        self._next_due = at
         log.debug("next edition: %s at %s", date, at.isoformat())
+
+    def _wake_when_due(self, scheduler: BackgroundScheduler) -> None:
+        """Wake up exactly when the next edition is due, not up to an interval later. Jobs are
+        added from the main thread only: APScheduler deadlocks when a job adds one while the
+        scheduler shuts down."""
+        at = self._next_due
+        if at is not None and at != self._planned:
+            scheduler.add_job(self.tick, "date", run_date=at, id="due", replace_existing=True)
+            self._planned = at
 
     def heartbeat(self) -> None:
         try:
@@ -116,7 +124,7 @@ class Service:
     def run(self) -> None:
         """Until ``stop`` is set (SIGTERM, Ctrl-C): then finish the message in flight, give the
         other claimed deliveries back, release the lock and return."""
-        scheduler = self.scheduler = BackgroundScheduler(
+        scheduler = BackgroundScheduler(
             timezone=dt.UTC, executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
@@ -130,6 +138,7 @@ class Service:
         try:
             while not self.stop.wait(min(HEARTBEAT.total_seconds() / 2, 5.0)):
                 self.heartbeat()
+                self._wake_when_due(scheduler)
         finally:
             scheduler.shutdown(wait=True)
             with self._guard:

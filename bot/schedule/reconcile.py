@@ -47,6 +47,7 @@ class EditionStep:
     papers: int = 0
     topics: int = 0
     note: str | None = None
+    created_at: dt.datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"date": self.date.isoformat() if self.date else None, "status": self.status,
@@ -103,8 +104,8 @@ def reconcile(
     if not stop.is_set():
         step = _edition(database, settings, calendar, clock(), on_schedule)
         expired = _expire_late(database, settings, calendar, clock())
-        if step.status in ("built", "found") and not stop.is_set():
-            sent, mail_error = _send(database, settings, step, calendar, clock, stop, transport, on_schedule)
+        if _in_time(settings, calendar, step, clock()) and not stop.is_set():
+            sent, mail_error = _send(database, settings, step, clock, stop, transport)
     if not stop.is_set():
         feeds, feeds_error = _feeds(database, settings, clock(), rebuilt=step is not None and step.status == "built")
     verdict = _health(database, settings, clock())
@@ -148,7 +149,7 @@ def _edition(database: Database, settings: Settings, calendar: Calendar, now: dt
         last = service_store.last_decided(session)
     if found is not None:
         log.info("edition %s: built before (%d papers)", date, found.papers)
-        return EditionStep("found", date, due, found.papers, len(found.sections), found.note)
+        return EditionStep("found", date, due, found.papers, len(found.sections), found.note, found.created_at)
     if skip is not None:
         return EditionStep(skip.kind, date, due, note=skip.reason)
     if on_schedule:
@@ -167,7 +168,7 @@ def _edition(database: Database, settings: Settings, calendar: Calendar, now: dt
              "built" if edition.created else "found", edition.papers, len(edition.sections),
              len(edition.climbing), time.perf_counter() - t)
     return EditionStep("built" if edition.created else "found", date, due, edition.papers, len(edition.sections),
-                       edition.note)
+                       edition.note, edition.created_at)
 
 
 def _record_missed_before(database: Database, calendar: Calendar, last: dt.date | None, date: dt.date,
@@ -203,6 +204,13 @@ def _too_late(database: Database, settings: Settings, date: dt.date, due: dt.dat
     return EditionStep(skip.kind, date, due, note=skip.reason)
 
 
+def _in_time(settings: Settings, calendar: Calendar, step: EditionStep, now: dt.datetime) -> bool:
+    """An edition is sent only until its lateness window closes."""
+    if step.status not in ("built", "found") or step.date is None or step.created_at is None:
+        return False
+    return now <= _deadline(settings, calendar, step.date, step.created_at)
+
+
 def _deadline(settings: Settings, calendar: Calendar, date: dt.date, created_at: dt.datetime) -> dt.datetime:
     return max(calendar.due_at(date), created_at) + settings.schedule_max_lateness
 
@@ -223,9 +231,8 @@ def _expire_late(database: Database, settings: Settings, calendar: Calendar, now
     return total
 
 
-def _send(database: Database, settings: Settings, step: EditionStep, calendar: Calendar,
-          clock: Callable[[], dt.datetime], stop: threading.Event, transport: Callable[[], Transport] | None,
-          on_schedule: bool) -> tuple[SendSummary | None, str | None]:
+def _send(database: Database, settings: Settings, step: EditionStep, clock: Callable[[], dt.datetime],
+          stop: threading.Event, transport: Callable[[], Transport] | None) -> tuple[SendSummary | None, str | None]:
     assert step.date is not None
     t = time.perf_counter()
     try:
