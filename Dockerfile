@@ -1,4 +1,4 @@
-# paperboy: one image for every command (ingest now; run and serve as they arrive).
+# paperboy: one image for every command; by default the service, `paperboy run`.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
@@ -11,9 +11,11 @@ COPY bot ./bot
 COPY templates ./templates
 COPY config ./config
 RUN pip install --no-cache-dir . && useradd --system --uid 1000 --home /data paperboy \
-    && mkdir -p /data/inbox && chown -R paperboy /data
+    && mkdir -p /data/inbox /data/outbox /data/public && chown -R paperboy /data
 
 USER paperboy
 VOLUME ["/data"]
+# Healthy while the verdict is ok or empty; stale or failing (see `paperboy status`) is unhealthy.
+HEALTHCHECK --interval=5m --timeout=30s --start-period=2m --retries=1 CMD ["paperboy", "status", "--quiet"]
 ENTRYPOINT ["paperboy"]
-CMD ["ingest"]
+CMD ["run"]

@@ -457,7 +457,8 @@ def load_settings(
         values.update(_from_file(_read_toml(path), str(path)))
     for spec in SPECS:
         raw = env.get(spec.env)
-        if raw is not None and (raw.strip() or not spec.secret):
+        # An empty variable (docker compose writes `VAR=`) leaves a setting without a default unset.
+        if raw is not None and (raw.strip() or not (spec.secret or spec.default is None)):
             values[spec.name] = _checked(spec, raw, spec.env, "the environment")
     specs = {spec.name: spec for spec in SPECS}
     for name, value in overrides.items():
