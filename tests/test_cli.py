@@ -121,17 +121,28 @@ def test_fifty_megabyte_dump_and_fifty_megabyte_junk(database_url: str, tmp_path
 
 def test_the_quickstart_main_job_runs_offline(tmp_path: Path) -> None:
     """The paperboy commands of README.md's first Quickstart command, as real processes in an
-    empty directory on the embedded defaults: the digest ends up in the outbox Maildir."""
+    empty directory on the embedded defaults: ``run --once`` ingests the example inbox, builds
+    today's edition, delivers it to the outbox Maildir and writes the feeds and archive."""
     import re
     import shutil
 
     readme = (ROOT / "README.md").read_text()
     first = re.search(r"```sh\n(.+?)\n```", readme.split("## Quickstart", 1)[1], re.S).group(1)
-    commands = [c.strip().split()[1:] for c in first.split("&&") if c.strip().startswith(".venv/bin/paperboy")]
-    assert [c[0] for c in commands] == ["ingest", "digest", "feed", "subscribers", "send"]
+    commands = []
+    for part in first.split("&&"):
+        words = part.split()
+        env = dict(w.split("=", 1) for w in words if re.fullmatch(r"PAPERBOY_\w+=\S+", w))
+        words = [w for w in words if not re.fullmatch(r"PAPERBOY_\w+=\S+", w)]
+        if words[0] == ".venv/bin/paperboy":
+            commands.append((words[1:], env))
+    assert [c[0] for c, _ in commands] == ["subscribers", "run"]
+    assert commands[-1][0] == ["run", "--once"]
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    for command in commands:
-        result = run_paperboy(*command, cwd=tmp_path)
+    for command, env in commands:
+        result = run_paperboy(*command, cwd=tmp_path, env=env)
         assert result.returncode == 0, (command, result.stderr)
     assert len(list((tmp_path / "data" / "outbox" / "new").iterdir())) == 1
+    assert (tmp_path / "data" / "public" / "index.html").is_file()
+    for where in ("data/outbox/new/", "data/public/index.html", "paperboy status"):
+        assert where in readme.split("## Quickstart", 1)[1].split("##", 1)[0], f"the Quickstart says where: {where}"
     assert (tmp_path / "data" / "public" / "feed.xml").is_file()
