@@ -77,7 +77,7 @@ def test_every_command_the_deployment_runs_is_a_real_command(compose: dict[str, 
     command = [yaml.safe_load(args) for op, args in instructions if op == "CMD"][-1]
     assert command == ["run"]
     assert_cli_accepts(command)
-    health = [args for op, args in instructions if op == "HEALTHCHECK"][0]
+    health = next(args for op, args in instructions if op == "HEALTHCHECK")
     check = yaml.safe_load(health.split("CMD", 1)[1].strip())
     assert check[0] == "paperboy"
     assert_cli_accepts(check[1:])
@@ -109,7 +109,7 @@ def test_the_dockerfile_is_slim_runs_as_a_user_and_installs_the_package() -> Non
 
 def test_env_example_lists_every_setting() -> None:
     text = (ROOT / ".env.example").read_text()
-    listed = set(re.findall(r"^#?\s*(PAPERBOY_\w+)=", text, flags=re.M))
+    listed = set(re.findall(r"^#?\s*(PAPERBOY_\w+)=", text, flags=re.MULTILINE))
     assert listed == SETTINGS, f"missing: {sorted(SETTINGS - listed)}; unknown: {sorted(listed - SETTINGS)}"
     assert "POSTGRES_PASSWORD=" in text
 
@@ -120,7 +120,7 @@ def test_the_example_env_file_loads(tmp_path: Path) -> None:
 
     env = {}
     for line in (ROOT / ".env.example").read_text().splitlines():
-        if line.startswith("PAPERBOY_") or line.startswith("# PAPERBOY_"):
+        if line.startswith(("PAPERBOY_", "# PAPERBOY_")):
             name, _, value = line.lstrip("# ").partition("=")
             env[name] = value
     settings = load_settings(env=env)

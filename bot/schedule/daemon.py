@@ -15,8 +15,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.executors.pool import ThreadPoolExecutor  # type: ignore[import-untyped]
+from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.deliver.outbox import worker_name

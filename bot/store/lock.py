@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy import Connection, Table, delete, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.store.database import Database
@@ -27,7 +28,7 @@ HEARTBEAT = LEASE / 3
 
 ADVISORY_KEY = "hashtextextended('paperboy-scheduler:' || current_schema(), 0)"
 
-table = SchedulerLockRow.__table__
+table = cast(Table, SchedulerLockRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,7 @@ class SchedulerLock:
                 self._write_row(now, force=True)
             return self.held
         with self.database.write() as session:
-            renewed = session.execute(update(table).where(table.c.name == LOCK, table.c.holder == self.holder)
+            renewed = session.connection().execute(update(table).where(table.c.name == LOCK, table.c.holder == self.holder)
                                       .values(expires_at=now + LEASE)).rowcount
         self.held = bool(renewed)
         self._beat = now

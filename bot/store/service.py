@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,12 +24,12 @@ from bot.store.schema import (
     SkippedDayRow,
 )
 
-state = ServiceStateRow.__table__
-skipped = SkippedDayRow.__table__
-dumps = DumpRow.__table__
-editions = EditionRow.__table__
-deliveries = DeliveryRow.__table__
-papers = PaperRow.__table__
+state = cast(Table, ServiceStateRow.__table__)
+skipped = cast(Table, SkippedDayRow.__table__)
+dumps = cast(Table, DumpRow.__table__)
+editions = cast(Table, EditionRow.__table__)
+deliveries = cast(Table, DeliveryRow.__table__)
+papers = cast(Table, PaperRow.__table__)
 
 
 def _insert(session: Session) -> Any:
@@ -59,7 +59,7 @@ def record_skip(session: Session, skip: Skip, now: dt.datetime) -> bool:
     """Record that a date gets no edition; False when it was decided before."""
     statement = _insert(session)(skipped).values(date=skip.date, kind=skip.kind, due_at=skip.due_at,
                                                  recorded_at=now, reason=skip.reason)
-    return bool(session.execute(statement.on_conflict_do_nothing()).rowcount)
+    return bool(session.connection().execute(statement.on_conflict_do_nothing()).rowcount)
 
 
 def find_skip(session: Session, date: dt.date) -> Skip | None:
@@ -103,7 +103,7 @@ def editions_with_unsent(session: Session) -> list[Unsent]:
 
 def give_up(session: Session, edition: int, reason: str, now: dt.datetime) -> int:
     """Waiting deliveries of an edition that is too late to send are skipped, with the reason."""
-    result = session.execute(
+    result = session.connection().execute(
         update(deliveries)
         .where(deliveries.c.edition_id == edition,
                or_(deliveries.c.status == "pending",
