@@ -279,3 +279,21 @@ def test_an_abandoned_sqlite_lock_expires(db: Database) -> None:
     clock[0] = now + LEASE + dt.timedelta(seconds=1)
     assert waiting.acquire() is None
 
+
+
+def test_the_daemon_wakes_up_when_the_next_edition_is_due(db: Database, settings: Settings) -> None:
+    """Besides its interval, the daemon plans one wake-up at the next due instant (here the first
+    07:00 after the spring change, in summer time)."""
+    import threading
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from bot.schedule.daemon import Service
+
+    now = dt.datetime(2026, 3, 28, 12, tzinfo=UTC)
+    service = Service(db, _settings(settings, "Europe/Berlin", "07:00"), threading.Event(), clock=lambda: now)
+    assert service.tick() is not None, "it holds the lock and reconciled"
+    scheduler = BackgroundScheduler(timezone=UTC)
+    service._wake_when_due(scheduler)
+    assert scheduler.get_job("due").trigger.run_date == dt.datetime(2026, 3, 29, 5, tzinfo=UTC)
+    service.lock.release()
