@@ -268,10 +268,11 @@ def preview(
     parts = render_email(environment(settings.templates_dir), edition, links_for(settings.base_url, edition),
                          settings.digest_email_top_n)
     unsubscribe = f"{settings.base_url}unsubscribe?token=preview"
+    manage = f"{settings.base_url}manage?token=preview"
     if fmt == "eml":
         return compose(parts, edition=edition, sender=settings.mail_from, to=PREVIEW_TO,
-                       unsubscribe_url=unsubscribe, date=now or edition.created_at)
-    body_html, body_text = personalise(parts, unsubscribe)
+                       unsubscribe_url=unsubscribe, date=now or edition.created_at, manage_url=manage)
+    body_html, body_text = personalise(parts, unsubscribe, manage)
     return (body_html if fmt == "html" else body_text).encode()
 
 

@@ -140,3 +140,8 @@ class Signer:
 def unsubscribe_links(base_url: str, mail_from: str, signed: str) -> tuple[str, str]:
     """The https link and the mailto for List-Unsubscribe (and the footer)."""
     return (f"{base_url}unsubscribe?token={signed}", f"mailto:{mail_from}?subject=unsubscribe%20{signed}")
+
+
+def manage_link(base_url: str, signed: str) -> str:
+    """Where a subscriber chooses topics and keywords, without a login (the signed token is the key)."""
+    return f"{base_url}manage?token={signed}"

@@ -43,7 +43,7 @@ from bot.settings import Settings
 from bot.store import Database
 from bot.store import deliveries as outbox
 from bot.store import editions as edition_store
-from bot.subscribers import Signer, unsubscribe_links
+from bot.subscribers import Signer, manage_link, unsubscribe_links
 
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 10
@@ -261,7 +261,9 @@ class Run:
                                         self.signer.sign(claim.token, "unsubscribe"))
         try:
             message = message_bytes(prepared, to=claim.address, unsubscribe_url=url, unsubscribe_mailto=mailto,
-                                    message_id=claim.message_id)
+                                    message_id=claim.message_id,
+                                    manage_url=manage_link(self.settings.base_url,
+                                                           self.signer.sign(claim.token, "manage")))
             self.limit.acquire()
             transport.send(self.settings.mail_from, claim.address, message)
         except HeaderError as exc:

@@ -1,6 +1,6 @@
 """The digest email: subject, HTML (CSS inlined) and text, rendered once per edition.
 
-What differs per subscriber (the unsubscribe link) is left as a marker in the shared parts and
+What differs per subscriber (the unsubscribe and manage links) is left as a marker in the shared parts and
 filled in by :func:`personalise`, a string replacement, so sending to many subscribers costs
 one render. Gmail clips HTML beyond 102 KB, taking the footer and its unsubscribe link with it:
 when an edition is larger, only the top papers of each topic are shown, with a link to the full
@@ -26,6 +26,7 @@ from bot.render import clean
 
 MAX_HTML_BYTES = 100 * 1024  # under Gmail's 102 KB, with room for the personal parts
 UNSUBSCRIBE_MARK = "paperboy-unsubscribe-link"
+MANAGE_MARK = "paperboy-manage-link"
 _INLINER = css_inline.CSSInliner(keep_style_tags=True)
 _SMTP = policy.SMTP
 _SMTPUTF8 = policy.SMTPUTF8
@@ -73,7 +74,7 @@ def _render(env: jinja2.Environment, edition: Edition, links: Links, limit: int 
     context = {
         "edition": edition, "sections": sections, "hidden": {s.slug: len(s.papers) for s in edition.sections},
         "links": links, "truncated": shown < edition.papers, "shown": shown,
-        "unsubscribe": UNSUBSCRIBE_MARK, "date_text": f"{edition.date.day} {edition.date:%b %Y}",
+        "unsubscribe": UNSUBSCRIBE_MARK, "manage": MANAGE_MARK, "date_text": f"{edition.date.day} {edition.date:%b %Y}",
     }
     subject = clean(env.get_template("email/subject.txt").render(context))
     body = env.get_template("email/digest.html").render(context)
@@ -81,10 +82,15 @@ def _render(env: jinja2.Environment, edition: Edition, links: Links, limit: int 
     return EmailParts(subject, _INLINER.inline(body), text, shown, shown < edition.papers)
 
 
-def personalise(parts: EmailParts, unsubscribe_url: str) -> tuple[str, str]:
+def _fill(text: str, unsubscribe: str, manage: str) -> str:
+    return text.replace(UNSUBSCRIBE_MARK, unsubscribe).replace(MANAGE_MARK, manage)
+
+
+def personalise(parts: EmailParts, unsubscribe_url: str, manage_url: str | None = None) -> tuple[str, str]:
     """The HTML and text for one subscriber."""
-    return (parts.html.replace(UNSUBSCRIBE_MARK, html.escape(unsubscribe_url, quote=True)),
-            parts.text.replace(UNSUBSCRIBE_MARK, unsubscribe_url))
+    manage = manage_url or unsubscribe_url
+    return (_fill(parts.html, html.escape(unsubscribe_url, quote=True), html.escape(manage, quote=True)),
+            _fill(parts.text, unsubscribe_url, manage))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +126,7 @@ def _qp(line: str) -> bytes:
 
 
 def _encode(body: str) -> tuple[bytes | str, ...]:
-    return tuple(line if UNSUBSCRIBE_MARK in line else _qp(line) for line in body.split("\n"))
+    return tuple(line if UNSUBSCRIBE_MARK in line or MANAGE_MARK in line else _qp(line) for line in body.split("\n"))
 
 
 def prepare(parts: EmailParts, *, edition: Edition, sender: str, date: dt.datetime) -> Prepared:
@@ -141,7 +147,7 @@ def default_message_id(prepared: Prepared, to: str) -> str:
 
 def message_bytes(
     prepared: Prepared, *, to: str, unsubscribe_url: str, unsubscribe_mailto: str | None = None,
-    message_id: str | None = None,
+    message_id: str | None = None, manage_url: str | None = None,
 ) -> bytes:
     """The complete MIME message (CRLF line ends, ready for SMTP) one subscriber receives.
 
@@ -153,12 +159,12 @@ def message_bytes(
                         ("List-Unsubscribe", unsubscribe_mailto or "")):
         _header_safe(name, value)
     boundary = "=_paperboy_" + hashlib.sha256(message_id.encode()).hexdigest()[:20]  # "=_" is never QP text
-    escaped = html.escape(unsubscribe_url, quote=True)
+    manage = manage_url or unsubscribe_url
+    _header_safe("manage link", manage)
+    escaped = (html.escape(unsubscribe_url, quote=True), html.escape(manage, quote=True))
 
-    def body(lines: tuple[bytes | str, ...], link: str) -> bytes:
-        return b"\r\n".join(
-            line if isinstance(line, bytes) else _qp(line.replace(UNSUBSCRIBE_MARK, link)) for line in lines
-        )
+    def body(lines: tuple[bytes | str, ...], links: tuple[str, str]) -> bytes:
+        return b"\r\n".join(line if isinstance(line, bytes) else _qp(_fill(line, *links)) for line in lines)
 
     # URIs are written as they are (folded only between them): an encoded word would hide the
     # link from mail clients, and RFC 5322 allows lines of up to 998 characters.
@@ -176,7 +182,7 @@ def message_bytes(
     part = '--{b}\r\nContent-Type: text/{kind}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
     return b"".join((
         head, b"\r\n",
-        part.format(b=boundary, kind="plain").encode(), body(prepared.text, unsubscribe_url), b"\r\n",
+        part.format(b=boundary, kind="plain").encode(), body(prepared.text, (unsubscribe_url, manage)), b"\r\n",
         part.format(b=boundary, kind="html").encode(), body(prepared.html, escaped), b"\r\n",
         f"--{boundary}--\r\n".encode(),
     ))
@@ -184,9 +190,9 @@ def message_bytes(
 
 def compose(
     parts: EmailParts, *, edition: Edition, sender: str, to: str, unsubscribe_url: str, date: dt.datetime,
-    unsubscribe_mailto: str | None = None, message_id: str | None = None,
+    unsubscribe_mailto: str | None = None, message_id: str | None = None, manage_url: str | None = None,
 ) -> bytes:
     """One subscriber's complete message, for a single send or a preview."""
     return message_bytes(prepare(parts, edition=edition, sender=sender, date=date), to=to,
                          unsubscribe_url=unsubscribe_url, unsubscribe_mailto=unsubscribe_mailto,
-                         message_id=message_id)
+                         message_id=message_id, manage_url=manage_url)
