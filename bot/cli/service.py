@@ -145,3 +145,25 @@ def _print_status(report: dict[str, Any]) -> None:
     scheduler = report["scheduler"]
     click.echo(f"scheduler: {scheduler['holder']} since {_when(scheduler['since'])}" if scheduler
                else "scheduler: not running")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.pass_obj
+def serve(app: App, host: str, port: int) -> None:
+    """The web front: feeds and archive over HTTP, subscribe, confirm, unsubscribe, choose topics.
+
+    Needs PAPERBOY_SECRET_KEY (links must outlive the process). Serves base_url's paths; put a
+    TLS-terminating proxy in front for the public address.
+    """
+    import uvicorn
+
+    from bot.web import create_app
+
+    _service_logging(app.verbose)
+    application = create_app(app.database, app.settings)
+    logging.getLogger("paperboy").info("paperboy serve: http://%s:%d/ (public address %s)", host, port,
+                                       app.settings.base_url)
+    uvicorn.run(application, host=host, port=port, proxy_headers=True, server_header=False,
+                log_level="info" if app.verbose else "warning", access_log=app.verbose > 0)

@@ -102,24 +102,31 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def build(
-    editions: Sequence[Edition], base_url: str, out: Path, env: jinja2.Environment, max_entries: int
-) -> list[Path]:
-    """Write every feed and archive page for ``editions`` (newest first) under ``out``."""
-    written: list[Path] = []
+FEED_TYPES = {".xml": "application/atom+xml", ".json": "application/feed+json", ".html": "text/html"}
+
+
+def content_type(relative: str) -> str:
+    """The media type a document of the site is served with (RSS differs from the other XML)."""
+    if relative == "feed.xml":
+        return "application/rss+xml; charset=utf-8"
+    return FEED_TYPES[Path(relative).suffix] + "; charset=utf-8"
+
+
+def render_site(
+    editions: Sequence[Edition], base_url: str, env: jinja2.Environment, max_entries: int, *, pages: bool = True,
+) -> dict[str, bytes]:
+    """Every feed and, with ``pages``, every archive page for ``editions`` (newest first), by
+    path relative to the site's root; the web front serves the same bytes ``build`` writes."""
+    site: dict[str, bytes] = {}
     updated = editions[0].created_at if editions else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     every = entries(editions)
     papers = every[:max_entries]
-
-    def save(relative: str, data: bytes) -> None:
-        _write(out / relative, data)
-        written.append(out / relative)
 
     for relative, kind in (("feed.xml", "rss"), ("atom.xml", "atom")):
         feed = _generator(base_url, relative, TITLE, updated)
         for entry in papers:
             _add_paper(feed, entry)
-        save(relative, feed.rss_str(pretty=True) if kind == "rss" else _atom(feed))
+        site[relative] = feed.rss_str(pretty=True) if kind == "rss" else _atom(feed)
 
     by_topic: dict[str, list[Entry]] = {}
     labels: dict[str, str] = {}
@@ -132,7 +139,7 @@ def build(
         feed = _generator(base_url, relative, f"{TITLE}: {labels[slug]}", topic_entries[0].edition.created_at)
         for entry in topic_entries[:max_entries]:
             _add_paper(feed, entry)
-        save(relative, _atom(feed))
+        site[relative] = _atom(feed)
 
     digest = _generator(base_url, "digest.xml", f"{TITLE}, one entry a day", updated)
     edition_template = env.get_template("archive/_edition.html")
@@ -146,15 +153,39 @@ def build(
         item.content(nh3.clean(edition_template.render(edition=edition, base_url=base_url)), type="html")
         item.published(edition.created_at)
         item.updated(edition.created_at)
-    save("digest.xml", _atom(digest))
+    site["digest.xml"] = _atom(digest)
 
-    save("feed.json", _json_feed(base_url, papers).encode())
+    site["feed.json"] = _json_feed(base_url, papers).encode()
 
-    context = {"base_url": base_url, "editions": editions, "topics": sorted(labels.items(), key=lambda kv: kv[1])}
-    save("index.html", env.get_template("archive/index.html").render(context).encode())
-    page = env.get_template("archive/edition.html")
+    if pages:
+        context = site_context(editions, base_url)
+        site["index.html"] = env.get_template("archive/index.html").render(context).encode()
+        page = env.get_template("archive/edition.html")
+        for edition in editions:
+            site[f"editions/{edition.date.isoformat()}.html"] = page.render(context, edition=edition).encode()
+    return site
+
+
+def site_context(editions: Sequence[Edition], base_url: str) -> dict[str, object]:
+    """What every archive page knows: the editions and the topics that have a feed."""
+    labels: dict[str, str] = {}
     for edition in editions:
-        save(f"editions/{edition.date.isoformat()}.html", page.render(context, edition=edition).encode())
+        for section in edition.sections:
+            labels.setdefault(section.slug, clean(section.label))
+        for paper in edition.climbing:
+            if paper.topic_slug:
+                labels.setdefault(paper.topic_slug, clean(paper.topic_label))
+    return {"base_url": base_url, "editions": editions, "topics": sorted(labels.items(), key=lambda kv: kv[1])}
+
+
+def build(
+    editions: Sequence[Edition], base_url: str, out: Path, env: jinja2.Environment, max_entries: int
+) -> list[Path]:
+    """Write every feed and archive page for ``editions`` (newest first) under ``out``."""
+    written: list[Path] = []
+    for relative, data in render_site(editions, base_url, env, max_entries).items():
+        _write(out / relative, data)
+        written.append(out / relative)
     return written
 
 

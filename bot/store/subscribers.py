@@ -116,3 +116,44 @@ def iter_subscribers(session: Session, status: str | None = None, batch: int = 1
     for row in session.execute(query.execution_options(yield_per=batch)):
         yield _record(row)
 
+
+
+def request_subscription(session: Session, address: str, preferences: Preferences, now: dt.datetime) -> Upsert:
+    """A reader asked to subscribe through the web: a new or former subscriber becomes pending
+    with the chosen preferences until they confirm; an active one is left exactly as is (a
+    stranger must not be able to change someone's topics by typing their address)."""
+    existing = find_subscriber(session, address)
+    if existing is not None and existing.status == "active":
+        return Upsert(existing, "kept")
+    if existing is None:
+        return upsert_subscriber(session, address, preferences, now, status="pending")
+    session.execute(update(subscribers).where(subscribers.c.address_key == address_key(address))
+                    .values(status="pending", updated_at=now, **_prefs(preferences)))
+    found = find_subscriber(session, address)
+    assert found is not None
+    return Upsert(found, "updated")
+
+
+def find_by_token(session: Session, token: str) -> Subscriber | None:
+    row = session.execute(select(subscribers).where(subscribers.c.token == token)).first()
+    return _record(row) if row else None
+
+
+def confirm(session: Session, token: str, now: dt.datetime) -> Subscriber | None:
+    """Double opt-in, second half: a pending subscriber becomes active (again harmless)."""
+    session.execute(update(subscribers).where(subscribers.c.token == token, subscribers.c.status == "pending")
+                    .values(status="active", confirmed_at=now, hard_failures=0, updated_at=now))
+    return find_by_token(session, token)
+
+
+def unsubscribe(session: Session, token: str, now: dt.datetime) -> Subscriber | None:
+    """Idempotent: a second request changes nothing and reports the same."""
+    session.execute(update(subscribers).where(subscribers.c.token == token, subscribers.c.status != "unsubscribed")
+                    .values(status="unsubscribed", updated_at=now))
+    return find_by_token(session, token)
+
+
+def set_preferences(session: Session, token: str, preferences: Preferences, now: dt.datetime) -> Subscriber | None:
+    session.execute(update(subscribers).where(subscribers.c.token == token)
+                    .values(updated_at=now, **_prefs(preferences)))
+    return find_by_token(session, token)

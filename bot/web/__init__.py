@@ -1,0 +1,267 @@
+"""The web front (Starlette): feeds and archive over HTTP, subscribe with double opt-in,
+one-click unsubscribe, topic preferences. A thin shell: pages come from the archive templates,
+feeds from the render stage, subscribers from the store.
+
+No GET changes anything (mail scanners open links): a confirmation or unsubscribe link shows a
+page whose button POSTs. The one exception to the CSRF check is the RFC 8058 one-click POST,
+which a mail client sends with no cookie; its signed token is the authority.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from bot.deliver import signer as link_signer
+from bot.deliver.notice import notice, send_notice
+from bot.errors import ConfigError
+from bot.render import environment
+from bot.settings import Settings
+from bot.status import health
+from bot.store import Database
+from bot.store import subscribers as subscriber_store
+from bot.subscribers import AddressError, Signer, manage_link, normalise_address, parse_list
+from bot.web.guard import CSRF_COOKIE, ConfirmLinks, Csrf, RateLimit
+from bot.web.site import Site, serve
+
+log = logging.getLogger("paperboy")
+PER_CLIENT = (20, 3600.0)   # subscribe requests per client address per hour
+PER_ADDRESS = (3, 3600.0)   # confirmation mails per email address per hour
+MAX_FORM_BYTES = 16 * 1024
+SENT = ("Check your inbox", "If this address can subscribe, a message with a confirmation link is on its way to it. "
+        "Nothing is sent until you click it. The link works for three days.")
+BAD_LINK = ("This link is not valid", "It may have been cut short by your mail program: try copying the whole "
+            "link from the email. Nothing was changed.")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Web:
+    def __init__(self, database: Database, settings: Settings) -> None:
+        if not settings.secret_key:
+            raise ConfigError("secret_key", "PAPERBOY_SECRET_KEY must be set for the web front: its links must "
+                                            "outlive the process (make one with: python3 -c 'import secrets; "
+                                            "print(secrets.token_urlsafe(32))')", "the environment")
+        self.database, self.settings = database, settings
+        self.env = environment(settings.templates_dir)
+        self.site = Site(database, settings, self.env)
+        self.signer: Signer = link_signer(database, settings)
+        self.confirm_links = ConfirmLinks(settings.secret_key)
+        self.csrf = Csrf(settings.secret_key)
+        self.per_client = RateLimit(*PER_CLIENT)
+        self.per_address = RateLimit(*PER_ADDRESS)
+        self.secure_cookie = settings.base_url.startswith("https://")
+
+    # Pages ------------------------------------------------------------------------------
+
+    def _page(self, template: str, status: int = 200, cookie: str | None = None, **context: Any) -> HTMLResponse:
+        rendering = self.site.current()
+        body = self.env.get_template(template).render({**rendering.context, **context})
+        response = HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+        if cookie:
+            response.set_cookie(CSRF_COOKIE, cookie, max_age=7 * 24 * 3600, httponly=True, samesite="lax",
+                                secure=self.secure_cookie)
+        return response
+
+    def _message(self, title: str, message: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return self._page("web/page.html", status, **{"title": title, "message": message, "action": None,
+                                                      "fields": [], "button": "", "links": [], **context})
+
+    def _with_form(self, request: Request, template: str, **context: Any) -> HTMLResponse:
+        cookie = request.cookies.get(CSRF_COOKIE)
+        fresh = None if cookie else Csrf.new_cookie()
+        return self._page(template, cookie=fresh, csrf=self.csrf.field_for(cookie or fresh or ""), **context)
+
+    async def home(self, request: Request) -> Response:
+        editions = self.site.current().editions
+        return self._with_form(request, "web/home.html", edition=editions[0] if editions else None)
+
+    async def archive(self, request: Request) -> Response:
+        return self._page("archive/index.html")
+
+    async def edition(self, request: Request) -> Response:
+        name = request.path_params["date"].removesuffix(".html")
+        try:
+            date = dt.date.fromisoformat(name)
+        except ValueError:
+            return self._message("Not found", "There is no such edition.", 404)
+        for edition in self.site.current().editions:
+            if edition.date == date:
+                return self._with_form(request, "archive/edition.html", edition=edition)
+        return self._message("Not found", f"There is no edition for {date}.", 404)
+
+    async def feed(self, request: Request) -> Response:
+        path = request.url.path.lstrip("/")
+        document = self.site.current().feeds.get(path)
+        if document is None:
+            return self._message("Not found", "There is no such feed.", 404)
+        return serve(request, document)
+
+    async def healthz(self, request: Request) -> Response:
+        verdict = health(self.database, self.settings, _now())
+        return JSONResponse(verdict.as_json(), status_code=200 if verdict.verdict in ("ok", "empty") else 503,
+                            headers={"Cache-Control": "no-store"})
+
+    # Subscribing ------------------------------------------------------------------------
+
+    async def _form(self, request: Request) -> dict[str, Any] | None:
+        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+            return None
+        form = await request.form(max_files=0, max_fields=200)
+        return {key: form.getlist(key) for key in form}
+
+    async def subscribe(self, request: Request) -> Response:
+        form = await self._form(request)
+        if form is None:
+            return self._message("Too large", "That form was too large.", 413)
+        field = (form.get("csrf") or [""])[0]
+        if not self.csrf.valid(request.cookies.get(CSRF_COOKIE), field):
+            return self._message("Please try again", "The form had expired or did not come from this site. "
+                                 "Reload the page and submit it again.", 403,
+                                 links=[("Back to the form", self.settings.base_url + "#subscribe")])
+        client = request.client.host if request.client else "unknown"
+        if not self.per_client.allow(client):
+            return self._message("Too many requests", "Too many subscriptions from here; try again in an hour.", 429)
+        try:
+            address = normalise_address((form.get("email") or [""])[0])
+            follow = parse_list([s for s in form.get("follow", []) if s], "topic")
+        except AddressError as exc:
+            return self._message("Check the address", str(exc), 400,
+                                 links=[("Back to the form", self.settings.base_url + "#subscribe")])
+        task = None
+        if self.per_address.allow(address.casefold()):
+            task = BackgroundTask(self._ask_to_confirm, address, follow)
+        response = self._message(*SENT)
+        response.background = task
+        return response
+
+    def _ask_to_confirm(self, address: str, follow: tuple[str, ...]) -> None:
+        """After the response (the same whatever the address's state, so nothing is revealed)."""
+        from bot.models import Preferences
+
+        with self.database.write() as session:
+            result = subscriber_store.request_subscription(session, address, Preferences(follow=follow), _now())
+        base = self.settings.base_url
+        if result.outcome == "kept":
+            manage = manage_link(base, self.signer.sign(result.subscriber.token, "manage"))
+            text = ("Someone, probably you, asked to subscribe this address to paperboy's daily digest.\n"
+                    "It is subscribed already. To choose your topics or unsubscribe:\n\n"
+                    f"  {manage}\n\nIf it was not you, you can ignore this message.\n")
+            send_notice(self.settings, notice(self.settings, address, "You are subscribed to paperboy already", text))
+            return
+        link = f"{base}confirm?token={self.confirm_links.make(result.subscriber.token)}"
+        text = ("Someone, probably you, asked to subscribe this address to paperboy, a daily digest of\n"
+                "trending research papers. To confirm, open this link and press the button:\n\n"
+                f"  {link}\n\nThe link works for three days. If it was not you, ignore this message:\n"
+                "nothing will be sent to you.\n")
+        send_notice(self.settings, notice(self.settings, address, "Confirm your subscription to paperboy", text))
+
+    async def confirm(self, request: Request) -> Response:
+        if request.method == "POST":
+            form = await self._form(request) or {}
+            signed = (form.get("token") or [""])[0]
+        else:
+            signed = request.query_params.get("token", "")
+        token, problem = self.confirm_links.read(signed)
+        if token is None:
+            if problem == "expired":
+                return self._message("This link has expired", "Confirmation links work for three days. Subscribe "
+                                     "again and use the new link. Nothing was changed.", 400,
+                                     links=[("Subscribe", self.settings.base_url + "#subscribe")])
+            return self._message(*BAD_LINK, status=400)
+        if request.method == "GET":
+            return self._message("Confirm your subscription", "Press the button to start receiving the digest.",
+                                 action=f"{self.settings.base_url}confirm", fields=[("token", signed)],
+                                 button="Confirm")
+        with self.database.write() as session:
+            subscriber = subscriber_store.confirm(session, token, _now())
+        if subscriber is None or subscriber.status != "active":
+            return self._message(*BAD_LINK, status=400)
+        manage = manage_link(self.settings.base_url, self.signer.sign(subscriber.token, "manage"))
+        return self._message("You are subscribed", "The next edition will be in your inbox. Every email has "
+                             "links to choose your topics and to unsubscribe.", links=[("Choose your topics", manage)])
+
+    async def unsubscribe(self, request: Request) -> Response:
+        signed = request.query_params.get("token", "")
+        form: dict[str, Any] = {}
+        if request.method == "POST":
+            form = await self._form(request) or {}
+            signed = signed or (form.get("token") or [""])[0]
+        token = self.signer.verify(signed, "unsubscribe")
+        if token is None:
+            return self._message(*BAD_LINK, status=400)
+        if request.method == "GET":
+            return self._message("Unsubscribe", "Press the button and no further digest is sent to you.",
+                                 action=f"{self.settings.base_url}unsubscribe?token={signed}", fields=[],
+                                 button="Unsubscribe")
+        with self.database.write() as session:
+            subscriber = subscriber_store.unsubscribe(session, token, _now())
+        if subscriber is None:
+            return self._message(*BAD_LINK, status=400)
+        log.info("web: a subscriber unsubscribed%s",
+                 " (one-click)" if form.get("List-Unsubscribe") == ["One-Click"] else "")
+        return self._message("You are unsubscribed", "No further digest will be sent to you.",
+                             links=[("Subscribe again", self.settings.base_url + "#subscribe")])
+
+    async def manage(self, request: Request) -> Response:
+        form: dict[str, Any] = {}
+        if request.method == "POST":
+            form = await self._form(request) or {}
+            signed = (form.get("token") or [""])[0]
+        else:
+            signed = request.query_params.get("token", "")
+        token = self.signer.verify(signed, "manage")
+        with self.database.read() as session:
+            subscriber = subscriber_store.find_by_token(session, token) if token else None
+        if subscriber is None:
+            return self._message(*BAD_LINK, status=400)
+        message = f"Subscribed as {subscriber.address} ({subscriber.status})."
+        if request.method == "POST":
+            from bot.models import Preferences
+
+            try:
+                prefs = Preferences(
+                    parse_list([s for s in form.get("follow", []) if s], "topic"),
+                    parse_list([s for s in form.get("mute", []) if s], "topic"),
+                    parse_list((form.get("include") or [""])[0], "keyword"),
+                    parse_list((form.get("exclude") or [""])[0], "keyword"),
+                )
+            except AddressError as exc:
+                return self._message("Check your choices", str(exc), 400)
+            with self.database.write() as session:
+                subscriber = subscriber_store.set_preferences(session, subscriber.token, prefs, _now()) or subscriber
+            message = "Saved. The next edition follows these choices."
+        return self._page("web/manage.html", token=signed, prefs=subscriber.preferences, message=message,
+                          unsubscribe_token=self.signer.sign(subscriber.token, "unsubscribe"))
+
+
+def create_app(database: Database, settings: Settings) -> Starlette:
+    """The ASGI app; refuses (ConfigError) without ``PAPERBOY_SECRET_KEY``."""
+    web = Web(database, settings)
+    feeds = ["/feed.xml", "/atom.xml", "/digest.xml", "/feed.json", "/topics/{slug}.xml"]
+    routes = [
+        Route("/", web.home),
+        Route("/editions/", web.archive),
+        Route("/index.html", web.archive),
+        Route("/editions/{date}", web.edition),
+        *(Route(path, web.feed, methods=["GET", "HEAD"]) for path in feeds),
+        Route("/healthz", web.healthz),
+        Route("/subscribe", web.subscribe, methods=["POST"]),
+        Route("/confirm", web.confirm, methods=["GET", "POST"]),
+        Route("/unsubscribe", web.unsubscribe, methods=["GET", "POST"]),
+        Route("/manage", web.manage, methods=["GET", "POST"]),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=1024)])
+    app.state.web = web
+    return app
