@@ -1,0 +1,314 @@
+"""The web front over HTTP, in-process (Starlette's test client): every route, conditional GETs,
+the token cases, CSRF, rate limits and enumeration resistance. Mail goes to the Maildir outbox,
+read back as files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import gzip
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from bot.errors import ConfigError
+from bot.pipeline import build_edition, ingest
+from bot.settings import Settings
+from bot.store import Database
+from bot.store.subscribers import find_subscriber, upsert_subscriber
+from bot.subscribers import Signer, preferences
+from bot.web import create_app
+from bot.web.guard import ConfirmLinks
+from tests.conftest import ROOT
+
+BASE = "http://testserver/"
+KEY = "test-secret-key-0123456789abcdef"
+NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def web_settings(settings: Settings, tmp_path: Path) -> Settings:
+    return replace(settings, secret_key=KEY, base_url=BASE, outbox=tmp_path / "outbox",
+                   mail_from="digest@papers.example.org")
+
+
+@pytest.fixture
+def edition(db: Database, web_settings: Settings) -> dt.date:
+    for day in ("18", "19", "20"):
+        assert ingest(db, web_settings, [ROOT / "examples" / "inbox" / f"2026-11-{day}.txt"], now=lambda: NOW).ok
+    built = build_edition(db, web_settings, dt.date(2026, 11, 20), NOW)
+    assert built is not None
+    return built.date
+
+
+@pytest.fixture
+def client(db: Database, web_settings: Settings, edition: dt.date) -> Iterator[TestClient]:
+    with TestClient(create_app(db, web_settings)) as test_client:
+        yield test_client
+
+
+def mails(settings: Settings) -> list[email.message.EmailMessage]:
+    folder = settings.outbox / "new"
+    if not folder.is_dir():
+        return []
+    files = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]  # type: ignore[misc]
+
+
+def body(message: email.message.EmailMessage) -> str:
+    return message.get_content()  # type: ignore[no-any-return]
+
+
+def csrf_of(client: TestClient) -> str:
+    page = client.get("/")
+    return re.search(r'name="csrf" value="([^"]+)"', page.text)[1]  # type: ignore[index]
+
+
+def subscribe(client: TestClient, address: str, **extra: object) -> object:
+    return client.post("/subscribe", data={"email": address, "csrf": csrf_of(client), **extra})
+
+
+def link_in(message: email.message.EmailMessage, path: str) -> str:
+    return re.search(rf"{re.escape(BASE)}{path}\?token=\S+", body(message))[0]  # type: ignore[index]
+
+
+def test_the_web_refuses_to_start_without_a_secret_key(db: Database, settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="PAPERBOY_SECRET_KEY must be set"):
+        create_app(db, replace(settings, secret_key=None))
+
+
+def test_pages_link_every_feed_and_carry_the_subscribe_form(client: TestClient, edition: dt.date) -> None:
+    home = client.get("/")
+    assert home.status_code == 200 and home.headers["content-type"].startswith("text/html")
+    for feed in ("feed.xml", "atom.xml", "digest.xml", "feed.json"):
+        assert f'href="{BASE}{feed}"' in home.text
+    assert re.search(r'<link rel="alternate" type="application/atom\+xml" title="[^"]+" href="http://testserver/topics/', home.text)
+    assert '<form class="subscribe" method="post" action="http://testserver/subscribe">' in home.text
+    assert 'name="viewport"' in home.text
+    assert not re.search(r'(src|href)="https?://(?!testserver/|arxiv\.org|huggingface\.co)', home.text), \
+        "no third-party assets"
+    page = client.get(f"/editions/{edition}.html")
+    assert page.status_code == 200 and "Trending papers" in page.text and 'name="csrf"' in page.text
+    assert client.get("/editions/").status_code == 200
+    assert client.get("/editions/2001-01-01.html").status_code == 404
+    assert client.get("/editions/not-a-date").status_code == 404
+
+
+@pytest.mark.parametrize(("path", "kind"), [
+    ("/feed.xml", "application/rss+xml"), ("/atom.xml", "application/atom+xml"),
+    ("/digest.xml", "application/atom+xml"), ("/feed.json", "application/feed+json"),
+])
+def test_feeds_have_their_types_and_validators_and_answer_304(client: TestClient, path: str, kind: str) -> None:
+    first = client.get(path, headers={"Accept-Encoding": "identity"})
+    assert first.status_code == 200 and first.headers["content-type"] == f"{kind}; charset=utf-8"
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert etag.startswith('"') and "GMT" in modified
+    assert client.get(path, headers={"If-None-Match": etag, "Accept-Encoding": "identity"}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": f'"other", W/{etag}',
+                                     "Accept-Encoding": "identity"}).status_code == 304
+    assert client.get(path, headers={"If-Modified-Since": modified, "Accept-Encoding": "identity"}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": '"stale"', "If-Modified-Since": modified,
+                                     "Accept-Encoding": "identity"}).status_code == 200, "If-None-Match wins"
+    earlier = format_datetime(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), usegmt=True)
+    assert client.get(path, headers={"If-Modified-Since": earlier}).status_code == 200
+    zipped = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.content == first.content
+    assert zipped.headers["etag"] != etag, "each encoding has its own validator"
+    assert client.get(path, headers={"If-None-Match": zipped.headers["etag"],
+                                     "Accept-Encoding": "gzip"}).status_code == 304
+
+
+def test_topic_feeds_and_unknown_ones(client: TestClient) -> None:
+    home = client.get("/").text
+    slug = re.search(r"topics/([a-z0-9-]+)\.xml", home)[1]  # type: ignore[index]
+    feed = client.get(f"/topics/{slug}.xml")
+    assert feed.status_code == 200 and feed.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    assert client.get("/topics/no-such-topic.xml").status_code == 404
+
+
+def test_a_new_edition_invalidates_the_cache(client: TestClient, db: Database, web_settings: Settings) -> None:
+    before = client.get("/feed.xml")
+    later = NOW + dt.timedelta(days=1)
+    assert ingest(db, web_settings, [ROOT / "examples" / "inbox" / "2026-11-20.txt"], now=lambda: later).ok
+    copy = web_settings.inbox.parent / "more.txt"
+    copy.write_text((ROOT / "examples" / "inbox" / "2026-11-20.txt").read_text().replace("a", "e", 40))
+    ingest(db, web_settings, [copy], now=lambda: later)
+    assert build_edition(db, web_settings, dt.date(2026, 11, 21), later) is not None
+    time.sleep(1.1)  # the cache asks the database at most once a second
+    after = client.get("/feed.xml", headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+    assert "2026-11-21" in client.get("/").text or "21 November 2026" in client.get("/").text
+
+
+def test_subscribe_confirm_and_the_links_in_the_mail(client: TestClient, db: Database,
+                                                      web_settings: Settings) -> None:
+    answer = subscribe(client, "Ada@Example.org", follow=[])
+    assert answer.status_code == 200 and "Check your inbox" in answer.text  # type: ignore[attr-defined]
+    with db.read() as session:
+        assert find_subscriber(session, "ada@example.org").status == "pending"  # type: ignore[union-attr]
+    [mail] = mails(web_settings)
+    assert mail["To"] == "Ada@example.org" and "Confirm" in mail["Subject"]
+    link = link_in(mail, "confirm")
+    page = client.get(link)
+    assert page.status_code == 200 and "<button" in page.text
+    with db.read() as session:
+        assert find_subscriber(session, "ada@example.org").status == "pending", "a GET changes nothing"  # type: ignore[union-attr]
+    token = re.search(r'name="token" value="([^"]+)"', page.text)[1]  # type: ignore[index]
+    done = client.post("/confirm", data={"token": token})
+    assert done.status_code == 200 and "You are subscribed" in done.text
+    with db.read() as session:
+        assert find_subscriber(session, "ada@example.org").status == "active"  # type: ignore[union-attr]
+    assert client.post("/confirm", data={"token": token}).status_code == 200, "confirming twice is harmless"
+
+
+def test_the_answer_is_the_same_whatever_the_address_state(client: TestClient, db: Database,
+                                                          web_settings: Settings) -> None:
+    with db.write() as session:
+        upsert_subscriber(session, "active@example.org", preferences(follow="kept-topic"), NOW)
+        upsert_subscriber(session, "pending@example.org", preferences(), NOW, status="pending")
+    answers = [subscribe(client, a) for a in ("new@example.org", "pending@example.org", "active@example.org")]
+    assert len({(a.status_code, a.text) for a in answers}) == 1  # type: ignore[attr-defined]
+    sent = {m["To"]: m["Subject"] for m in mails(web_settings)}
+    assert "Confirm" in sent["new@example.org"] and "Confirm" in sent["pending@example.org"]
+    assert "already" in sent["active@example.org"], "the owner learns it, the form's user does not"
+    with db.read() as session:
+        active = find_subscriber(session, "active@example.org")
+    assert active.status == "active" and active.preferences.follow == ("kept-topic",), \
+        "a stranger cannot change someone's topics"  # type: ignore[union-attr]
+
+
+def test_the_form_needs_its_csrf_token(client: TestClient, web_settings: Settings) -> None:
+    assert client.post("/subscribe", data={"email": "x@example.org"}).status_code == 403
+    assert client.post("/subscribe", data={"email": "x@example.org", "csrf": "forged"}).status_code == 403
+    csrf_of(client)
+    other = TestClient(client.app)
+    stolen = client.cookies.get("paperboy_csrf")
+    assert other.post("/subscribe", data={"email": "x@example.org", "csrf": stolen}).status_code == 403
+    assert not mails(web_settings)
+
+
+def test_subscribing_is_rate_limited_per_address_and_per_client(client: TestClient, web_settings: Settings) -> None:
+    for _ in range(5):
+        assert subscribe(client, "eager@example.org").status_code == 200  # type: ignore[attr-defined]
+    assert len(mails(web_settings)) == 3, "at most three confirmation mails an hour to one address"
+    answers = [subscribe(client, f"reader{n}@example.org").status_code for n in range(20)]  # type: ignore[attr-defined]
+    assert answers.count(429) >= 4, "one client gets twenty tries an hour"
+
+
+def test_a_bad_address_is_refused_plainly(client: TestClient) -> None:
+    answer = subscribe(client, "not an address")
+    assert answer.status_code == 400 and "not a valid" in answer.text.lower()  # type: ignore[attr-defined]
+    injected = subscribe(client, "a@example.org\r\nBcc: victim@example.org")
+    assert injected.status_code == 400  # type: ignore[attr-defined]
+
+
+def test_confirmation_tokens_forged_altered_or_expired_change_nothing(client: TestClient, db: Database,
+                                                                      web_settings: Settings) -> None:
+    subscribe(client, "bob@example.org")
+    link = link_in(mails(web_settings)[0], "confirm")
+    signed = link.split("token=", 1)[1]
+    altered = signed[:-3] + ("AAA" if not signed.endswith("AAA") else "BBB")
+    forged = ConfirmLinks("some other key").make("whatever")
+    expired = ConfirmLinks(KEY, max_age=-1)
+    for token, words in ((altered, "not valid"), (forged, "not valid")):
+        page = client.get(f"/confirm?token={token}")
+        assert page.status_code == 400 and words in page.text
+        assert client.post("/confirm", data={"token": token}).status_code == 400
+    client.app.state.web.confirm_links = expired
+    assert "expired" in client.get(link).text and client.post("/confirm", data={"token": signed}).status_code == 400
+    with db.read() as session:
+        assert find_subscriber(session, "bob@example.org").status == "pending"  # type: ignore[union-attr]
+
+
+def _active(db: Database, address: str) -> str:
+    with db.write() as session:
+        return upsert_subscriber(session, address, preferences(), NOW).subscriber.token
+
+
+def test_one_click_unsubscribe_per_rfc_8058(client: TestClient, db: Database) -> None:
+    token = _active(db, "carol@example.org")
+    signed = Signer(KEY).sign(token, "unsubscribe")
+    page = client.get(f"/unsubscribe?token={signed}")
+    assert page.status_code == 200 and "<button" in page.text
+    with db.read() as session:
+        assert find_subscriber(session, "carol@example.org").status == "active", "a GET changes nothing"  # type: ignore[union-attr]
+    fresh = TestClient(client.app)  # a mail client: no cookie, no CSRF token
+    for _ in range(2):
+        answer = fresh.post(f"/unsubscribe?token={signed}", content=b"List-Unsubscribe=One-Click",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False)
+        assert answer.status_code == 200 and "unsubscribed" in answer.text
+    with db.read() as session:
+        assert find_subscriber(session, "carol@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_forged_or_altered_unsubscribe_and_manage_tokens_change_nothing(client: TestClient, db: Database) -> None:
+    token = _active(db, "dan@example.org")
+    good = Signer(KEY).sign(token, "unsubscribe")
+    manage = Signer(KEY).sign(token, "manage")
+    for bad in (good[:-2] + "xx", Signer("another key").sign(token, "unsubscribe"), manage, "", "%00"):
+        answer = client.post(f"/unsubscribe?token={bad}", data={"List-Unsubscribe": "One-Click"})
+        assert answer.status_code == 400 and "not valid" in answer.text
+    for bad in (manage[:-2] + "xx", Signer("another key").sign(token, "manage"), good, ""):
+        assert client.get(f"/manage?token={bad}").status_code == 400
+        assert client.post("/manage", data={"token": bad, "include": "x"}).status_code == 400
+    with db.read() as session:
+        assert find_subscriber(session, "dan@example.org").status == "active"  # type: ignore[union-attr]
+
+
+def test_the_manage_page_follows_and_mutes_topics_without_a_login(client: TestClient, db: Database) -> None:
+    token = _active(db, "erin@example.org")
+    signed = Signer(KEY).sign(token, "manage")
+    page = client.get(f"/manage?token={signed}")
+    assert page.status_code == 200 and "erin@example.org" in page.text
+    slugs = re.findall(r'name="follow" value="([a-z0-9-]+)"', page.text)
+    assert slugs
+    saved = client.post("/manage", data={"token": signed, "follow": slugs[:1], "mute": slugs[1:2],
+                                         "include": "diffusion, agents", "exclude": "survey"})
+    assert saved.status_code == 200 and "Saved" in saved.text
+    with db.read() as session:
+        prefs = find_subscriber(session, "erin@example.org").preferences  # type: ignore[union-attr]
+    assert prefs.follow == tuple(slugs[:1]) and prefs.mute == tuple(slugs[1:2])
+    assert prefs.include == ("diffusion", "agents") and prefs.exclude == ("survey",)
+    assert client.post("/manage", data={"token": signed, "follow": "Not A Slug!"}).status_code == 400
+
+
+def test_every_email_links_to_its_manage_page(client: TestClient, db: Database, web_settings: Settings) -> None:
+    from bot.deliver import send_edition
+
+    _active(db, "fay@example.org")
+    assert send_edition(db, web_settings).sent == 1
+    [mail] = mails(web_settings)
+    manage = link_in(mail.get_body(("plain",)), "manage")  # type: ignore[arg-type]
+    assert client.get(manage).status_code == 200
+    unsubscribe = str(mail["List-Unsubscribe"]).split("<", 1)[1].split(">", 1)[0]
+    assert client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+
+
+def test_healthz_reports_the_verdict(client: TestClient, db: Database) -> None:
+    answer = client.get("/healthz")
+    assert answer.json()["verdict"] in ("ok", "empty", "stale", "failing")
+    assert answer.status_code == (200 if answer.json()["verdict"] in ("ok", "empty") else 503)
+    assert answer.headers["cache-control"] == "no-store"
+
+
+def test_pages_are_gzipped_when_asked(client: TestClient) -> None:
+    page = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert page.headers.get("content-encoding") == "gzip"
+    with client.stream("GET", "/feed.xml", headers={"Accept-Encoding": "gzip"}) as raw:
+        compressed = b"".join(raw.iter_raw())
+    assert raw.headers["content-encoding"] == "gzip" and gzip.decompress(compressed).startswith(b"<?xml")
+
+
+def test_markup_in_input_is_escaped_on_every_page(client: TestClient, db: Database) -> None:
+    token = _active(db, "gil@example.org")
+    signed = Signer(KEY).sign(token, "manage")
+    client.post("/manage", data={"token": signed, "include": '<script>alert(1)</script>'})
+    page = client.get(f"/manage?token={signed}").text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
