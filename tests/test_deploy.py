@@ -43,6 +43,9 @@ def assert_cli_accepts(args: list[str]) -> None:
 def test_the_compose_file_has_the_services_the_readme_promises(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert {"postgres", "paperboy", "mailpit", "web"} <= set(services)
+    web = services["web"]
+    assert web["command"][0] == "serve" and "/healthz" in " ".join(web["healthcheck"]["test"])
+    assert web["environment"]["PAPERBOY_SECRET_KEY"].startswith("${PAPERBOY_SECRET_KEY:?"), "refuse to start without"
     postgres = services["postgres"]
     assert "healthcheck" in postgres
     volume = postgres["volumes"][0].split(":")[0]

@@ -1,0 +1,125 @@
+"""End to end in a real browser: Playwright drives Debian's chromium against `paperboy serve` (a
+real process) with an aiosmtpd server on loopback. Subscribe through the form, confirm from the
+mail, receive an edition, unsubscribe through the email's link, and keep a screenshot of the
+archive page in test-artifacts/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.pipeline import build_edition, ingest
+from bot.settings import Settings
+from bot.store import Database
+from bot.store.subscribers import find_subscriber
+from tests.conftest import ROOT
+from tests.smtp_server import Recorder, SmtpServer, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+NOW = dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer(Recorder()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(db: Database, settings: Settings, smtp: SmtpServer, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    for day in ("18", "19", "20"):
+        assert ingest(db, settings, [ROOT / "examples" / "inbox" / f"2026-11-{day}.txt"], now=lambda: NOW).ok
+    assert build_edition(db, settings, dt.date(2026, 11, 20), NOW) is not None
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")},
+           "PAPERBOY_DATABASE_URL": settings.database_url, "PAPERBOY_SECRET_KEY": "browser-test-secret-key",
+           "PAPERBOY_BASE_URL": base, "PAPERBOY_SMTP_HOST": "127.0.0.1", "PAPERBOY_SMTP_PORT": str(smtp.port),
+           "PAPERBOY_SMTP_TLS": "none", "PAPERBOY_MAIL_FROM": "digest@papers.example.org",
+           "PAPERBOY_INBOX": str(tmp_path / "inbox"), "PAPERBOY_PUBLIC_DIR": str(tmp_path / "public")}
+    process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env, cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "healthz", timeout=2):
+                break
+        except urllib.error.HTTPError:
+            break  # it answers (503 while the sources are stale)
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"paperboy serve did not start: {process.communicate()[0]}") from None
+            time.sleep(0.2)
+    yield base, env
+    process.terminate()
+    process.wait(20)
+
+
+def _mail_to(smtp: SmtpServer, address: str, count: int, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = [m for m in smtp.recorder.received if address in m.recipients]
+        if len(messages) >= count:
+            message = messages[count - 1].message
+            part = message.get_body(("plain",)) if message.is_multipart() else message
+            return part.get_content()  # type: ignore[union-attr,no-any-return]
+        time.sleep(0.1)
+    raise AssertionError(f"no mail number {count} to {address}")
+
+
+@pytest.mark.slow
+def test_subscribe_confirm_receive_and_unsubscribe_in_a_real_browser(
+    server: tuple[str, dict[str, str]], smtp: SmtpServer, db: Database,
+) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install -y chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    base, env = server
+    address = "reader@example.org"
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 412, "height": 900})
+        page.goto(base)
+        assert page.locator('link[rel="alternate"][href$="feed.xml"]').count() == 1
+        page.fill("#email", address)
+        page.click("form.subscribe button[type=submit]")
+        page.wait_for_selector("text=Check your inbox")
+
+        confirm = re.search(r"http://\S+/confirm\?token=\S+", _mail_to(smtp, address, 1))[0]  # type: ignore[index]
+        page.goto(confirm)
+        page.click("form.action button")
+        page.wait_for_selector("text=You are subscribed")
+        with db.read() as session:
+            assert find_subscriber(session, address).status == "active"  # type: ignore[union-attr]
+
+        sent = subprocess.run([sys.executable, "-m", "bot", "send"], env=env, cwd=ROOT, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert sent.returncode == 0, sent.stderr
+        edition = _mail_to(smtp, address, 2)
+        assert "TRENDING PAPERS" in edition
+        unsubscribe = re.search(r"Unsubscribe: (\S+)", edition)[1]  # type: ignore[index]
+        page.goto(unsubscribe)
+        page.click("form.action button")
+        page.wait_for_selector("text=You are unsubscribed")
+        with db.read() as session:
+            assert find_subscriber(session, address).status == "unsubscribed"  # type: ignore[union-attr]
+
+        page.set_viewport_size({"width": 1000, "height": 1200})
+        page.goto(base + "editions/2026-11-20.html")
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "archive.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shot.stat().st_size > 10_000
