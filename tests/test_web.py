@@ -312,3 +312,20 @@ def test_markup_in_input_is_escaped_on_every_page(client: TestClient, db: Databa
     client.post("/manage", data={"token": signed, "include": '<script>alert(1)</script>'})
     page = client.get(f"/manage?token={signed}").text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+
+
+def test_malformed_or_oversized_forms_get_a_plain_400(client: TestClient) -> None:
+    csrf_of(client)
+    broken = client.post("/subscribe", content=b"--x\r\ngarbage", headers={
+        "Content-Type": "multipart/form-data; boundary=x"})
+    assert broken.status_code in (400, 403) and "Traceback" not in broken.text, "refused, plainly"
+    huge = client.post("/subscribe", data={"email": "a@example.org", "pad": "x" * 20_000})
+    assert huge.status_code == 400
+    assert client.post("/manage", content=b"\xff\xfe", headers={
+        "Content-Type": "application/x-www-form-urlencoded"}).status_code == 400
+
+
+def test_serve_refuses_to_start_without_a_secret_key(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("serve", "--port", "1")
+    assert result.exit_code == 2
+    assert "PAPERBOY_SECRET_KEY must be set" in result.output and "Traceback" not in result.output

@@ -15,6 +15,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
@@ -116,15 +118,19 @@ class Web:
     # Subscribing ------------------------------------------------------------------------
 
     async def _form(self, request: Request) -> dict[str, Any] | None:
-        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        """The form's fields as lists; None when it is too large or cannot be parsed."""
+        try:
+            if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+                return None
+            form = await request.form(max_files=0, max_fields=200)
+        except (ValueError, MultiPartException, HTTPException):
             return None
-        form = await request.form(max_files=0, max_fields=200)
-        return {key: form.getlist(key) for key in form}
+        return {key: [v for v in form.getlist(key) if isinstance(v, str)] for key in form}
 
     async def subscribe(self, request: Request) -> Response:
         form = await self._form(request)
         if form is None:
-            return self._message("Too large", "That form was too large.", 413)
+            return self._message("Bad request", "That form was too large or could not be read.", 400)
         field = (form.get("csrf") or [""])[0]
         if not self.csrf.valid(request.cookies.get(CSRF_COOKIE), field):
             return self._message("Please try again", "The form had expired or did not come from this site. "
