@@ -97,6 +97,7 @@ def test_pages_link_every_feed_and_carry_the_subscribe_form(client: TestClient, 
     page = client.get(f"/editions/{edition}.html")
     assert page.status_code == 200 and "Trending papers" in page.text and 'name="csrf"' in page.text
     assert client.get("/editions/").status_code == 200
+    assert client.get("/index.html").text == client.get("/editions/").text, "the static archive's index path"
     assert client.get("/editions/2001-01-01.html").status_code == 404
     assert client.get("/editions/not-a-date").status_code == 404
 
@@ -123,6 +124,14 @@ def test_feeds_have_their_types_and_validators_and_answer_304(client: TestClient
     assert zipped.headers["etag"] != etag, "each encoding has its own validator"
     assert client.get(path, headers={"If-None-Match": zipped.headers["etag"],
                                      "Accept-Encoding": "gzip"}).status_code == 304
+
+
+def test_head_gives_the_headers_without_the_body(client: TestClient) -> None:
+    full = client.get("/atom.xml", headers={"Accept-Encoding": "identity"})
+    head = client.head("/atom.xml", headers={"Accept-Encoding": "identity"})
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == full.headers["etag"]
+    assert head.headers["content-length"] == str(len(full.content))
 
 
 def test_topic_feeds_and_unknown_ones(client: TestClient) -> None:

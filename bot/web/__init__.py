@@ -31,7 +31,13 @@ from bot.settings import Settings
 from bot.status import health
 from bot.store import Database
 from bot.store import subscribers as subscriber_store
-from bot.subscribers import AddressError, Signer, manage_link, normalise_address, parse_list
+from bot.subscribers import (
+    AddressError,
+    Signer,
+    manage_link,
+    normalise_address,
+    parse_list,
+)
 from bot.web.guard import CSRF_COOKIE, ConfirmLinks, Csrf, RateLimit
 from bot.web.site import Site, serve
 
@@ -39,10 +45,10 @@ log = logging.getLogger("paperboy")
 PER_CLIENT = (20, 3600.0)   # subscribe requests per client address per hour
 PER_ADDRESS = (3, 3600.0)   # confirmation mails per email address per hour
 MAX_FORM_BYTES = 16 * 1024
-SENT = ("Check your inbox", "If this address can subscribe, a message with a confirmation link is on its way to it. "
-        "Nothing is sent until you click it. The link works for three days.")
-BAD_LINK = ("This link is not valid", "It may have been cut short by your mail program: try copying the whole "
-            "link from the email. Nothing was changed.")
+SENT = ("Check your inbox", ("If this address can subscribe, a message with a confirmation link is on its way "
+                             "to it. Nothing is sent until you click it. The link works for three days."))
+BAD_LINK = ("This link is not valid", ("It may have been cut short by your mail program: try copying the whole "
+                                       "link from the email. Nothing was changed."))
 
 
 def _now() -> dt.datetime:
