@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from bot.cli import main
 from bot.settings import Settings, load_settings
 from bot.store import Database, open_database
+from tests.smtp_server import Recorder, SmtpServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -85,6 +86,14 @@ class Cli:
 def cli(database_url: str, tmp_path: Path) -> Cli:
     clean = {key: None for key in os.environ if key.startswith("PAPERBOY_")}
     return Cli(database_url, {**clean, "PAPERBOY_INBOX": str(tmp_path / "inbox")})  # type: ignore[dict-item]
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback (aiosmtpd) that records what it accepts."""
+    server = SmtpServer(Recorder()).start()
+    yield server
+    server.stop()
 
 
 def run_paperboy(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,

@@ -22,18 +22,11 @@ from bot.settings import Settings
 from bot.store import Database
 from bot.store.subscribers import find_subscriber
 from tests.conftest import ROOT
-from tests.smtp_server import Recorder, SmtpServer, free_port
+from tests.smtp_server import SmtpServer, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 NOW = dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(Recorder()).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

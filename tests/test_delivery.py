@@ -33,13 +33,6 @@ NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(Recorder()).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def mail_settings(settings: Settings, smtp: SmtpServer) -> Settings:
     return replace(settings, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_tls="none", smtp_timeout=5,
                    base_url="https://papers.example.org/", mail_from="digest@papers.example.org",
@@ -311,7 +304,7 @@ def tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Smtp
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
 
-    def authenticate(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+    def authenticate(server, session, envelope, mechanism, auth_data):
         ok = auth_data.login == b"paperboy" and auth_data.password == b"s3cret"
         return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535 itself
 

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from bot.store import deliveries as outbox
 from bot.store.subscribers import upsert_subscriber
 from bot.subscribers import preferences
 from tests.conftest import ROOT, Cli
-from tests.smtp_server import Recorder, SmtpServer
+from tests.smtp_server import SmtpServer
 
 UTC = dt.UTC
 EXAMPLES = ROOT / "examples" / "inbox"
@@ -40,13 +39,6 @@ def inbox(tmp_path: Path) -> Path:
     target = tmp_path / "inbox"
     shutil.copytree(EXAMPLES, target)
     return target
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(Recorder()).start()
-    yield server
-    server.stop()
 
 
 def _subscribe(db: Database, addresses: list[str]) -> None:
