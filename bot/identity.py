@@ -12,13 +12,16 @@ import re
 import unicodedata
 
 _NON_WORD = re.compile(r"[\W_]+")
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+\*?")
 _ARXIV_NEW = re.compile(r"^(\d{4}\.\d{4,5})(?:v\d+)?$")
 _ARXIV_OLD = re.compile(r"^([a-z][a-z.-]*/\d{7})(?:v\d+)?$")
 
 
 def normalise_title(title: str) -> str:
-    """Fold a title to the form used for identity: ``"GUI-G1: R1-Zero"`` -> ``"gui g1 r1 zero"``."""
-    folded = unicodedata.normalize("NFKC", title).casefold()
+    """Fold a title to the form used for identity: ``"GUI-G1: R1-Zero"`` -> ``"gui g1 r1 zero"``.
+    LaTeX commands go (``\\textbf{BERT}`` is ``bert``); braces, ``$`` and a trailing period are
+    punctuation like any other."""
+    folded = unicodedata.normalize("NFKC", _LATEX_COMMAND.sub(" ", title)).casefold()
     return _NON_WORD.sub(" ", folded).strip()
 
 

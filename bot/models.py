@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
-Layout = Literal["flat-list", "blocks", "blocks-with-meta"]
+Layout = Literal["flat-list", "blocks", "blocks-with-meta", "rss", "atom", "hf-api"]
 FileStatus = Literal["ingested", "unchanged", "failed"]
 
 
@@ -27,6 +27,22 @@ class Paper:
     upvotes: int | None = None
     arxiv_id: str | None = None
     authors: tuple[str, ...] | None = None
+    categories: tuple[str, ...] | None = None
+    announce: str | None = None
+    """arXiv's announce type (new, cross, replace); a replace of a known paper only updates it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """One ``[[sources]]`` entry: a dump directory or URL, a feed, or the Daily Papers API."""
+
+    name: str
+    kind: Literal["dump", "feed", "hf-api"]
+    location: str
+
+    @property
+    def is_url(self) -> bool:
+        return self.location.startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ functions; they hold no state of their own.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -19,14 +20,18 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.digest import plan
 from bot.errors import EditionError, PaperboyError, SourceError
-from bot.models import Edition, FileReport, Grouping, IngestSummary, Paper, TopicDoc
+from bot.models import DumpHeader, Edition, FileReport, Grouping, IngestSummary, Paper, SourceSpec, TopicDoc
 from bot.settings import Settings
 from bot.sources.dump import DumpParser
+from bot.sources.feed import parse_feed
+from bot.sources.fetch import fetch, read_local, user_agent
+from bot.sources.hfapi import parse_hf_api
 from bot.sources.text import NotDecodable, Sniff, read_lines, sniff
 from bot.store import Database
 from bot.store import editions as edition_store
 from bot.store import papers as store
 from bot.store import service as service_store
+from bot.store import sources as source_store
 from bot.store import topics as topic_store
 from bot.topics import Options, group_papers
 
@@ -65,13 +70,114 @@ def ingest(
         for path in expand_paths(paths)
     ]
     summary = IngestSummary(files=tuple(reports))
+    _record_check(database, [str(p) for p in paths], summary, now())
+    return summary
+
+
+def _record_check(database: Database, sources: list[str], summary: IngestSummary, at: dt.datetime) -> None:
     with database.write() as session:
-        service_store.record_state(session, "ingest", now(), {
-            "sources": [str(p) for p in paths], "files": len(reports), "ingested": summary.count("ingested"),
+        service_store.record_state(session, "ingest", at, {
+            "sources": sources, "files": len(summary.files), "ingested": summary.count("ingested"),
             "unchanged": summary.count("unchanged"), "failed": summary.count("failed"), "new": summary.new,
             "errors": summary.errors,
         })
+
+
+def ingest_sources(
+    database: Database, settings: Settings, *, now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """The inbox and every ``[[sources]]`` entry, each read as its kind says. A source that
+    fails (unreachable, an HTTP error, a body that does not parse) is reported and skipped: it
+    marks nothing seen and its stored validators stay as they were."""
+    reports = [ingest_file(database, settings, path, now=now(), progress=progress)
+               for path in expand_paths([settings.inbox])]
+    for source in settings.sources:
+        reports.extend(_read_source(database, settings, source, now()))
+    summary = IngestSummary(files=tuple(reports))
+    _record_check(database, [str(settings.inbox), *(s.name for s in settings.sources)], summary, now())
     return summary
+
+
+def _read_source(database: Database, settings: Settings, source: SourceSpec, now: dt.datetime) -> list[FileReport]:
+    name = f"{source.name} ({source.location})"
+    limit = settings.fetch_max_mb * 2**20
+    if not source.is_url:
+        paths = expand_paths([Path(source.location).expanduser()])
+        if source.kind == "dump":
+            return [ingest_file(database, settings, path, now=now) for path in paths]
+        reports = []
+        for path in paths:
+            try:
+                reports.append(ingest_document(database, f"{source.name} ({path})", read_local(path, limit),
+                                               source.kind, now))
+            except SourceError as exc:
+                reports.append(FileReport(path=str(path), status="failed", error=str(exc)))
+        return reports
+    started = time.perf_counter()
+    with database.read() as session:
+        state = source_store.find_state(session, source.name)
+    try:
+        got = fetch(source.location, timeout=settings.fetch_timeout, max_bytes=limit,
+                    agent=user_agent(settings.base_url), etag=state.etag if state else None,
+                    last_modified=state.last_modified if state else None)
+        if got.body is None:
+            report = FileReport(path=name, status="unchanged")
+        elif source.kind == "dump":
+            report = _ingest_fetched_dump(database, settings, name, got.body, now)
+        else:
+            report = ingest_document(database, name, got.body, source.kind, now)
+    except SourceError as exc:
+        report = FileReport(path=name, status="failed", error=f"source {exc}")
+    with database.write() as session:
+        if report.status == "failed":
+            source_store.record_failure(session, source.name, now, report.error or "failed")
+        else:
+            source_store.record_success(session, source.name, now, got.etag, got.last_modified)
+    return [replace(report, seconds=time.perf_counter() - started)]
+
+
+def _ingest_fetched_dump(database: Database, settings: Settings, name: str, body: bytes,
+                         now: dt.datetime) -> FileReport:
+    """A dump from a URL goes through the same parser as a file: written to a temporary file first."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="paperboy-") as folder:
+        path = Path(folder) / "dump.txt"
+        path.write_bytes(body)
+        report = ingest_file(database, settings, path, now=now)
+    return replace(report, path=name, error=report.error.replace(str(path), name) if report.error else None)
+
+
+def ingest_document(database: Database, name: str, data: bytes, kind: str, now: dt.datetime) -> FileReport:
+    """A feed or a Daily Papers API answer, in one transaction; the same bytes again are unchanged."""
+    started = time.perf_counter()
+    digest = hashlib.sha256(data).hexdigest()
+    with database.read() as session:
+        if store.find_dump(session, digest) is not None:
+            return FileReport(path=name, status="unchanged")
+    try:
+        if kind == "feed":
+            parsed = parse_feed(data, name)
+            papers, warnings, layout = parsed.papers, parsed.warnings, parsed.kind
+        else:
+            papers, warnings = parse_hf_api(data, name)
+            layout = "hf-api"
+        header = DumpHeader(layout=layout, dump_date=now.date(), dump_date_in_file=False)  # type: ignore[arg-type]
+        with database.write() as session:
+            dump_id = store.start_dump(session, content_hash=digest, path=name, header=header, size=len(data), now=now)
+            new = seen = items = 0
+            for batch in _batches(_unique(papers, warnings), BATCH):
+                result = store.record_batch(session, dump_id, batch, now)
+                new, seen, items = new + result.new, seen + result.seen, items + len(batch)
+            warnings = _capped(warnings)
+            store.finish_dump(session, dump_id, items=items, new=new, seen=seen, warnings=warnings)
+    except PaperboyError as exc:
+        return FileReport(path=name, status="failed", error=str(exc), seconds=time.perf_counter() - started)
+    except IntegrityError:
+        return FileReport(path=name, status="unchanged")
+    return FileReport(path=name, status="ingested", items=items, new=new, seen=seen, warnings=tuple(warnings),
+                      layout=layout, dump_date=now.date(), seconds=time.perf_counter() - started)
 
 
 def ingest_file(

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
-from bot.models import TopicRule
+from bot.models import SourceSpec, TopicRule
 
 ENV_PREFIX = "PAPERBOY_"
 
@@ -281,6 +281,10 @@ SPECS: tuple[Spec, ...] = (
          "more failed deliveries than this percent of the last edition's makes the verdict failing"),
     Spec("ingest_max_file_mb", ("ingest", "max_file_mb"), 512, _int_between(1, 100_000),
          "dumps larger than this many MiB are refused"),
+    Spec("fetch_timeout", ("fetch", "timeout"), 30.0, _float_between(1, 600),
+         "seconds to wait for a source over HTTP before it counts as failing this time"),
+    Spec("fetch_max_mb", ("fetch", "max_mb"), 50, _int_between(1, 10_000),
+         "a source's answer larger than this many MiB is refused"),
     Spec("digest_climbing_min_upvotes", ("digest", "climbing_min_upvotes"), 10, _int_between(1, 1_000_000),
          "a paper seen before enters Climbing when its upvotes rose by this much since the last edition"),
     Spec("digest_empty_editions", ("digest", "empty_editions"), False, _bool,
@@ -344,7 +348,10 @@ class Settings:
     grouping_min_size: int = _DEFAULT["grouping_min_size"]
     grouping_max_share: int = _DEFAULT["grouping_max_share"]
     grouping_max_groups: int = _DEFAULT["grouping_max_groups"]
+    fetch_timeout: float = _DEFAULT["fetch_timeout"]
+    fetch_max_mb: int = _DEFAULT["fetch_max_mb"]
     topics: tuple[TopicRule, ...] = ()
+    sources: tuple[SourceSpec, ...] = ()
     config_file: Path | None = None
 
     def __repr__(self) -> str:
@@ -407,6 +414,37 @@ def _topics(value: Any, source: str) -> tuple[TopicRule, ...]:
     return tuple(rules)
 
 
+SOURCE_KINDS = ("dump", "feed", "hf-api")
+
+
+def _sources(value: Any, source: str) -> tuple[SourceSpec, ...]:
+    """``[[sources]]`` tables: name, kind (dump, feed, hf-api) and location (a file, a directory
+    or an http(s) URL)."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError("sources", "expected [[sources]] tables", source)
+    specs: list[SourceSpec] = []
+    for number, table in enumerate(value, 1):
+        key = f"sources[{number}]"
+        unknown = set(table) - {"name", "kind", "location"}
+        if unknown:
+            raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key (name, kind, location)", source)
+        name, kind, location = (table.get(k) for k in ("name", "kind", "location"))
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}", name.strip()):
+            raise ConfigError(f"{key}.name", "expected a short name (letters, digits, space, . _ -)", source)
+        if name.strip() in ("inbox", *(s.name for s in specs)):
+            raise ConfigError(f"{key}.name", f"{name.strip()!r} is taken; give each source its own name", source)
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(f"{key}.kind", f"expected one of {', '.join(SOURCE_KINDS)}, got {kind!r}", source)
+        if not isinstance(location, str) or not location.strip() or any(c in location for c in "\r\n"):
+            raise ConfigError(f"{key}.location", "expected a file, a directory or an http(s) URL", source)
+        location = location.strip()
+        if "://" in location and not location.startswith(("http://", "https://")):
+            raise ConfigError(f"{key}.location", f"only http:// and https:// URLs are fetched, got {location!r}",
+                              source)
+        specs.append(SourceSpec(name.strip(), kind, location))
+    return tuple(specs)
+
+
 def _from_file(data: Mapping[str, Any], source: str) -> dict[str, Any]:
     by_path = {spec.toml: spec for spec in SPECS}
     sections = {spec.toml[0] for spec in SPECS if len(spec.toml) > 1}
@@ -414,6 +452,9 @@ def _from_file(data: Mapping[str, Any], source: str) -> dict[str, Any]:
     for key, value in data.items():
         if key == "topics":
             values["topics"] = _topics(value, source)
+            continue
+        if key == "sources":
+            values["sources"] = _sources(value, source)
             continue
         if key in sections and isinstance(value, dict):
             items = [((key, sub), sub_value) for sub, sub_value in value.items()]

@@ -31,8 +31,10 @@ PROGRESS_MIN_BYTES = 8 * 2**20
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
 @click.pass_obj
 def ingest(app: App, paths: tuple[Path, ...], dump_date: dt.datetime | None, as_json: bool) -> None:
-    """Ingest Daily Papers dumps (files or directories; default: the inbox) and report what is new."""
+    """Ingest Daily Papers dumps (files or directories) and report what is new; without paths,
+    read every source: the inbox and each [[sources]] entry (dumps, feeds, the Daily Papers API)."""
     from bot.pipeline import ingest as run_ingest
+    from bot.pipeline import ingest_sources
 
     settings = app.settings
     targets = list(paths) or [settings.inbox]
@@ -49,7 +51,10 @@ def ingest(app: App, paths: tuple[Path, ...], dump_date: dt.datetime | None, as_
                 tasks[path] = bar.add_task(path.name, total=total)
             bar.update(tasks[path], completed=done)
 
-        summary = run_ingest(database, settings, targets, dump_date=_date(dump_date), progress=progress)
+        if paths or dump_date:
+            summary = run_ingest(database, settings, targets, dump_date=_date(dump_date), progress=progress)
+        else:
+            summary = ingest_sources(database, settings, progress=progress)
     if as_json:
         click.echo(json.dumps(_summary_json(summary), indent=2))
     else:

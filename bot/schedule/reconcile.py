@@ -23,7 +23,7 @@ from bot.deliver import send_edition
 from bot.deliver.transport import Transport
 from bot.errors import MailSetupError, PaperboyError
 from bot.models import IngestSummary, SendSummary
-from bot.pipeline import build_edition, build_feeds, ingest
+from bot.pipeline import build_edition, build_feeds, ingest_sources
 from bot.schedule.calendar import Calendar
 from bot.settings import Settings, show_duration
 from bot.status import Health, health
@@ -123,9 +123,10 @@ def _ingest(database: Database, settings: Settings, clock: Callable[[], dt.datet
             log.info("ingest: created the inbox %s (inbox, PAPERBOY_INBOX); drop dumps there", settings.inbox)
         except OSError:
             pass  # ingest reports the missing inbox as a failing source
-    summary = ingest(database, settings, [settings.inbox], now=clock)
+    summary = ingest_sources(database, settings, now=clock)
+    where = f"{settings.inbox}" + (f" and {len(settings.sources)} sources" if settings.sources else "")
     log.info("ingest: %d files in %s: %d new dumps (%d new papers), %d unchanged, %d failed (%.1f s)",
-             len(summary.files), settings.inbox, summary.count("ingested"), summary.new,
+             len(summary.files), where, summary.count("ingested"), summary.new,
              summary.count("unchanged"), summary.count("failed"), time.perf_counter() - t)
     for error in summary.errors:
         log.warning("ingest: %s", error)

@@ -146,6 +146,9 @@ def record_batch(
 ) -> BatchResult:
     """Store one batch of a dump's papers (keyed, no key twice) and their sightings."""
     ids = known_keys(session, (key for key, _ in batch))
+    unknown = [(key, paper) for key, paper in batch if key not in ids]
+    if unknown:
+        ids.update(_same_papers(session, unknown))
     fresh = [(key, paper) for key, paper in batch if key not in ids]
     inserted: set[str] = set()
     if fresh:
@@ -168,6 +171,44 @@ def record_batch(
     return BatchResult(new=len(inserted), seen=len(seen))
 
 
+MIN_TITLE_WORDS = 4
+"""A title of fewer words ("Scaling Laws") is too generic to say two records are one paper."""
+
+
+def _same_papers(session: Session, unknown: Sequence[tuple[str, Paper]]) -> dict[str, int]:
+    """Papers the store knows under another key: an arXiv id already attached to a title-keyed
+    row, or the same title (folded; long enough to be specific) on a row that has no id yet or,
+    for a paper without an id, on any row. A title match with an id attaches the id to the row,
+    whose key, first sighting and history stay: one paper, now with its arXiv page."""
+    found: dict[str, int] = {}
+    by_id = {paper.arxiv_id: key for key, paper in unknown if paper.arxiv_id}
+    for start in range(0, len(by_id), _LOOKUP_CHUNK):
+        chunk = list(by_id)[start : start + _LOOKUP_CHUNK]
+        for arxiv_id, paper_id in session.execute(select(papers.c.arxiv_id, papers.c.id)
+                                                  .where(papers.c.arxiv_id.in_(chunk))):
+            found[by_id[arxiv_id]] = paper_id
+    titled: dict[str, tuple[str, Paper]] = {}
+    for key, paper in unknown:
+        title_key = normalise_title(paper.title)
+        if key not in found and len(title_key.split()) >= MIN_TITLE_WORDS:
+            titled.setdefault(title_key, (key, paper))
+    for start in range(0, len(titled), _LOOKUP_CHUNK):
+        chunk = list(titled)[start : start + _LOOKUP_CHUNK]
+        rows = session.execute(select(papers.c.title_key, papers.c.id, papers.c.arxiv_id)
+                               .where(papers.c.title_key.in_(chunk)).order_by(papers.c.id)).all()
+        for title_key, paper_id, arxiv_id in rows:
+            key, paper = titled[title_key]
+            if key in found:
+                continue
+            if paper.arxiv_id is None:
+                found[key] = paper_id
+            elif arxiv_id is None:
+                session.execute(update(papers).where(papers.c.id == paper_id, papers.c.arxiv_id.is_(None))
+                                .values(arxiv_id=paper.arxiv_id))
+                found[key] = paper_id
+    return found
+
+
 def _new_row(key: str, paper: Paper, dump_id: int, now: dt.datetime) -> dict[str, object]:
     return {
         "key": key, "arxiv_id": paper.arxiv_id,
@@ -176,6 +217,7 @@ def _new_row(key: str, paper: Paper, dump_id: int, now: dt.datetime) -> dict[str
         "authors": list(paper.authors) if paper.authors is not None else None,
         "author_count": paper.author_count, "organization": paper.organization,
         "published": paper.published, "upvotes": paper.upvotes,
+        "categories": list(paper.categories) if paper.categories else None,
         "first_seen_at": now, "first_dump_id": dump_id,
     }
 
@@ -184,6 +226,8 @@ def _refresh_params(paper_id: int, paper: Paper) -> dict[str, object]:
     return {
         "pid": paper_id, "up": paper.upvotes, "abstract": paper.abstract or None,
         "ac": paper.author_count, "org": paper.organization, "pub": paper.published,
+        "authors": list(paper.authors) if paper.authors else None,
+        "cats": list(paper.categories) if paper.categories else None,
     }
 
 
@@ -205,6 +249,8 @@ _REFRESH = (
         author_count=func.coalesce(papers.c.author_count, _typed("ac", "author_count")),
         organization=func.coalesce(papers.c.organization, _typed("org", "organization")),
         published=func.coalesce(papers.c.published, _typed("pub", "published")),
+        authors=case((papers.c.authors.is_(None), _typed("authors", "authors")), else_=papers.c.authors),
+        categories=case((papers.c.categories.is_(None), _typed("cats", "categories")), else_=papers.c.categories),
     )
 )
 

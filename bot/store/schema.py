@@ -92,6 +92,7 @@ class PaperRow(Base):
     organization: Mapped[str | None] = mapped_column(Text)
     published: Mapped[dt.date | None]
     upvotes: Mapped[int | None] = mapped_column(Integer)
+    categories: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     first_dump_id: Mapped[int | None] = mapped_column(ForeignKey("dumps.id"))
 
@@ -246,3 +247,17 @@ class SchedulerLockRow(Base):
     holder: Mapped[str] = mapped_column(String(80))
     acquired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SourceStateRow(Base):
+    """What each configured source last answered: its validators for conditional GET (a 304
+    means nothing new), when it was last read and whether that worked."""
+
+    __tablename__ = "source_state"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ok_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,74 @@
+"""The Daily Papers API's JSON: a list of objects whose ``paper`` holds the arXiv id, title,
+summary, authors, publishedAt and upvotes; the top level holds when it reached Daily Papers and
+sometimes copies of the paper's fields. A field is read from ``paper`` first, then from the top
+level. The position in the list is the day's rank.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from bot.errors import SourceError
+from bot.identity import normalise_arxiv_id
+from bot.models import Paper
+from bot.sources.feed import text_of
+
+
+def _field(item: dict[str, Any], paper: dict[str, Any], name: str) -> Any:
+    value = paper.get(name)
+    return value if value not in (None, "", []) else item.get(name)
+
+
+def _date(value: Any) -> dt.date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+
+
+def _authors(value: Any) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        return None
+    names = [text_of(a.get("name") if isinstance(a, dict) else a) for a in value
+             if isinstance(a, (dict, str))]
+    return tuple(n for n in names if n) or None
+
+
+def parse_hf_api(data: bytes, source: str) -> tuple[list[Paper], list[str]]:
+    """The papers of one Daily Papers API answer, ranked by position; bad items are warnings."""
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(source, f"is not JSON ({str(exc).splitlines()[0][:100]})") from None
+    if isinstance(document, dict) and isinstance(document.get("papers") or document.get("items"), list):
+        document = document.get("papers") or document.get("items")
+    if not isinstance(document, list):
+        raise SourceError(source, "expected a JSON list of Daily Papers objects")
+    papers: list[Paper] = []
+    warnings: list[str] = []
+    for rank, item in enumerate(document, 1):
+        if not isinstance(item, dict):
+            warnings.append(f"item {rank}: not an object; skipped")
+            continue
+        paper = item.get("paper") if isinstance(item.get("paper"), dict) else {}
+        title = text_of(_field(item, paper, "title") if isinstance(_field(item, paper, "title"), str) else "")
+        if not title:
+            warnings.append(f"item {rank}: no title; skipped")
+            continue
+        raw_id = _field(item, paper, "id")
+        upvotes = _field(item, paper, "upvotes")
+        summary = _field(item, paper, "summary")
+        papers.append(Paper(
+            title=title, abstract=text_of(summary) if isinstance(summary, str) else "", rank=rank,
+            arxiv_id=normalise_arxiv_id(raw_id) if isinstance(raw_id, str) else None,
+            authors=_authors(_field(item, paper, "authors")),
+            published=_date(_field(item, paper, "publishedAt")),
+            upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) and upvotes >= 0 else None,
+        ))
+    if not papers:
+        raise SourceError(source, "has no papers")
+    return papers, warnings
