@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -33,7 +34,9 @@ from bot.store import papers as store
 from bot.store import service as service_store
 from bot.store import sources as source_store
 from bot.store import topics as topic_store
-from bot.topics import Options, group_papers
+
+if TYPE_CHECKING:
+    from bot.topics import Options
 
 BATCH = 5000
 MAX_WARNINGS = 50
@@ -90,6 +93,10 @@ def ingest_sources(
     """The inbox and every ``[[sources]]`` entry, each read as its kind says. A source that
     fails (unreachable, an HTTP error, a body that does not parse) is reported and skipped: it
     marks nothing seen and its stored validators stay as they were."""
+    try:
+        settings.inbox.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # reported below as a failing source
     reports = [ingest_file(database, settings, path, now=now(), progress=progress)
                for path in expand_paths([settings.inbox])]
     for source in settings.sources:
@@ -128,7 +135,7 @@ def _read_source(database: Database, settings: Settings, source: SourceSpec, now
         else:
             report = ingest_document(database, name, got.body, source.kind, now)
     except SourceError as exc:
-        report = FileReport(path=name, status="failed", error=f"source {exc}")
+        report = FileReport(path=name, status="failed", error=f"{source.name}: {exc}")
     with database.write() as session:
         if report.status == "failed":
             source_store.record_failure(session, source.name, now, report.error or "failed")
@@ -283,6 +290,8 @@ def _capped(warnings: list[str]) -> list[str]:
 
 
 def grouping_options(settings: Settings) -> Options:
+    from bot.topics import Options
+
     return Options(
         min_size=settings.grouping_min_size,
         max_share=settings.grouping_max_share / 100,
@@ -304,6 +313,8 @@ def group_stored(
         else:
             docs = topic_store.topic_docs(session)
         known = topic_store.known_topics(session)
+    from bot.topics import group_papers  # scikit-learn loads in about 2 s; ingest does not need it
+
     grouping = group_papers(docs, rules=settings.topics, known=known, options=grouping_options(settings))
     if save and grouping.groups:
         with database.write() as session:
@@ -340,6 +351,8 @@ def build_edition(
             docs = edition_store.new_papers(session, latest.cutoff if latest else None, now)
             if not docs and not settings.digest_empty_editions:
                 return None
+            from bot.topics import group_papers
+
             grouping = group_papers(docs, rules=settings.topics, known=topic_store.known_topics(session),
                                     options=grouping_options(settings))
             climbers = edition_store.climbers(session, latest.cutoff) if latest else []
