@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.digest import plan
 from bot.errors import EditionError, PaperboyError, SourceError
-from bot.models import DumpHeader, Edition, FileReport, Grouping, IngestSummary, Paper, SourceSpec, TopicDoc
+from bot.models import DumpHeader, Edition, Layout, FileReport, Grouping, IngestSummary, Paper, SourceSpec, TopicDoc
 from bot.settings import Settings
 from bot.sources.dump import DumpParser
 from bot.sources.feed import parse_feed
@@ -163,14 +163,14 @@ def ingest_document(database: Database, name: str, data: bytes, kind: str, now: 
     with database.read() as session:
         if store.find_dump(session, digest) is not None:
             return FileReport(path=name, status="unchanged")
+    layout: Layout = "hf-api"
     try:
         if kind == "feed":
             parsed = parse_feed(data, name)
             papers, warnings, layout = parsed.papers, parsed.warnings, parsed.kind
         else:
             papers, warnings = parse_hf_api(data, name)
-            layout = "hf-api"
-        header = DumpHeader(layout=layout, dump_date=now.date(), dump_date_in_file=False)  # type: ignore[arg-type]
+        header = DumpHeader(layout=layout, dump_date=now.date(), dump_date_in_file=False)
         with database.write() as session:
             dump_id = store.start_dump(session, content_hash=digest, path=name, header=header, size=len(data), now=now)
             new = seen = items = 0

@@ -50,7 +50,7 @@ def site() -> Iterator[tuple[Site, str]]:
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             state.requests.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
             if self.path == "/slow":
                 time.sleep(state.slow)

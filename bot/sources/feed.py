@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from defusedxml import ElementTree as SafeTree
-from defusedxml.common import DefusedXmlException
+from defusedxml import ElementTree as SafeTree  # type: ignore[import-untyped]
+from defusedxml.common import DefusedXmlException  # type: ignore[import-untyped]
 
 from bot.errors import SourceError
 from bot.identity import normalise_arxiv_id
-from bot.models import Paper
+from bot.models import Layout, Paper
 
 _TAGS = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
@@ -42,7 +42,7 @@ DC = "{http://purl.org/dc/elements/1.1/}"
 @dataclass
 class Parsed:
     papers: list[Paper]
-    kind: str  # rss or atom
+    kind: Layout  # rss or atom
     warnings: list[str] = field(default_factory=list)
 
 
@@ -83,7 +83,7 @@ def _date(value: str | None) -> dt.date | None:
     except (TypeError, ValueError):
         pass
     try:
-        return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
+        return dt.datetime.fromisoformat(value.strip()).date()
     except ValueError:
         return None
 
@@ -152,7 +152,7 @@ def _atom_entry(rank: int, entry: Any) -> Paper | None:
 
 
 def _tolerant(data: bytes, source: str) -> Parsed:
-    import feedparser
+    import feedparser  # type: ignore[import-untyped]
 
     parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
     if not parsed.entries:

@@ -25,7 +25,7 @@ def _date(value: Any) -> dt.date | None:
     if not isinstance(value, str):
         return None
     try:
-        return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
+        return dt.datetime.fromisoformat(value.strip()).date()
     except ValueError:
         return None
 
@@ -54,7 +54,8 @@ def parse_hf_api(data: bytes, source: str) -> tuple[list[Paper], list[str]]:
         if not isinstance(item, dict):
             warnings.append(f"item {rank}: not an object; skipped")
             continue
-        paper = item.get("paper") if isinstance(item.get("paper"), dict) else {}
+        nested = item.get("paper")
+        paper: dict[str, Any] = nested if isinstance(nested, dict) else {}
         title = text_of(_field(item, paper, "title") if isinstance(_field(item, paper, "title"), str) else "")
         if not title:
             warnings.append(f"item {rank}: no title; skipped")
