@@ -196,6 +196,7 @@ def test_a_dump_then_a_feed_and_the_api_with_the_same_papers(db: Database, setti
         paper = stored[title]
         assert paper.arxiv_id == sample.arxiv_id, "the id is attached to the paper seen first"
         assert paper.first_seen == NOW, "its first sighting stays"
+        assert paper.authors == ("Ada Lovelace", "Alan Turing"), "authors come from whichever source has them"
     # And the other way round: the dump again, now that the ids are known, adds nothing.
     copy = settings.inbox.parent / "again.txt"
     copy.write_text(DUMP.read_text() + "\n")
@@ -258,6 +259,20 @@ def test_a_failing_source_is_reported_and_skipped(db: Database, settings: Settin
     assert count(db, DumpRow) == 1, "the failing one stored nothing"
     verdict = health(db, settings, NOW)
     assert verdict.verdict == "failing" and problem in verdict.reasons[0]
+
+
+def test_a_dump_over_http_goes_through_the_dump_parser(db: Database, settings: Settings,
+                                                      site: tuple[Site, str]) -> None:
+    state, base = site
+    state.bodies["/today.txt"] = DUMP.read_bytes()
+    settings = with_sources(settings, ("mirror", "dump", f"{base}/today.txt"))
+    first = ingest_sources(db, settings, now=lambda: NOW)
+    assert first.ok and first.new == len(dump_titles())
+    assert first.files[-1].path == f"mirror ({base}/today.txt)" and first.files[-1].layout == "flat-list"
+    assert ingest_sources(db, settings, now=lambda: NOW).files[-1].status == "unchanged"
+    state.bodies["/today.txt"] = b"\x00\x01 binary"
+    broken = ingest_sources(db, settings, now=lambda: NOW)
+    assert not broken.ok and "mirror" in broken.errors[0] and "/tmp" not in broken.errors[0]
 
 
 def test_redirects_are_followed(db: Database, settings: Settings, site: tuple[Site, str]) -> None:
