@@ -30,23 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def reset(url: str) -> None:
-    if url.startswith("postgresql"):
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+from benchmarks.common import clean_env, reset_schema
 
 
 def env_for(url: str, work: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
-    return {**base, "PAPERBOY_DATABASE_URL": url, "PAPERBOY_INBOX": str(work / "inbox"),
-            "PAPERBOY_OUTBOX": str(work / "outbox"), "PAPERBOY_PUBLIC_DIR": str(work / "public"),
-            "PAPERBOY_SCHEDULE_INTERVAL": "1h"}
+    return clean_env(PAPERBOY_DATABASE_URL=url, PAPERBOY_INBOX=str(work / "inbox"), PAPERBOY_OUTBOX=str(work / "outbox"), PAPERBOY_PUBLIC_DIR=str(work / "public"), PAPERBOY_SCHEDULE_INTERVAL="1h")
 
 
 def paperboy(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,7 +44,7 @@ def paperboy(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 
 def a_day(url: str, work: Path, papers: int, subscribers: int) -> tuple[float, float, dict]:
     """``run --once`` on a fresh database; returns seconds, peak MB and its JSON report."""
-    reset(url)
+    reset_schema(url)
     env = env_for(url, work)
     (work / "inbox").mkdir(parents=True)
     subprocess.run([sys.executable, "-m", "bot.sources.dumpgen", str(work / "inbox" / "today.txt"),

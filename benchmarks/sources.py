@@ -26,18 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.sources.samples import arxiv_rss, synthetic  # noqa: E402
-
-
-def reset(url: str) -> None:
-    if url.startswith("postgresql"):
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+from benchmarks.common import clean_env, reset_schema
+from bot.sources.samples import arxiv_rss, synthetic
 
 
 def main() -> None:
@@ -64,9 +54,8 @@ def main() -> None:
         assert len(parsed.entries) == args.entries
 
         url = args.database_url or f"sqlite:///{args.work / f'e2e{round_}.db'}"
-        reset(url)
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")},
-               "PAPERBOY_DATABASE_URL": url, "PAPERBOY_INBOX": str(args.work / "inbox")}
+        reset_schema(url)
+        env = clean_env(PAPERBOY_DATABASE_URL=url, PAPERBOY_INBOX=str(args.work / "inbox"))
         # The schema is made before the clock starts, as on an installation that runs already.
         subprocess.run([sys.executable, "-m", "bot", "status", "--quiet"], env=env, cwd=ROOT, check=False)
         started = time.perf_counter()
@@ -80,7 +69,7 @@ def main() -> None:
         from bot.store import open_database
 
         url = args.database_url or f"sqlite:///{args.work / f'inproc{round_}.db'}"
-        reset(url)
+        reset_schema(url)
         settings = load_settings(config, env={"PAPERBOY_DATABASE_URL": url, "PAPERBOY_INBOX": str(args.work / "inbox")})
         database = open_database(settings.database_url)
         started = time.perf_counter()

@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import clean_env, reset_schema
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -56,20 +58,12 @@ def main() -> None:
     shutil.rmtree(args.work, ignore_errors=True)
     (args.work / "inbox").mkdir(parents=True)
     url = args.database_url or f"sqlite:///{args.work / 'paperboy.db'}"
-    if url.startswith("postgresql"):
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+    reset_schema(url)
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")},
-           "PAPERBOY_DATABASE_URL": url, "PAPERBOY_INBOX": str(args.work / "inbox"),
-           "PAPERBOY_PUBLIC_DIR": str(args.work / "public"), "PAPERBOY_OUTBOX": str(args.work / "outbox"),
-           "PAPERBOY_SECRET_KEY": "benchmark-secret", "PAPERBOY_BASE_URL": base}
+    env = clean_env(PAPERBOY_DATABASE_URL=url, PAPERBOY_INBOX=str(args.work / "inbox"),
+                    PAPERBOY_PUBLIC_DIR=str(args.work / "public"), PAPERBOY_OUTBOX=str(args.work / "outbox"),
+                    PAPERBOY_SECRET_KEY="benchmark-secret", PAPERBOY_BASE_URL=base)
     subprocess.run([sys.executable, "-m", "bot.sources.dumpgen", str(args.work / "inbox" / "today.txt"),
                     "--layout", "blocks-with-meta", "--papers", str(args.papers)], check=True, cwd=ROOT,
                    capture_output=True)
