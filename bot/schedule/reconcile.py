@@ -118,11 +118,7 @@ def reconcile(
 def _ingest(database: Database, settings: Settings, clock: Callable[[], dt.datetime]) -> IngestSummary:
     t = time.perf_counter()
     if not settings.inbox.exists():
-        try:
-            settings.inbox.mkdir(parents=True)
-            log.info("ingest: created the inbox %s (inbox, PAPERBOY_INBOX); drop dumps there", settings.inbox)
-        except OSError:
-            pass  # ingest reports the missing inbox as a failing source
+        log.info("ingest: creating the inbox %s (inbox, PAPERBOY_INBOX); drop dumps there", settings.inbox)
     summary = ingest_sources(database, settings, now=clock)
     where = f"{settings.inbox}" + (f" and {len(settings.sources)} sources" if settings.sources else "")
     log.info("ingest: %d files in %s: %d new dumps (%d new papers), %d unchanged, %d failed (%.1f s)",

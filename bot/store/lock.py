@@ -12,6 +12,7 @@ releasing it. On both, the row says who holds the lock, for a scheduler standing
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -20,6 +21,8 @@ from sqlalchemy import Connection, Table, delete, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.store.database import Database
+
+log = logging.getLogger("paperboy")
 from bot.store.schema import SchedulerLockRow
 
 LOCK = "scheduler"
@@ -130,8 +133,9 @@ class SchedulerLock:
             try:
                 with self.database.write() as session:
                     session.execute(delete(table).where(table.c.name == LOCK, table.c.holder == self.holder))
-            except DBAPIError:
-                pass  # the row expires by itself
+            except DBAPIError as exc:
+                log.warning("scheduler lock: not released (%s); it expires by itself within %s",
+                            str(getattr(exc, "orig", exc)).strip().splitlines()[0], LEASE)
         self._drop_connection()
         self.held = False
 

@@ -1,0 +1,28 @@
+"""Where the stages are wired together: ingest (sources -> store), grouping (store -> topics)
+and editions (store -> topics -> digest -> store), then feeds (store -> render). The CLI, the
+scheduler and the web call these functions; they hold no state of their own.
+"""
+
+from bot.pipeline.editions import (
+    PREVIEW_TO,
+    build_edition,
+    build_feeds,
+    group_stored,
+    grouping_options,
+    local_date,
+    preview,
+)
+from bot.pipeline.ingest import (
+    BATCH,
+    MAX_WARNINGS,
+    expand_paths,
+    ingest,
+    ingest_document,
+    ingest_file,
+    ingest_sources,
+)
+
+__all__ = [
+    "BATCH", "MAX_WARNINGS", "PREVIEW_TO", "build_edition", "build_feeds", "expand_paths", "group_stored",
+    "grouping_options", "ingest", "ingest_document", "ingest_file", "ingest_sources", "local_date", "preview",
+]

@@ -1,0 +1,171 @@
+"""The editions stage wired to the store: grouping the stored papers, building the edition of
+a date once, previewing it as a subscriber gets it, and writing the feeds and archive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.digest import plan
+from bot.errors import EditionError, PaperboyError
+from bot.models import (
+    Edition,
+    Grouping,
+    TopicDoc,
+)
+from bot.settings import Settings
+from bot.store import Database
+from bot.store import editions as edition_store
+from bot.store import service as service_store
+from bot.store import topics as topic_store
+
+if TYPE_CHECKING:
+    from bot.topics import Options
+
+def grouping_options(settings: Settings) -> Options:
+    from bot.topics import Options
+
+    return Options(
+        min_size=settings.grouping_min_size,
+        max_share=settings.grouping_max_share / 100,
+        max_groups=settings.grouping_max_groups,
+    )
+
+
+def group_stored(
+    database: Database, settings: Settings, *, new_only: bool = True, save: bool = False,
+    now: dt.datetime | None = None,
+) -> tuple[Grouping, list[TopicDoc]]:
+    """Group the stored papers (with ``new_only``, those no edition has carried yet);
+    with ``save``, persist the topics so that their names stick. Returns the papers too."""
+    with database.read() as session:
+        if new_only:
+            latest = edition_store.latest_edition(session)
+            docs = edition_store.new_papers(session, latest.cutoff if latest else None,
+                                            now or dt.datetime.now(dt.UTC))
+        else:
+            docs = topic_store.topic_docs(session)
+        known = topic_store.known_topics(session)
+    from bot.topics import (
+        group_papers,  # scikit-learn loads in about 2 s; ingest does not need it
+    )
+
+    grouping = group_papers(docs, rules=settings.topics, known=known, options=grouping_options(settings))
+    if save and grouping.groups:
+        with database.write() as session:
+            topic_store.save_topics(session, grouping, now or dt.datetime.now(dt.UTC))
+    return grouping, docs
+
+
+def local_date(settings: Settings, now: dt.datetime) -> dt.date:
+    return now.astimezone(ZoneInfo(settings.schedule_timezone)).date()
+
+
+def build_edition(
+    database: Database, settings: Settings, date: dt.date | None = None, now: dt.datetime | None = None,
+    note: str | None = None,
+) -> Edition | None:
+    """The edition of ``date`` (default: today, in the digest's time zone), built once.
+
+    If it exists, the stored one comes back unchanged. Otherwise it takes every paper first seen
+    since the previous edition's cutoff, grouped by topic, plus the Climbing papers, in one
+    transaction that also persists the topics. Returns None on a day with nothing new, unless
+    empty editions are configured. An edition cannot be built for a date before the latest one.
+    ``note`` is one line the edition carries (the scheduler's health warning).
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    date = date or local_date(settings, now)
+    try:
+        with database.write() as session:
+            existing = edition_store.find_edition(session, date)
+            if existing is not None:
+                return existing
+            latest = edition_store.latest_edition(session)
+            if latest is not None and latest.date > date:
+                raise EditionError(f"edition {date}: a later edition ({latest.date}) exists already")
+            docs = edition_store.new_papers(session, latest.cutoff if latest else None, now)
+            if not docs and not settings.digest_empty_editions:
+                return None
+            from bot.topics import group_papers
+
+            grouping = group_papers(docs, rules=settings.topics, known=topic_store.known_topics(session),
+                                    options=grouping_options(settings))
+            climbers = edition_store.climbers(session, latest.cutoff) if latest else []
+            items = plan(grouping, climbers, settings.digest_climbing_min_upvotes)
+            edition_store.insert_edition(session, date, now, now, items, note)
+            topic_store.save_topics(session, grouping, now)
+            built = edition_store.find_edition(session, date)
+    except IntegrityError:
+        # Another process built this date (or claimed these papers) first: theirs stands.
+        with database.read() as session:
+            built = edition_store.find_edition(session, date)
+        if built is None:
+            raise EditionError(f"edition {date}: another build claimed its papers; run it again") from None
+        return built
+    assert built is not None
+    return replace(built, created=True)
+
+
+PREVIEW_TO = "subscriber@example.org"
+
+
+def preview(
+    database: Database, settings: Settings, date: dt.date | None = None, fmt: str = "html",
+    now: dt.datetime | None = None,
+) -> bytes:
+    """Exactly what a subscriber would receive for an edition (default: the latest one)."""
+    from bot.render import environment
+    from bot.render.email import compose, links_for, personalise, render_email
+
+    with database.read() as session:
+        edition, _ = edition_store.stored_edition(session, date)
+    parts = render_email(environment(settings.templates_dir), edition, links_for(settings.base_url, edition),
+                         settings.digest_email_top_n)
+    unsubscribe = f"{settings.base_url}unsubscribe?token=preview"
+    manage = f"{settings.base_url}manage?token=preview"
+    if fmt == "eml":
+        return compose(parts, edition=edition, sender=settings.mail_from, to=PREVIEW_TO,
+                       unsubscribe_url=unsubscribe, date=now or edition.created_at, manage_url=manage)
+    body_html, body_text = personalise(parts, unsubscribe, manage)
+    return (body_html if fmt == "html" else body_text).encode()
+
+
+def build_feeds(
+    database: Database, settings: Settings, out: Path | None = None, now: dt.datetime | None = None
+) -> list[Path]:
+    """Write the feeds and the static archive of every stored edition (to ``public_dir`` unless
+    ``out`` is given; only writes to ``public_dir`` count as the service's feeds)."""
+    from bot.render import environment
+    from bot.render.feeds import build
+
+    with database.read() as session:
+        editions = edition_store.all_editions(session)
+    target = out or settings.public_dir
+    try:
+        written = build(editions, settings.base_url, target, environment(settings.templates_dir),
+                        settings.feeds_max_entries)
+    except OSError as exc:
+        error = f"{target}: cannot be written ({exc.strerror or exc})"
+        if out is None:
+            _record_feeds(database, target, now, error=error)
+        raise PaperboyError(error) from None
+    if out is None:
+        _record_feeds(database, target, now, files=len(written))
+    return written
+
+
+def _record_feeds(database: Database, target: Path, now: dt.datetime | None, *, files: int = 0,
+                  error: str | None = None) -> None:
+    """The public directory's last write, or why it failed (a failing verdict until it works)."""
+    at = now or dt.datetime.now(dt.UTC)
+    with database.write() as session:
+        previous = service_store.read_state(session, "feeds")
+        written_at = previous[1].get("written_at") if previous and error else at.isoformat()
+        service_store.record_state(session, "feeds", at, {"dir": str(target), "files": files, "error": error,
+                                                          "written_at": written_at})

@@ -1,0 +1,76 @@
+"""The settings that are tables in the file: ``[[topics]]`` and ``[[sources]]``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.errors import ConfigError
+from bot.models import SourceSpec, TopicRule
+
+
+def _text_list(value: Any, key: str, source: str, required: bool) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(key, "expected a list of non-empty strings", source)
+    if required and not value:
+        raise ConfigError(key, "must list at least one phrase", source)
+    return tuple(v.strip() for v in value)
+
+
+def _topics(value: Any, source: str) -> tuple[TopicRule, ...]:
+    """``[[topics]]`` tables: name, include (phrases), optional exclude and slug."""
+    from bot.topics.rules import slugify
+
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError("topics", "expected [[topics]] tables", source)
+    rules: list[TopicRule] = []
+    for number, table in enumerate(value, 1):
+        key = f"topics[{number}]"
+        unknown = set(table) - {"name", "include", "exclude", "slug"}
+        if unknown:
+            raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key (name, include, exclude, slug)", source)
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip() or any(c in name for c in "\r\n"):
+            raise ConfigError(f"{key}.name", "expected a one-line name", source)
+        slug = slugify(str(table.get("slug") or name))
+        if slug == "other" or any(rule.slug == slug for rule in rules):
+            raise ConfigError(f"{key}.slug", f"{slug!r} is taken; give the topic a slug of its own", source)
+        rules.append(TopicRule(
+            name=name.strip(), slug=slug,
+            include=_text_list(table.get("include"), f"{key}.include", source, required=True),
+            exclude=_text_list(table.get("exclude", []), f"{key}.exclude", source, required=False),
+        ))
+    return tuple(rules)
+
+
+SOURCE_KINDS = ("dump", "feed", "hf-api")
+
+
+def _sources(value: Any, source: str) -> tuple[SourceSpec, ...]:
+    """``[[sources]]`` tables: name, kind (dump, feed, hf-api) and location (a file, a directory
+    or an http(s) URL)."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError("sources", "expected [[sources]] tables", source)
+    specs: list[SourceSpec] = []
+    for number, table in enumerate(value, 1):
+        key = f"sources[{number}]"
+        unknown = set(table) - {"name", "kind", "location"}
+        if unknown:
+            raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key (name, kind, location)", source)
+        name, kind, location = (table.get(k) for k in ("name", "kind", "location"))
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}", name.strip()):
+            raise ConfigError(f"{key}.name", "expected a short name (letters, digits, space, . _ -)", source)
+        if name.strip() in ("inbox", *(s.name for s in specs)):
+            raise ConfigError(f"{key}.name", f"{name.strip()!r} is taken; give each source its own name", source)
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(f"{key}.kind", f"expected one of {', '.join(SOURCE_KINDS)}, got {kind!r}", source)
+        if not isinstance(location, str) or not location.strip() or any(c in location for c in "\r\n"):
+            raise ConfigError(f"{key}.location", "expected a file, a directory or an http(s) URL", source)
+        location = location.strip()
+        if "://" in location and not location.startswith(("http://", "https://")):
+            raise ConfigError(f"{key}.location", f"only http:// and https:// URLs are fetched, got {location!r}",
+                              source)
+        specs.append(SourceSpec(name.strip(), kind, location))
+    return tuple(specs)
