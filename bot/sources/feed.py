@@ -75,7 +75,8 @@ def _authors(names: list[str]) -> tuple[str, ...] | None:
     return tuple(found) or None
 
 
-def _date(value: str | None) -> dt.date | None:
+def date_of(value: str | None) -> dt.date | None:
+    """An RFC 822 date (RSS) or an ISO 8601 one (Atom, JSON APIs), or None."""
     if not value:
         return None
     try:
@@ -100,7 +101,7 @@ def _record(rank: int, *, title: str | None, summary: str | None, guid: str | No
         announce = announce or announced.group(1)
         abstract = abstract[announced.end():]
     abstract = _ABSTRACT.sub("", abstract)
-    return Paper(title=clean_title, abstract=abstract, rank=rank, published=_date(published),
+    return Paper(title=clean_title, abstract=abstract, rank=rank, published=date_of(published),
                  arxiv_id=arxiv_id_of(guid, link), authors=_authors(authors),
                  categories=tuple(dict.fromkeys(c.strip() for c in categories if c and c.strip())) or None,
                  announce=(announce or "").strip().lower() or None)

@@ -6,28 +6,18 @@ level. The position in the list is the day's rank.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
 from bot.errors import SourceError
 from bot.identity import normalise_arxiv_id
 from bot.models import Paper
-from bot.sources.feed import text_of
+from bot.sources.feed import date_of, text_of
 
 
 def _field(item: dict[str, Any], paper: dict[str, Any], name: str) -> Any:
     value = paper.get(name)
     return value if value not in (None, "", []) else item.get(name)
-
-
-def _date(value: Any) -> dt.date | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.strip()).date()
-    except ValueError:
-        return None
 
 
 def _authors(value: Any) -> tuple[str, ...] | None:
@@ -63,11 +53,12 @@ def parse_hf_api(data: bytes, source: str) -> tuple[list[Paper], list[str]]:
         raw_id = _field(item, paper, "id")
         upvotes = _field(item, paper, "upvotes")
         summary = _field(item, paper, "summary")
+        published = _field(item, paper, "publishedAt")
         papers.append(Paper(
             title=title, abstract=text_of(summary) if isinstance(summary, str) else "", rank=rank,
             arxiv_id=normalise_arxiv_id(raw_id) if isinstance(raw_id, str) else None,
             authors=_authors(_field(item, paper, "authors")),
-            published=_date(_field(item, paper, "publishedAt")),
+            published=date_of(published) if isinstance(published, str) else None,
             upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) and upvotes >= 0 else None,
         ))
     if not papers:

@@ -14,7 +14,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, FromClause, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -107,6 +108,18 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def conflict_insert(session: Session, table: FromClause) -> Any:
+    """An INSERT that takes ``ON CONFLICT`` clauses, in this session's dialect (both have them;
+    SQLAlchemy's generic insert does not)."""
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def upsert(session: Session, table: FromClause, keys: dict[str, Any], values: dict[str, Any]) -> None:
+    """Insert the row, or update ``values`` on the row that has these ``keys`` already."""
+    statement = conflict_insert(session, table).values(**keys, **values)
+    session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=values))
 
 
 def _first_line(exc: SQLAlchemyError) -> str:

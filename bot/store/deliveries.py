@@ -31,10 +31,10 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.models import Delivery, Preferences
+from bot.store.database import conflict_insert
 from bot.store.schema import DeliveryRow, EditionRow, SubscriberRow, UTCDateTime
 
 deliveries = DeliveryRow.__table__
@@ -73,11 +73,10 @@ def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.
         literal(edition), subscribers.c.id, message_id, literal("pending"), literal(0),
         literal(now, UTCDateTime()), literal(now, UTCDateTime()),
     ).where(subscribers.c.status == "active")
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(deliveries).from_select(
+    statement = conflict_insert(session, deliveries).from_select(
         ["edition_id", "subscriber_id", "message_id", "status", "attempts", "next_attempt_at", "created_at"], source,
     ).on_conflict_do_nothing()
-    if dialect is postgresql:  # psycopg reports no row count for INSERT … SELECT: count what it returns
+    if session.get_bind().dialect.name == "postgresql":  # psycopg reports no row count for INSERT … SELECT: count what it returns
         queued = statement.returning(deliveries.c.id).cte("queued")
         return int(session.execute(select(func.count()).select_from(queued)).scalar_one())
     return int(session.connection().execute(statement).rowcount)

@@ -17,12 +17,12 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Date, and_, bindparam, case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from bot.identity import normalise_title, paper_key
 from bot.models import DumpHeader, Paper, StoredPaper
+from bot.store.database import conflict_insert
 from bot.store.schema import DumpRow, PaperRow, SightingRow, UTCDateTime
 
 papers = PaperRow.__table__
@@ -136,9 +136,7 @@ def _sqlite_converter(kind: Any) -> Callable[[Any], Any] | None:
 
 
 def _insert_ignoring_conflicts(session: Session):  # type: ignore[no-untyped-def]
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(papers).on_conflict_do_nothing()
+    return conflict_insert(session, papers).on_conflict_do_nothing()
 
 
 def record_batch(

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.store.database import conflict_insert, upsert
 from bot.store.schema import (
     DeliveryRow,
     DumpRow,
@@ -32,14 +32,8 @@ deliveries = cast(Table, DeliveryRow.__table__)
 papers = cast(Table, PaperRow.__table__)
 
 
-def _insert(session: Session) -> Any:
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
-
-
 def record_state(session: Session, name: str, at: dt.datetime, detail: dict[str, Any]) -> None:
-    statement = _insert(session)(state).values(name=name, at=at, detail=detail)
-    session.execute(statement.on_conflict_do_update(index_elements=["name"],
-                                                    set_={"at": at, "detail": detail}))
+    upsert(session, state, {"name": name}, {"at": at, "detail": detail})
 
 
 def read_state(session: Session, name: str) -> tuple[dt.datetime, dict[str, Any]] | None:
@@ -57,7 +51,7 @@ class Skip:
 
 def record_skip(session: Session, skip: Skip, now: dt.datetime) -> bool:
     """Record that a date gets no edition; False when it was decided before."""
-    statement = _insert(session)(skipped).values(date=skip.date, kind=skip.kind, due_at=skip.due_at,
+    statement = conflict_insert(session, skipped).values(date=skip.date, kind=skip.kind, due_at=skip.due_at,
                                                  recorded_at=now, reason=skip.reason)
     return bool(session.connection().execute(statement.on_conflict_do_nothing()).rowcount)
 

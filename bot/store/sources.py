@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.store.database import upsert
 from bot.store.schema import SourceStateRow
 
 table = cast(Table, SourceStateRow.__table__)
@@ -31,16 +31,10 @@ def find_state(session: Session, name: str) -> SourceState | None:
     return SourceState(*row) if row else None
 
 
-def _upsert(session: Session, name: str, values: dict[str, Any]) -> None:
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = module.insert(table).values(name=name, **values)
-    session.execute(statement.on_conflict_do_update(index_elements=["name"], set_=values))
-
-
 def record_success(session: Session, name: str, now: dt.datetime, etag: str | None, last_modified: str | None) -> None:
-    _upsert(session, name, {"etag": etag, "last_modified": last_modified, "checked_at": now, "ok_at": now,
+    upsert(session, table, {"name": name}, {"etag": etag, "last_modified": last_modified, "checked_at": now, "ok_at": now,
                             "error": None})
 
 
 def record_failure(session: Session, name: str, now: dt.datetime, error: str) -> None:
-    _upsert(session, name, {"checked_at": now, "error": error})
+    upsert(session, table, {"name": name}, {"checked_at": now, "error": error})

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.models import Preferences, Subscriber, SubscriberStatus
+from bot.store.database import conflict_insert
 from bot.store.schema import InstanceRow, SubscriberRow
 from bot.subscribers import address_key
 
@@ -24,13 +24,9 @@ subscribers = SubscriberRow.__table__
 instance = InstanceRow.__table__
 
 
-def _dialect(session: Session) -> Any:
-    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-
-
 def instance_value(session: Session, name: str, make: Any = lambda: secrets.token_urlsafe(32)) -> str:
     """A value this installation generated once (made by ``make`` on first use)."""
-    session.execute(_dialect(session).insert(instance).on_conflict_do_nothing().values(name=name, value=make()))
+    session.execute(conflict_insert(session, instance).on_conflict_do_nothing().values(name=name, value=make()))
     return str(session.execute(select(instance.c.value).where(instance.c.name == name)).scalar_one())
 
 
@@ -66,7 +62,7 @@ def upsert_subscriber(
     """
     key = address_key(address)
     inserted = session.execute(
-        _dialect(session).insert(subscribers).on_conflict_do_nothing().returning(subscribers.c.id).values(
+        conflict_insert(session, subscribers).on_conflict_do_nothing().returning(subscribers.c.id).values(
             address=address, address_key=key, status=status, token=secrets.token_urlsafe(24), hard_failures=0,
             created_at=now, confirmed_at=now if status == "active" else None, updated_at=now,
             **_prefs(preferences),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.models import Grouping, KnownTopic, TopicDoc
+from bot.store.database import conflict_insert
 from bot.store.schema import PaperRow, SightingRow, TopicRow
 
 topics = TopicRow.__table__
@@ -35,8 +35,9 @@ def save_topics(session: Session, grouping: Grouping, now: dt.datetime) -> int:
     A new slug is inserted with ``ON CONFLICT DO NOTHING`` so that two processes saving at once
     cannot create it twice; a known one has its profile blended with today's.
     """
-    from bot.topics.continuity import blend  # here: the topics package loads scikit-learn, which
-    # a process that only reads editions (a sender, the web) should not pay for in memory
+    # Imported here: the topics package loads scikit-learn, which a process that only reads
+    # editions (a sender, the web) should not pay for in memory.
+    from bot.topics.continuity import blend
 
     created = 0
     existing = {k.slug: k for k in known_topics(session)}
@@ -45,9 +46,8 @@ def save_topics(session: Session, grouping: Grouping, now: dt.datetime) -> int:
             continue
         known = existing.get(group.slug)
         if known is None:
-            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
             inserted = session.execute(
-                dialect.insert(topics).on_conflict_do_nothing().returning(topics.c.id).values(
+                conflict_insert(session, topics).on_conflict_do_nothing().returning(topics.c.id).values(
                     slug=group.slug, label=group.label, kind=group.kind, profile=group.profile,
                     created_at=now, updated_at=now, papers=len(group.ids),
                 )
