@@ -26,6 +26,7 @@ from starlette.routing import Route
 from bot.deliver import signer as link_signer
 from bot.deliver.notice import notice, send_notice
 from bot.errors import ConfigError
+from bot.models import Preferences
 from bot.render import environment
 from bot.settings import Settings
 from bot.status import health
@@ -160,8 +161,6 @@ class Web:
 
     def _ask_to_confirm(self, address: str, follow: tuple[str, ...]) -> None:
         """After the response (the same whatever the address's state, so nothing is revealed)."""
-        from bot.models import Preferences
-
         with self.database.write() as session:
             result = subscriber_store.request_subscription(session, address, Preferences(follow=follow), _now())
         base = self.settings.base_url
@@ -240,8 +239,6 @@ class Web:
             return self._message(*BAD_LINK, status=400)
         message = f"Subscribed as {subscriber.address} ({subscriber.status})."
         if request.method == "POST":
-            from bot.models import Preferences
-
             try:
                 prefs = Preferences(
                     parse_list([s for s in form.get("follow", []) if s], "topic"),
