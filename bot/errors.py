@@ -52,3 +52,8 @@ class PermanentError(PaperboyError):
 class MailSetupError(ConfigError):
     """Mail cannot go out at all as configured (login refused, TLS failed, sender refused):
     the run stops and its claimed deliveries go back to the queue untried."""
+
+
+class UncertainError(TransientError):
+    """The server had the whole message but its reply never came (the connection dropped or the
+    deadline passed after the final dot): it may have been delivered. Resent once, later."""

@@ -225,7 +225,7 @@ class EditionItem:
 
 
 SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
-DeliveryStatus = Literal["pending", "sending", "sent", "failed", "skipped"]
+DeliveryStatus = Literal["pending", "sending", "sent", "failed", "skipped", "uncertain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +266,7 @@ class Delivery:
     next_attempt_at: dt.datetime
     last_error: str | None = None
     sent_at: dt.datetime | None = None
+    uncertain: int = 0  # sends whose outcome is unknown (the server had it all, its reply never came)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +277,10 @@ class SendSummary:
     failed: int = 0
     skipped: int = 0
     retrying: int = 0
+    uncertain: int = 0
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, object]:
         return {"edition": self.edition.isoformat(), "queued": self.queued, "sent": self.sent,
-                "failed": self.failed, "skipped": self.skipped}
+                "failed": self.failed, "skipped": self.skipped, "retrying": self.retrying,
+                "uncertain": self.uncertain}

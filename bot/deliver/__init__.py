@@ -53,7 +53,8 @@ def send_edition(
 
     ``queued`` counts the deliveries this call added; ``sent``, ``failed`` and ``skipped`` what
     this run did (a second run after a complete one queues and sends nothing). Setting ``stop``
-    finishes the message in flight, gives the other claims back and returns.
+    gives the message in flight a moment to finish (then aborts it), gives the other claims back
+    and returns; it is only read, never set, so a failed run does not stop its caller.
     """
     clock = clock or (lambda: dt.datetime.now(dt.UTC))
     edition, number = _edition(database, date)
@@ -85,11 +86,11 @@ def _deliver(database: Database, settings: Settings, edition: Edition | None, nu
     work = Run(database=database, settings=settings, transport=transport or (lambda: open_transport(settings)),
                signer=signer(database, settings),
                copies=Copies(database, settings, environment(settings.templates_dir), started),
-               edition=number, clock=clock, progress=progress, stop=stop or threading.Event())
+               edition=number, clock=clock, progress=progress, cancel=stop or threading.Event())
     tally = run(work)
     return SendSummary(edition.date if edition else started.date(), queued=queued, sent=tally.sent,
                        failed=tally.failed, skipped=tally.skipped, retrying=tally.retrying,
-                       seconds=(clock() - started).total_seconds())
+                       uncertain=tally.uncertain, seconds=(clock() - started).total_seconds())
 
 
 def _dry_run(database: Database, edition: Edition, number: int) -> SendSummary:

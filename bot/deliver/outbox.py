@@ -2,11 +2,21 @@
 
 Each of ``delivery.concurrency`` threads owns one transport (one SMTP connection) and claims a
 few deliveries at a time under a lease; all threads share one rate limit. A message is recorded
-as sent only after the transport returned, that is after the server's 250. The subscriber's
-status is read again just before each send. Temporary failures are retried with exponential
-backoff up to ``delivery.max_attempts``; permanent ones fail the delivery and count towards
-the subscriber's bounce. A setup error (login, TLS, sender refused) stops every thread and gives
-the untried claims back.
+as sent only after the transport returned, that is after the server's 250.
+
+No message is sent twice because of a lease: just before each send its claim is taken up (the
+lease renewed to a whole ``delivery.lease_seconds``, the claim's token checked, the subscriber's
+status read) and the whole SMTP conversation is bounded by a deadline of at most half the lease,
+enforced by a watch thread that aborts the socket; the same thread renews the leases of every
+claim still waiting (the heartbeat). So a lease cannot run out while its message is in flight,
+and a sender whose claim was taken over finds out before sending and sends nothing.
+
+Temporary failures are retried with exponential backoff up to ``delivery.max_attempts``;
+permanent ones fail the delivery and count towards the subscriber's bounce; an uncertain send
+(the connection lost after the whole message went out) is resent once, after
+``delivery.uncertain_retry_seconds``. A setup error (login, TLS, sender refused, a full outbox)
+stops every thread and gives the untried claims back; so does a stop from outside (SIGTERM),
+after aborting what is still in flight a few seconds later.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from bot.deliver.transport import Transport
 from bot.digest import for_subscriber
-from bot.errors import MailSetupError, PermanentError, TransientError
+from bot.errors import MailSetupError, PermanentError, TransientError, UncertainError
 from bot.models import Edition, Preferences
 from bot.render.email import (
     HeaderError,
@@ -47,6 +57,8 @@ from bot.subscribers import Signer, manage_link, unsubscribe_links
 
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 10
+STOP_GRACE = 2.0  # seconds a message in flight may finish after a stop before it is aborted
+WATCH_EVERY = 0.25
 Progress = Callable[[str], None]
 
 
@@ -60,6 +72,44 @@ def redact(text: str) -> str:
 
 def worker_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def _alive(worker: str) -> bool:
+    """Whether the process behind a worker name of this host still runs (a zombie does not)."""
+    try:
+        pid = int(worker.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+_held_lock = threading.Lock()
+_held: set[str] = set()  # claim tokens held by the runs of this process
+
+
+def reclaim_dead(database: Database, worker: str) -> int:
+    """Claims left by senders of this host whose process is gone, and by earlier runs of this
+    process, are taken back now rather than when their lease runs out."""
+    host = worker.rsplit(":", 1)[0] + ":"
+    with database.write() as session:
+        dead = [w for w in outbox.holders(session, host) if w != worker and not _alive(w)]
+        with _held_lock:
+            held = set(_held)
+        count = outbox.expire(session, dead) + outbox.expire(session, [worker], keep=held)
+    if count:
+        log.warning("deliver: %d claims left by senders that stopped (%s) taken back", count,
+                    ", ".join(dead) or "this process")
+    return count
 
 
 class RateLimit:
@@ -121,9 +171,10 @@ class Outcome:
     """What became of one claimed delivery, recorded in the sender's next transaction."""
 
     claim: outbox.Claim
-    kind: str  # sent, skipped, failed, retrying
+    kind: str  # sent, skipped, failed, retrying, uncertain
     error: str = ""
     hard: bool = False
+    again_in: float | None = None  # seconds before a retry (None: the backoff)
 
 
 @dataclass
@@ -132,7 +183,9 @@ class Tally:
     failed: int = 0
     skipped: int = 0
     retrying: int = 0
+    uncertain: int = 0
     bounced: int = 0
+    lost: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, outcome: str) -> None:
@@ -140,9 +193,32 @@ class Tally:
             setattr(self, outcome, getattr(self, outcome) + 1)
 
 
+class Watch:
+    """Messages in flight and their deadlines, for the watch thread to abort."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flying: dict[int, tuple[Transport, float]] = {}
+
+    def start(self, transport: Transport, deadline: float) -> None:
+        with self._lock:
+            self._flying[threading.get_ident()] = (transport, deadline)
+
+    def end(self) -> None:
+        with self._lock:
+            self._flying.pop(threading.get_ident(), None)
+
+    def abort(self, now: float, everything: bool) -> None:
+        with self._lock:
+            late = [t for t, deadline in self._flying.values() if everything or now >= deadline]
+        for transport in late:
+            transport.abort()
+
+
 @dataclass
 class Run:
-    """One delivery run: the shared state of its threads."""
+    """One delivery run: the shared state of its threads. ``cancel`` is the caller's stop (a
+    signal); ``halt`` is the run's own, also set when one of its threads fails."""
 
     database: Database
     settings: Settings
@@ -154,15 +230,52 @@ class Run:
     progress: Progress | None = None
     worker: str = field(default_factory=worker_name)
     tally: Tally = field(default_factory=Tally)
-    stop: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
 
     def __post_init__(self) -> None:
         self.limit = RateLimit(self.settings.delivery_rate_limit)
         self.lease = dt.timedelta(seconds=self.settings.delivery_lease_seconds)
+        self.message_timeout = min(float(self.settings.smtp_timeout), self.settings.delivery_lease_seconds / 2)
+        self.halt = threading.Event()
+        self.done = threading.Event()
+        self.watch = Watch()
+        self._tokens: set[str] = set()
+        self._tokens_lock = threading.Lock()
 
     def backoff(self, attempts: int) -> dt.timedelta:
         return dt.timedelta(seconds=self.settings.delivery_retry_seconds * 2 ** max(0, attempts - 1))
+
+    def _hold(self, token: str, held: bool) -> None:
+        with self._tokens_lock, _held_lock:
+            (self._tokens.add if held else self._tokens.discard)(token)
+            (_held.add if held else _held.discard)(token)
+
+    def watcher(self) -> None:
+        """Aborts sends past their deadline (all of them a little after a cancel) and renews the
+        leases of this run's claims every quarter lease."""
+        beat = time.monotonic()
+        cancelled_at: float | None = None
+        said = False
+        while not self.done.wait(WATCH_EVERY):
+            now = time.monotonic()
+            if self.cancel.is_set() and cancelled_at is None:
+                cancelled_at = now
+                self.halt.set()
+            self.watch.abort(now, everything=cancelled_at is not None and now - cancelled_at >= STOP_GRACE)
+            if now - beat < self.lease.total_seconds() / 4:
+                continue
+            beat = now
+            with self._tokens_lock:
+                tokens = list(self._tokens)
+            try:
+                with self.database.write() as session:
+                    outbox.renew(session, tokens, self.clock() + self.lease)
+                said = False
+            except Exception as exc:  # noqa: BLE001 - the take-up before each send still guards; say it once
+                if not said:
+                    log.warning("deliver: cannot renew leases: %s", str(getattr(exc, "orig", exc)).splitlines()[0])
+                    said = True
 
     def thread(self) -> None:
         """One sender: its own transport, and its own database connection held for the run
@@ -175,7 +288,7 @@ class Run:
         except BaseException as exc:  # one thread's fatal error stops the run; the caller re-raises it
             if self.error is None:
                 self.error = exc
-            self.stop.set()
+            self.halt.set()
         finally:
             if transport is not None:
                 transport.close()
@@ -187,11 +300,15 @@ class Run:
         return self.database.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     def _loop(self, transport: Transport, connection: Connection, fast: Connection | None) -> None:
-        while not self.stop.is_set():
+        while not self.halt.is_set():
             with self.database.write(connection) as session:
                 claims = outbox.claim(session, self.worker, self.clock(), self.lease, CLAIM_BATCH, self.edition)
             if claims:
-                self._work(transport, connection, fast, claims)
+                self._hold(claims[0].claim, True)
+                try:
+                    self._work(transport, connection, fast, claims)
+                finally:
+                    self._hold(claims[0].claim, False)
             elif not self._wait_for_more(connection):
                 return
 
@@ -203,39 +320,40 @@ class Run:
         wait = (due - self.clock()).total_seconds()
         if wait > self.settings.delivery_wait_seconds:
             return False
-        self.stop.wait(min(max(wait, 0.05), 1.0))
+        self.halt.wait(min(max(wait, 0.05), 1.0))
         return True
 
     def _work(self, transport: Transport, connection: Connection, fast: Connection | None,
               claims: list[outbox.Claim]) -> None:
         """Send a batch of claims. Each message costs one transaction: the previous message's
-        outcome is recorded in the same one that reads the next subscriber's status (on
-        PostgreSQL, after a plain success, in one autocommit statement)."""
-        leased_until = self.clock() + self.lease
+        outcome is recorded in the same one that takes up the next claim (on PostgreSQL, after a
+        plain success, in one autocommit statement)."""
         outcome: Outcome | None = None
         try:
             for index, claim in enumerate(claims):
-                now, stopping = self.clock(), self.stop.is_set()
+                now, stopping = self.clock(), self.halt.is_set()
                 simple = outcome is None or (outcome.kind == "sent" and not outcome.claim.hard_failures)
-                if fast is not None and simple and not stopping and leased_until - now >= self.lease / 2:
-                    wanted = outbox.sent_then_wanted(fast, outcome.claim.id if outcome else None, now, claim.id)
-                    self._tally(outcome)
-                    outcome = self._deliver_or_release(transport, connection, claims, index, wanted)
-                    continue
-                with self.database.write(connection) as session:
-                    if outcome is not None:
-                        self._apply(session, outcome, now)
-                    if stopping:
-                        outbox.release(session, [c.id for c in claims[index:]], self.worker)
-                    elif leased_until - now < self.lease / 2:
-                        leased_until = now + self.lease
-                        outbox.extend(session, [c.id for c in claims[index:]], self.worker, leased_until)
-                    wanted = not stopping and outbox.still_wanted(session, claim.id)
+                if fast is not None and simple and not stopping:
+                    sent = (outcome.claim.id, outcome.claim.claim) if outcome else None
+                    status = outbox.record_then_take_up(fast, sent, now, claim.id, claim.claim, now + self.lease)
+                else:
+                    with self.database.write(connection) as session:
+                        if outcome is not None:
+                            self._apply(session, outcome, now)
+                        if stopping:
+                            outbox.release(session, [c.id for c in claims[index:]], claim.claim)
+                            status = None
+                        else:
+                            status = outbox.take_up(session, claim.id, claim.claim, now + self.lease)
                 self._tally(outcome)
                 outcome = None
                 if stopping:
                     return
-                outcome = self._deliver_or_release(transport, connection, claims, index, wanted)
+                if status is None:
+                    log.warning("%s: its lease ran out and another sender took it; not sent here", claim.message_id)
+                    self.tally.add("lost")
+                    continue
+                outcome = self._deliver_or_release(transport, connection, claims, index, status == "active")
         finally:
             if outcome is not None:
                 with self.database.write(connection) as session:
@@ -248,7 +366,7 @@ class Run:
             return self._deliver(transport, claims[index], wanted)
         except MailSetupError:
             with self.database.write(connection) as session:
-                outbox.release(session, [c.id for c in claims[index:]], self.worker)
+                outbox.release(session, [c.id for c in claims[index:]], claims[index].claim)
             raise
 
     def _deliver(self, transport: Transport, claim: outbox.Claim, wanted: bool) -> Outcome:
@@ -265,30 +383,50 @@ class Run:
                                     manage_url=manage_link(self.settings.base_url,
                                                            self.signer.sign(claim.token, "manage")))
             self.limit.acquire()
-            transport.send(self.settings.mail_from, claim.address, message)
+            self.watch.start(transport, time.monotonic() + self.message_timeout)
+            try:
+                transport.send(self.settings.mail_from, claim.address, message, timeout=self.message_timeout)
+            finally:
+                self.watch.end()
         except HeaderError as exc:
             return Outcome(claim, "failed", str(exc))
         except PermanentError as exc:
             return Outcome(claim, "failed", str(exc), hard=True)
+        except UncertainError as exc:
+            if claim.uncertain + 1 >= outbox.MAX_UNCERTAIN:
+                return Outcome(claim, "uncertain", f"{exc}; uncertain twice, not sent again")
+            return Outcome(claim, "uncertain", f"{exc}; sent once more later",
+                           again_in=self.settings.delivery_uncertain_retry_seconds)
         except TransientError as exc:
+            if self.halt.is_set():
+                return Outcome(claim, "retrying", f"{exc} (the run was stopped)", again_in=0.0)
             if claim.attempts >= self.settings.delivery_max_attempts:
                 return Outcome(claim, "failed", f"{exc} (gave up after {claim.attempts} attempts)")
             return Outcome(claim, "retrying", str(exc))
         return Outcome(claim, "sent")
 
     def _apply(self, session: Session, outcome: Outcome, now: dt.datetime) -> None:
-        claim = outcome.claim
+        claim, token = outcome.claim, outcome.claim.claim
         if outcome.kind == "sent":
-            outbox.mark_sent(session, claim.id, now)
-            if claim.hard_failures:
+            recorded = outbox.mark_sent(session, claim.id, token, now)
+            if recorded and claim.hard_failures:
                 outbox.mark_delivered_to(session, claim.id)
         elif outcome.kind == "skipped":
-            outbox.mark_skipped(session, claim.id, outcome.error)
+            recorded = outbox.mark_skipped(session, claim.id, token, outcome.error)
         elif outcome.kind == "retrying":
-            outbox.mark_retry(session, claim.id, outcome.error, now + self.backoff(claim.attempts))
-        elif outbox.mark_failed(session, claim.id, outcome.error, hard=outcome.hard,
-                                bounce_after=self.settings.delivery_bounce_after, now=now):
-            self.tally.add("bounced")
+            at = now + (dt.timedelta(seconds=outcome.again_in) if outcome.again_in is not None
+                        else self.backoff(claim.attempts))
+            recorded = outbox.mark_retry(session, claim.id, token, outcome.error, at)
+        elif outcome.kind == "uncertain":
+            recorded = outbox.mark_uncertain(session, claim.id, token, outcome.error,
+                                             now + dt.timedelta(seconds=outcome.again_in or 0))
+        else:
+            if outbox.mark_failed(session, claim.id, token, outcome.error, hard=outcome.hard,
+                                  bounce_after=self.settings.delivery_bounce_after, now=now):
+                self.tally.add("bounced")
+            recorded = True
+        if not recorded:
+            log.warning("%s: %s, but its claim was lost before that was recorded", claim.message_id, outcome.kind)
 
     def _tally(self, outcome: Outcome | None) -> None:
         if outcome is None:
@@ -303,8 +441,11 @@ class Run:
 
 def run(work: Run) -> Tally:
     """Run the threads until nothing is due soon; re-raise the first fatal error."""
+    reclaim_dead(work.database, work.worker)
     threads = [threading.Thread(target=work.thread, name=f"sender-{n}", daemon=True)
                for n in range(work.settings.delivery_concurrency)]
+    watcher = threading.Thread(target=work.watcher, name="sender-watch", daemon=True)
+    watcher.start()
     for thread in threads:
         thread.start()
     try:
@@ -312,10 +453,13 @@ def run(work: Run) -> Tally:
             while thread.is_alive():
                 thread.join(0.2)
     except KeyboardInterrupt:
-        work.stop.set()
+        work.cancel.set()
         for thread in threads:
             thread.join()
         raise
+    finally:
+        work.done.set()
+        watcher.join()
     if work.error is not None:
         raise work.error
     return work.tally

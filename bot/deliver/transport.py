@@ -3,31 +3,69 @@ is configured (so the whole pipeline runs offline on a fresh machine).
 
 A transport sends one message to one recipient and returns only when the server accepted it
 (250); otherwise it raises :class:`TransientError` (4xx, a dropped or refused connection: retry
-later), :class:`PermanentError` (5xx for this recipient: do not retry) or
+later), :class:`UncertainError` (the server had the whole message, then its reply never came:
+it may have been delivered), :class:`PermanentError` (5xx for this recipient: do not retry) or
 :class:`MailSetupError` (nothing can be sent as configured: stop).
+
+``timeout`` bounds one message's whole conversation, connecting included, not each read: the
+socket's timeout is the time left, and :meth:`SmtpTransport.abort` (called from another thread
+when the deadline passes or the run is stopped) shuts the socket down under a blocked read.
 """
 
 from __future__ import annotations
 
+import errno
 import mailbox
 import smtplib
 import socket
 import ssl
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from bot.errors import MailSetupError, PermanentError, TransientError
+from bot.errors import MailSetupError, PermanentError, TransientError, UncertainError
 from bot.settings import Settings
 
 IDLE_CHECK_SECONDS = 20.0  # reused connections idle this long are probed with NOOP first
+FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class Transport(Protocol):
-    def send(self, sender: str, recipient: str, message: bytes) -> None: ...
+    def send(self, sender: str, recipient: str, message: bytes, timeout: float | None = None) -> None: ...
+
+    def abort(self) -> None:
+        """End the send in flight now (from another thread); it raises a transient or uncertain error."""
 
     def close(self) -> None: ...
+
+
+class _Tracked(smtplib.SMTP):
+    """Knows whether the body and its final dot went out: after that, a lost connection leaves
+    the message's fate unknown, since the server may already have taken it."""
+
+    body_sent = False
+    _stage = ""
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+        self.body_sent, self._stage = False, "data"
+        try:
+            return super().data(msg)
+        finally:
+            self._stage = ""
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self._stage == "body":
+            self.body_sent = True
+        reply = super().getreply()
+        if self._stage == "data" and reply[0] == 354:
+            self._stage = "body"
+        return reply
+
+
+class _TrackedSSL(_Tracked, smtplib.SMTP_SSL):
+    pass
 
 
 def _reply(code: int, text: bytes | str) -> str:
@@ -54,15 +92,19 @@ class SmtpConfig:
         return f"{self.host}:{self.port}"
 
 
-def connect(config: SmtpConfig) -> smtplib.SMTP:
+def connect(config: SmtpConfig, opened: Callable[[_Tracked], None] | None = None,
+            timeout: float | None = None) -> _Tracked:
     """An SMTP session, TLS and login done. Failures that retrying will not fix raise
-    MailSetupError with the likely fix; others (the server is down) raise TransientError."""
+    MailSetupError with the likely fix; others (the server is down) raise TransientError.
+    ``opened`` is told of the session before it connects, so that it can be aborted."""
     context = ssl.create_default_context()
+    wait = config.timeout if timeout is None else min(timeout, config.timeout)
     try:
-        if config.tls == "tls":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout, context=context)
-        else:
-            smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+        smtp = (_TrackedSSL(timeout=wait, context=context) if config.tls == "tls" else _Tracked(timeout=wait))
+        smtp._host = config.host  # what the constructor would set: TLS checks the certificate against it
+        if opened is not None:
+            opened(smtp)
+        smtp.connect(config.host, config.port)
         smtp.ehlo()
         if config.tls == "starttls":
             if not smtp.has_extn("starttls"):
@@ -105,14 +147,17 @@ def connect(config: SmtpConfig) -> smtplib.SMTP:
 
 class SmtpTransport:
     """One reused SMTP connection (a worker thread owns one). A connection the server closed while
-    idle is opened again and the message sent on it, not counted as a failure."""
+    idle is opened again and the message sent on it, not counted as a failure; a connection lost
+    once the body went out is not: that send is uncertain."""
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
-        self._smtp: smtplib.SMTP | None = None
+        self._smtp: _Tracked | None = None
+        self._opening: _Tracked | None = None
         self._used = 0.0
+        self._aborted = False
 
-    def _session(self) -> smtplib.SMTP:
+    def _session(self, deadline: float) -> _Tracked:
         if self._smtp is not None and time.monotonic() - self._used > IDLE_CHECK_SECONDS:
             try:
                 if self._smtp.noop()[0] != 250:
@@ -120,8 +165,32 @@ class SmtpTransport:
             except (OSError, smtplib.SMTPException):
                 self._drop()
         if self._smtp is None:
-            self._smtp = connect(self.config)
+            try:
+                self._smtp = connect(self.config, self._track, self._left(deadline))
+            finally:
+                self._opening = None
+        assert self._smtp.sock is not None
+        self._smtp.sock.settimeout(self._left(deadline))
         return self._smtp
+
+    def _track(self, smtp: _Tracked) -> None:
+        self._opening = smtp
+
+    def _left(self, deadline: float) -> float:
+        left = deadline - time.monotonic()
+        if left <= 0 or self._aborted:
+            raise TransientError(f"{self.config.where}: {'stopped' if self._aborted else 'timed out'}")
+        return left
+
+    def abort(self) -> None:
+        self._aborted = True
+        smtp = self._smtp or self._opening
+        sock = getattr(smtp, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _drop(self) -> None:
         if self._smtp is not None:
@@ -131,18 +200,17 @@ class SmtpTransport:
                 pass
         self._smtp = None
 
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, timeout: float | None = None) -> None:
+        self._aborted = False
+        deadline = time.monotonic() + (timeout if timeout is not None else self.config.timeout)
         options = [] if recipient.isascii() else ["SMTPUTF8"]
         for again in (True, False):
-            smtp = self._session()
+            smtp = self._session(deadline)
+            smtp.body_sent = False
             try:
                 smtp.sendmail(sender, [recipient], message, mail_options=options)
                 self._used = time.monotonic()
                 return
-            except smtplib.SMTPServerDisconnected as exc:
-                self._drop()
-                if not again:
-                    raise TransientError(f"{self.config.where} closed the connection: {exc}") from None
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = exc.recipients.get(recipient, (550, b"refused"))
                 raise (TransientError if 400 <= code < 500 else PermanentError)(_reply(code, text)) from None
@@ -158,9 +226,16 @@ class SmtpTransport:
                 self._reset()
                 raise (TransientError if 400 <= exc.smtp_code < 500 else PermanentError)(
                     _reply(exc.smtp_code, exc.smtp_error)) from None
-            except (OSError, smtplib.SMTPException) as exc:
+            except OSError as exc:  # the connection failed, or was aborted: smtplib raises these
                 self._drop()
-                raise TransientError(f"{self.config.where}: {exc}") from None
+                why = ("stopped" if self._aborted else "timed out" if time.monotonic() >= deadline
+                       or isinstance(exc, TimeoutError) else f"closed the connection: {exc}")
+                if smtp.body_sent:
+                    raise UncertainError(f"{self.config.where} {why} after the whole message was sent; "
+                                         "it may have been delivered") from None
+                if not again or self._aborted or time.monotonic() >= deadline \
+                        or not isinstance(exc, smtplib.SMTPServerDisconnected):
+                    raise TransientError(f"{self.config.where}: {why}") from None
 
     def _reset(self) -> None:
         try:
@@ -190,11 +265,16 @@ class MaildirTransport:
             raise MailSetupError("outbox", f"{path} cannot be used as a Maildir ({exc.strerror or exc})") from None
         self.path = path
 
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, timeout: float | None = None) -> None:
         try:
             self._box.add(message.replace(b"\r\n", b"\n"))
         except OSError as exc:
+            if exc.errno in FULL:  # nothing more can go in until the operator acts: stop, and say so
+                raise MailSetupError("outbox", f"{self.path} cannot be written ({exc.strerror or exc})") from None
             raise TransientError(f"{self.path}: {exc.strerror or exc}") from None
+
+    def abort(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

@@ -83,7 +83,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("smtp_password", ("smtp", "password"), None, _nonempty,
          "SMTP password; environment only", secret=True),
     Spec("smtp_timeout", ("smtp", "timeout"), 30, _int_between(1, 600),
-         "seconds to wait for the SMTP server before a delivery is retried later"),
+         "seconds one message's whole SMTP conversation may take (connecting included; at most half "
+         "of delivery.lease_seconds) before it is retried later"),
     Spec("delivery_concurrency", ("delivery", "concurrency"), 4, _int_between(1, 64),
          "SMTP connections used at once, one sender thread each"),
     Spec("delivery_rate_limit", ("delivery", "rate_limit"), 0.0, _float_between(0, 100_000),
@@ -95,7 +96,12 @@ SPECS: tuple[Spec, ...] = (
     Spec("delivery_wait_seconds", ("delivery", "wait_seconds"), 300.0, _float_between(0, 86_400),
          "`paperboy send` waits for retries due within this many seconds; later ones wait for the next run"),
     Spec("delivery_lease_seconds", ("delivery", "lease_seconds"), 120.0, _float_between(1, 86_400),
-         "a claimed message whose sender died is sent again after this many seconds"),
+         "a claimed message whose sender died is sent again after this many seconds "
+         "(at once when it died on this host); renewed while its sender lives"),
+    Spec("delivery_uncertain_retry_seconds", ("delivery", "uncertain_retry_seconds"), 900.0,
+         _float_between(0, 86_400),
+         "a message whose server dropped the connection after taking all of it is sent once more, "
+         "this many seconds later"),
     Spec("delivery_bounce_after", ("delivery", "bounce_after"), 3, _int_between(1, 100),
          "permanent failures (5xx) in a row after which a subscriber is marked bounced"),
     Spec("schedule_time", ("schedule", "time"), "07:00", _clock_time,
@@ -168,6 +174,7 @@ class Settings:
     delivery_wait_seconds: float = _DEFAULT["delivery_wait_seconds"]
     delivery_lease_seconds: float = _DEFAULT["delivery_lease_seconds"]
     delivery_bounce_after: int = _DEFAULT["delivery_bounce_after"]
+    delivery_uncertain_retry_seconds: float = _DEFAULT["delivery_uncertain_retry_seconds"]
     ingest_max_file_mb: int = _DEFAULT["ingest_max_file_mb"]
     schedule_time: dt.time = _DEFAULT["schedule_time"]
     schedule_timezone: str = _DEFAULT["schedule_timezone"]

@@ -5,16 +5,22 @@ Exactly once rests on three things in the schema and these statements. Queuing i
 nobody twice. Claiming moves a due row to ``sending`` under a lease: PostgreSQL locks candidate
 rows with ``FOR UPDATE SKIP LOCKED`` so concurrent senders never pick the same one; SQLite, where
 SQLAlchemy silently drops SKIP LOCKED, claims each row with an update conditioned on it still
-being claimable and keeps it only when that update changed one row. A row is marked ``sent`` only
-after the server accepted the message; a sender killed before that leaves a ``sending`` row whose
-lease expires and whose stored Message-ID makes the resend recognisably the same message.
+being claimable and keeps it only when that update changed one row.
+
+Each claim carries a fresh token, and every later write of its sender (renewing the lease,
+recording the outcome, giving it back) is fenced by it: a sender whose lease ran out and was
+taken over changes nothing and sends nothing. A row is marked ``sent`` only after the server
+accepted the message; a sender killed before that leaves a ``sending`` row whose lease expires
+(at once, when it died on this host) and whose stored Message-ID makes the resend recognisably
+the same message. A message whose fate is unknown (the server had it all but its reply never
+came) is ``uncertain``: resent once, after a delay, and never again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -54,6 +60,8 @@ class Claim:
     token: str
     preferences: Preferences
     hard_failures: int = 0
+    claim: str = ""  # the claim's token, which fences every later write
+    uncertain: int = 0
 
 
 def edition_id(session: Session, date: dt.date) -> int | None:
@@ -82,9 +90,15 @@ def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.
     return int(session.connection().execute(statement).rowcount)
 
 
+MAX_UNCERTAIN = 2
+"""An uncertain message is resent once; after a second uncertain outcome it stays uncertain."""
+
+
 def _claimable(now: dt.datetime):  # type: ignore[no-untyped-def]
     return or_(
         and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now),
+        and_(deliveries.c.status == "uncertain", deliveries.c.next_attempt_at <= now,
+             deliveries.c.uncertain < MAX_UNCERTAIN),
         and_(deliveries.c.status == "sending", deliveries.c.lease_until < now),
     )
 
@@ -99,15 +113,19 @@ def _candidates(now: dt.datetime, limit: int, edition: int | None) -> list[Selec
     due = (select(deliveries.c.id)
            .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now, *scope)
            .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit))
-    return [expired, due]
+    resend = (select(deliveries.c.id)
+              .where(deliveries.c.status == "uncertain", deliveries.c.next_attempt_at <= now,
+                     deliveries.c.uncertain < MAX_UNCERTAIN, *scope).limit(limit))
+    return [expired, due, resend]
 
 
 def claim(
     session: Session, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int, edition: int | None = None,
 ) -> list[Claim]:
-    """Take up to ``limit`` due deliveries for ``worker`` until ``now + lease``."""
+    """Take up to ``limit`` due deliveries for ``worker`` until ``now + lease``, under one new token."""
+    token = secrets.token_hex(16)
     values = {"status": "sending", "worker": worker, "lease_until": now + lease,
-              "attempts": deliveries.c.attempts + 1}
+              "attempts": deliveries.c.attempts + 1, "claim_token": token}
     taken: list[int] = []
     for candidates in _candidates(now, limit, edition):
         if len(taken) >= limit:
@@ -130,80 +148,121 @@ def claim(
     rows = session.execute(
         select(deliveries.c.id, editions.c.date, deliveries.c.message_id, deliveries.c.attempts,
                subscribers.c.address, subscribers.c.token, subscribers.c.follow, subscribers.c.mute,
-               subscribers.c.include, subscribers.c.exclude, subscribers.c.hard_failures)
+               subscribers.c.include, subscribers.c.exclude, subscribers.c.hard_failures,
+               deliveries.c.uncertain)
         .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
         .join(editions, editions.c.id == deliveries.c.edition_id)
         .where(deliveries.c.id.in_(taken)).order_by(deliveries.c.id)
     )
     return [Claim(r.id, r.date, r.message_id, r.attempts, r.address, r.token,
                   Preferences(tuple(r.follow or ()), tuple(r.mute or ()), tuple(r.include or ()),
-                              tuple(r.exclude or ())), r.hard_failures)
+                              tuple(r.exclude or ())), r.hard_failures, token, r.uncertain)
             for r in rows]
-
-
-def _status_of(delivery: int) -> Select[tuple[str]]:
-    return (select(subscribers.c.status).join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
-            .where(deliveries.c.id == delivery))
 
 
 def _sent(now: dt.datetime) -> dict[str, object]:
     return {"status": "sent", "sent_at": now, "lease_until": None, "last_error": None}
 
 
-def still_wanted(session: Session, delivery: int) -> bool:
-    """Whether the subscriber is still active: read just before sending, so that an unsubscribe
-    between queuing and sending is honoured."""
-    return session.execute(_status_of(delivery)).scalar() == "active"
+def _mine(delivery: int, token: str):  # type: ignore[no-untyped-def]
+    return and_(deliveries.c.id == delivery, deliveries.c.claim_token == token, deliveries.c.status == "sending")
 
 
-def sent_then_wanted(connection: Connection, sent: int | None, now: dt.datetime, delivery: int) -> bool:
-    """PostgreSQL's fast path, one statement on an autocommit connection: record ``sent`` as
-    sent (when given) and read whether ``delivery``'s subscriber is still active. The UPDATE is
-    a data-modifying CTE, so it runs even though the SELECT does not read it; one round trip
-    instead of four (BEGIN, UPDATE, SELECT, COMMIT) is what keeps each SMTP connection busy."""
-    query = _status_of(delivery)
+def _renew_returning_status(delivery: int, token: str, until: dt.datetime):  # type: ignore[no-untyped-def]
+    subscriber_status = (select(subscribers.c.status).where(subscribers.c.id == deliveries.c.subscriber_id)
+                         .scalar_subquery())
+    return update(deliveries).where(_mine(delivery, token)).values(lease_until=until).returning(subscriber_status)
+
+
+def take_up(session: Session, delivery: int, token: str, until: dt.datetime) -> str | None:
+    """Read just before sending: renews this claim's lease to ``until`` (so the message has a
+    whole lease ahead of it) and returns the subscriber's status, or None when the claim is no
+    longer ours (its lease ran out and another sender took it: send nothing)."""
+    return session.execute(_renew_returning_status(delivery, token, until)).scalar()
+
+
+def record_then_take_up(connection: Connection, sent: tuple[int, str] | None, now: dt.datetime,
+                        delivery: int, token: str, until: dt.datetime) -> str | None:
+    """PostgreSQL's fast path, one statement on an autocommit connection: record ``sent`` (a
+    delivery and its claim token) as sent, and :func:`take_up` the next one. The first UPDATE is
+    a data-modifying CTE; one round trip instead of four keeps each SMTP connection busy."""
+    statement = _renew_returning_status(delivery, token, until)
     if sent is not None:
-        query = query.add_cte(
-            update(deliveries).where(deliveries.c.id == sent, deliveries.c.status == "sending")
-            .values(**_sent(now)).cte("recorded"))
-    return connection.execute(query).scalar() == "active"
+        statement = statement.add_cte(update(deliveries).where(_mine(*sent)).values(**_sent(now)).cte("recorded"))
+    return connection.execute(statement).scalar()
 
 
-def extend(session: Session, ids: Sequence[int], worker: str, until: dt.datetime) -> None:
-    session.execute(update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.worker == worker,
-                                             deliveries.c.status == "sending").values(lease_until=until))
+def renew(session: Session, tokens: Sequence[str], until: dt.datetime) -> int:
+    """The heartbeat: keep every claim under ``tokens`` alive while its sender works through them."""
+    if not tokens:
+        return 0
+    result = session.connection().execute(
+        update(deliveries).where(deliveries.c.claim_token.in_(tokens), deliveries.c.status == "sending")
+        .values(lease_until=until))
+    return int(result.rowcount or 0)
 
 
-def _finish(session: Session, delivery: int, **values: object) -> None:
-    session.execute(update(deliveries).where(deliveries.c.id == delivery, deliveries.c.status == "sending")
-                    .values({"lease_until": None, **values}))
+def _finish(session: Session, delivery: int, token: str, **values: object) -> bool:
+    """Record an outcome, only while the claim is still ours; False when it was lost."""
+    result = session.connection().execute(update(deliveries).where(_mine(delivery, token))
+                                          .values({"lease_until": None, **values}))
+    return bool(result.rowcount)
 
 
-def mark_sent(session: Session, delivery: int, now: dt.datetime) -> None:
-    _finish(session, delivery, **_sent(now))
+def mark_sent(session: Session, delivery: int, token: str, now: dt.datetime) -> bool:
+    return _finish(session, delivery, token, **_sent(now))
 
 
-def mark_skipped(session: Session, delivery: int, reason: str) -> None:
-    _finish(session, delivery, status="skipped", last_error=reason)
+def mark_skipped(session: Session, delivery: int, token: str, reason: str) -> bool:
+    return _finish(session, delivery, token, status="skipped", last_error=reason)
 
 
-def mark_retry(session: Session, delivery: int, error: str, at: dt.datetime) -> None:
-    _finish(session, delivery, status="pending", next_attempt_at=at, last_error=error)
+def mark_retry(session: Session, delivery: int, token: str, error: str, at: dt.datetime) -> bool:
+    return _finish(session, delivery, token, status="pending", next_attempt_at=at, last_error=error)
 
 
-def release(session: Session, ids: Sequence[int], worker: str) -> None:
+def mark_uncertain(session: Session, delivery: int, token: str, error: str, at: dt.datetime) -> bool:
+    """The server may have the message: resent (same Message-ID) no sooner than ``at``, and only
+    while fewer than :data:`MAX_UNCERTAIN` sends ended this way."""
+    return _finish(session, delivery, token, status="uncertain", next_attempt_at=at, last_error=error,
+                   uncertain=deliveries.c.uncertain + 1)
+
+
+def release(session: Session, ids: Sequence[int], token: str) -> None:
     """Give claims back untried (the run stopped before reaching them): no attempt is counted."""
-    session.execute(update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.worker == worker,
+    session.execute(update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.claim_token == token,
                                              deliveries.c.status == "sending")
                     .values(status="pending", lease_until=None, attempts=deliveries.c.attempts - 1))
 
 
-def mark_failed(session: Session, delivery: int, error: str, *, hard: bool, bounce_after: int,
+def holders(session: Session, prefix: str) -> list[str]:
+    """Workers whose names start with ``prefix`` (this host) that hold claims now."""
+    return list(session.execute(
+        select(deliveries.c.worker).where(deliveries.c.status == "sending",
+                                          deliveries.c.worker.startswith(prefix, autoescape=True)).distinct()
+    ).scalars())
+
+
+def expire(session: Session, workers: Sequence[str], keep: Collection[str] = ()) -> int:
+    """The claims of senders known to be dead (but for the tokens in ``keep``, still held) end
+    now, not when their lease would have."""
+    if not workers:
+        return 0
+    query = update(deliveries).where(deliveries.c.status == "sending", deliveries.c.worker.in_(workers))
+    if keep:
+        query = query.where(or_(deliveries.c.claim_token.is_(None), deliveries.c.claim_token.not_in(keep)))
+    result = session.connection().execute(query.values(lease_until=EXPIRED))
+    return int(result.rowcount or 0)
+
+
+EXPIRED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def mark_failed(session: Session, delivery: int, token: str, error: str, *, hard: bool, bounce_after: int,
                 now: dt.datetime) -> bool:
     """Fail the delivery; a hard failure (5xx) counts against the subscriber, who becomes
     bounced after ``bounce_after`` of them. Returns whether the subscriber bounced now."""
-    _finish(session, delivery, status="failed", last_error=error)
-    if not hard:
+    if not _finish(session, delivery, token, status="failed", last_error=error) or not hard:
         return False
     subscriber = select(deliveries.c.subscriber_id).where(deliveries.c.id == delivery).scalar_subquery()
     session.execute(update(subscribers).where(subscribers.c.id == subscriber).values(
@@ -238,9 +297,11 @@ def make_due(session: Session, now: dt.datetime, edition: int | None = None) -> 
 def next_due(session: Session, edition: int | None = None, exclude_worker: str | None = None) -> dt.datetime | None:
     """When the earliest unfinished delivery becomes claimable (None when nothing is left).
     Claims held by ``exclude_worker`` (this process) are not waited for."""
-    due = case((deliveries.c.status == "pending", deliveries.c.next_attempt_at), else_=deliveries.c.lease_until)
+    due = case((deliveries.c.status.in_(("pending", "uncertain")), deliveries.c.next_attempt_at),
+               else_=deliveries.c.lease_until)
     query = select(type_coerce(func.min(due), UTCDateTime)).where(
         or_(deliveries.c.status == "pending",
+            and_(deliveries.c.status == "uncertain", deliveries.c.uncertain < MAX_UNCERTAIN),
             and_(deliveries.c.status == "sending", or_(deliveries.c.worker.is_(None),
                                                        deliveries.c.worker != (exclude_worker or "")))))
     if edition is not None:
@@ -260,4 +321,4 @@ def iter_deliveries(session: Session, status: str | None = None, edition: int | 
         query = query.where(deliveries.c.edition_id == edition)
     for r in session.execute(query.execution_options(yield_per=batch)):
         yield Delivery(r.id, r.date, r.address, r.message_id, r.status, r.attempts, r.next_attempt_at,
-                       r.last_error, r.sent_at)
+                       r.last_error, r.sent_at, r.uncertain)
