@@ -126,6 +126,7 @@ class TopicRule:
     slug: str
     include: tuple[str, ...]
     exclude: tuple[str, ...] = ()
+    formerly: tuple[str, ...] = ()  # slugs it had before a rename: follows of them move to it
 
 
 @dataclass(frozen=True, slots=True)

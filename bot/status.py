@@ -4,6 +4,10 @@ The verdict is ``failing`` when something is broken now (a source that cannot be
 that parsed to nothing, the feeds not written, too many failed deliveries), else ``stale`` when
 no new dump arrived within ``health.stale_after``, else ``empty`` when dumps arrived since the
 last edition but brought nothing new, else ``ok``. Every reason found is listed, worst first.
+
+Warnings are for the operator alone and leave the verdict as it is: the day's edition was
+missed (the service started after its window), or subscribers follow a topic that no longer
+exists. They are never printed into an edition's note.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from bot.schedule.calendar import Calendar
 from bot.settings import Settings, show_duration
 from bot.store import Database
 from bot.store import service as service_store
+from bot.store import subscribers as subscriber_store
+from bot.store import topics as topic_store
 from bot.store.lock import current_holder
 
 VERDICTS = ("ok", "empty", "stale", "failing")
@@ -25,6 +31,7 @@ VERDICTS = ("ok", "empty", "stale", "failing")
 class Health:
     verdict: str
     reasons: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -38,7 +45,7 @@ class Health:
         return f"Service note ({self.verdict}): " + "; ".join(self.reasons)
 
     def as_json(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "reasons": list(self.reasons)}
+        return {"verdict": self.verdict, "reasons": list(self.reasons), "warnings": list(self.warnings)}
 
 
 def _ago(now: dt.datetime, then: dt.datetime) -> str:
@@ -50,7 +57,8 @@ def _stamp(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def assess(facts: service_store.Facts, settings: Settings, now: dt.datetime) -> Health:
+def assess(facts: service_store.Facts, settings: Settings, now: dt.datetime,
+           warnings: tuple[str, ...] = ()) -> Health:
     failing: list[str] = []
     if facts.ingest is not None:
         failing.extend(facts.ingest[1].get("errors", []))
@@ -77,19 +85,41 @@ def assess(facts: service_store.Facts, settings: Settings, now: dt.datetime) -> 
         empty.append(f"{facts.dumps_since_edition} new dump{'s' if facts.dumps_since_edition != 1 else ''} "
                      f"since {since} brought no new paper")
     verdict = "failing" if failing else "stale" if stale else "empty" if empty else "ok"
-    return Health(verdict, tuple(failing + stale + empty))
+    return Health(verdict, tuple(failing + stale + empty), warnings)
+
+
+def _warnings(facts: service_store.Facts, settings: Settings, now: dt.datetime, followed: dict[str, int],
+              known: set[str]) -> tuple[str, ...]:
+    found: list[str] = []
+    skip, edition = facts.last_skip, facts.last_edition
+    due = Calendar.from_settings(settings).latest_due(now)
+    if (skip is not None and skip.kind == "missed" and skip.date == due
+            and (edition is None or edition.date < skip.date)):
+        found.append(f"the edition of {skip.date} was missed ({skip.reason}); "
+                     "`paperboy run --once` builds and sends it now")
+    gone = {slug: n for slug, n in followed.items() if slug not in known}
+    if gone:
+        names = ", ".join(sorted(gone)[:5]) + (" ..." if len(gone) > 5 else "")
+        readers = sum(gone.values())
+        found.append(f"{readers} subscriber{'s follow' if readers != 1 else ' follows'} topics that no longer exist "
+                     f"({names}) and get nothing from them; if a topic was renamed, add its old slug to that "
+                     "topic's formerly = [...] in [[topics]]")
+    return tuple(found)
 
 
 def health(database: Database, settings: Settings, now: dt.datetime) -> Health:
     with database.read() as session:
-        return assess(service_store.facts(session), settings, now)
+        facts = service_store.facts(session)
+        followed = subscriber_store.followed_topics(session)
+        known = {k.slug for k in topic_store.known_topics(session)} | {r.slug for r in settings.topics} | {"other"}
+    return assess(facts, settings, now, _warnings(facts, settings, now, followed, known))
 
 
 def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str, Any]:
     """The document ``paperboy status --json`` prints (and, later, the web's health page)."""
+    verdict = health(database, settings, now)
     with database.read() as session:
         facts = service_store.facts(session)
-    verdict = assess(facts, settings, now)
     calendar = Calendar.from_settings(settings)
     next_date, next_at = calendar.next_due(now)
     holder = current_holder(database, now)
@@ -99,7 +129,7 @@ def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str
         "last_skipped": ({"date": facts.last_skip.date.isoformat(), "kind": facts.last_skip.kind,
                           "reason": facts.last_skip.reason} if facts.last_skip else None),
         "next_edition": {"date": next_date.isoformat(), "due_at": next_at.isoformat()},
-        "deliveries": {"pending": facts.pending, "failed": facts.failed},
+        "deliveries": {"pending": facts.pending, "failed": facts.failed, "uncertain": facts.uncertain},
         "feeds_written": facts.feeds[1].get("written_at") if facts.feeds else None,
         "scheduler": ({"holder": holder.holder, "since": holder.since.isoformat(),
                        "expires_at": holder.expires_at.isoformat()} if holder else None),
@@ -130,4 +160,5 @@ def _edition_json(facts: service_store.Facts) -> dict[str, Any] | None:
         return None
     return {"date": e.date.isoformat(), "created_at": e.created_at.isoformat(), "papers": e.papers,
             "climbing": e.climbing, "note": e.note,
-            "deliveries": {k: e.deliveries.get(k, 0) for k in ("sent", "failed", "skipped", "pending", "sending")}}
+            "deliveries": {k: e.deliveries.get(k, 0)
+                           for k in ("sent", "failed", "skipped", "pending", "sending", "uncertain")}}

@@ -63,7 +63,7 @@ def test_run_once_ingests_builds_sends_and_writes_the_feeds(cli: Cli, db: Databa
     assert report["edition"]["status"] == "built" and report["edition"]["papers"] == 26
     assert report["deliveries"]["sent"] == 1 and report["deliveries"]["failed"] == 0
     assert report["feeds"]["written"] and (tmp_path / "public" / "feed.xml").is_file()
-    assert report["health"] == {"verdict": "ok", "reasons": []}
+    assert report["health"] == {"verdict": "ok", "reasons": [], "warnings": []}
     assert len(list((tmp_path / "outbox" / "new").iterdir())) == 1
 
     again = json.loads(cli("run", "--once", "--json", env=env).stdout)
@@ -83,7 +83,7 @@ def test_status_tells_an_empty_day_from_a_stale_and_a_broken_one(cli: Cli, db: D
     fresh = cli("status", "--json")
     assert fresh.exit_code == 1
     report = json.loads(fresh.stdout)
-    assert STATUS_KEYS <= set(report) and set(report["deliveries"]) == {"pending", "failed"}
+    assert STATUS_KEYS <= set(report) and set(report["deliveries"]) == {"pending", "failed", "uncertain"}
     assert report["health"]["verdict"] == "stale" and report["last_edition"] is None
 
     start = dt.datetime.now(UTC)

@@ -145,7 +145,7 @@ def test_send_dry_run_and_json(cli: Cli, tmp_path: Path) -> None:
     env = {"PAPERBOY_OUTBOX": str(tmp_path / "outbox")}
     result = cli("send", "--dry-run", "--json", env=env)
     assert json.loads(result.stdout) == {"edition": "2026-11-20", "queued": 2, "sent": 1, "failed": 0,
-                                         "skipped": 1, "dry_run": True}
+                                         "skipped": 1, "retrying": 0, "uncertain": 0, "dry_run": True}
     assert not (tmp_path / "outbox").exists()
     sent = json.loads(cli("send", "--json", env=env).stdout)
     assert sent == {"edition": "2026-11-20", "queued": 2, "sent": 1, "failed": 0, "skipped": 1}

@@ -2,18 +2,21 @@
 
 This is the one place where errors become exit codes: 0 when everything worked, 1 when some
 input or the database failed, 2 for a usage or configuration error. Every failure is one line
-on stderr; ``-v`` adds the traceback of an unexpected one.
+on stderr (a database error too, never its SQL); ``-v`` adds the traceback of an unexpected
+one. Output piped into a reader that stops early (``| head``) ends quietly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
 from bot.errors import ConfigError, PaperboyError
@@ -44,6 +47,23 @@ class App:
         return self._database
 
 
+def _problem(exc: SQLAlchemyError) -> str:
+    """The driver's own first line, without the statement and parameters SQLAlchemy appends."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _quiet_pipe() -> NoReturn:
+    """The reader went away: point stdout at /dev/null so the interpreter's final flush is
+    silent too (Python's documented recipe), and end without a word."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(0)
+
+
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"paperboy: {message}", err=True)
     sys.exit(code)
@@ -59,6 +79,12 @@ class _Commands(click.Group):
             _fail(str(exc), 1)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            _quiet_pipe()
+        except SQLAlchemyError as exc:
+            if ctx.obj is not None and ctx.obj.verbose:
+                raise
+            _fail(f"database error: {_problem(exc)}", 1)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:

@@ -196,6 +196,7 @@ def _report(summary: SendSummary, as_json: bool, dry_run: bool = False) -> None:
         click.echo(f"edition {summary.edition}: {summary.queued} queued, {summary.sent} {verb}, "
                    f"{summary.failed} failed, {summary.skipped} skipped"
                    + (f", {summary.retrying} to retry later" if summary.retrying else "")
+                   + (f", {summary.uncertain} uncertain (the server may have them)" if summary.uncertain else "")
                    + ("" if dry_run else f" in {summary.seconds:.1f} s"))
     sys.exit(1 if summary.failed else 0)
 
@@ -229,7 +230,7 @@ def deliveries() -> None:
 
 
 @deliveries.command("list")
-@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "skipped"]))
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "skipped", "uncertain"]))
 @click.option("--date", "date", type=DATE, help="Only this edition.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
@@ -251,10 +252,12 @@ def deliveries_list(app: App, status: str | None, date: dt.datetime | None, limi
         click.echo(json.dumps([
             {"edition": d.edition_date.isoformat(), "email": d.address, "status": d.status,
              "message_id": d.message_id, "attempts": d.attempts, "next_attempt": d.next_attempt_at.isoformat(),
-             "sent": d.sent_at.isoformat() if d.sent_at else None, "error": d.last_error}
+             "sent": d.sent_at.isoformat() if d.sent_at else None, "uncertain": d.uncertain, "error": d.last_error}
             for d in rows], indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"{len(rows)} deliveries", title_justify="left")
+    uncertain = sum(1 for d in rows if d.status == "uncertain")
+    table = Table(title=f"{len(rows)} deliveries" + (f", {uncertain} uncertain" if uncertain else ""),
+                  title_justify="left")
     for name in ("edition", "email", "status", "attempts", "error"):
         table.add_column(name, overflow="fold")
     for d in rows:

@@ -67,7 +67,10 @@ def run(app: App, once: bool, on_schedule: bool, as_json: bool) -> None:
 
         database = wait_for_database(settings, stop)
         if database is not None:
-            Service(database, settings, stop).run()
+            service = Service(database, settings, stop)
+            service.run()
+            if service.fatal is not None:
+                raise service.fatal
         return
     from bot.schedule.daemon import run_once
 
@@ -119,6 +122,8 @@ def _print_status(report: dict[str, Any]) -> None:
     click.echo(f"health: {health['verdict']}")
     for reason in health["reasons"]:
         click.echo(f"  - {reason}")
+    for warning in health.get("warnings", []):
+        click.echo(f"warning: {warning}")
     ingest = report["last_ingest"]
     if ingest is None:
         click.echo("last ingest: never")
@@ -135,12 +140,14 @@ def _print_status(report: dict[str, Any]) -> None:
         d = edition["deliveries"]
         click.echo(f"last edition: {edition['date']} ({edition['papers']} papers, {edition['climbing']} climbing): "
                    f"{d['sent']} sent, {d['failed']} failed, {d['pending'] + d['sending']} pending, "
-                   f"{d['skipped']} skipped")
+                   f"{d['skipped']} skipped" + (f", {d['uncertain']} uncertain" if d["uncertain"] else ""))
     skipped = report["last_skipped"]
     if skipped:
         click.echo(f"last day without an edition: {skipped['date']} ({skipped['kind']}: {skipped['reason']})")
     click.echo(f"next edition: {report['next_edition']['date']}, due {_when(report['next_edition']['due_at'])}")
-    click.echo(f"deliveries: {report['deliveries']['pending']} pending, {report['deliveries']['failed']} failed")
+    d = report["deliveries"]
+    click.echo(f"deliveries: {d['pending']} pending, {d['failed']} failed, {d['uncertain']} uncertain "
+               "(the server may have them; sent once more at most)")
     click.echo(f"feeds written: {_when(report['feeds_written'])}")
     scheduler = report["scheduler"]
     click.echo(f"scheduler: {scheduler['holder']} since {_when(scheduler['since'])}" if scheduler

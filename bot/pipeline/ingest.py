@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
@@ -35,6 +36,7 @@ from bot.store import papers as store
 from bot.store import service as service_store
 from bot.store import sources as source_store
 
+log = logging.getLogger(__name__)
 BATCH = 5000
 MAX_WARNINGS = 50
 
@@ -92,13 +94,30 @@ def ingest_sources(
     marks nothing seen and its stored validators stay as they were."""
     with suppress(OSError):  # an inbox that cannot be made is reported below, as a failing source
         settings.inbox.mkdir(parents=True, exist_ok=True)
-    reports = [ingest_file(database, settings, path, now=now(), progress=progress)
-               for path in expand_paths([settings.inbox])]
+    reports = _guarded(str(settings.inbox), lambda: [
+        ingest_file(database, settings, path, now=now(), progress=progress) for path in expand_paths([settings.inbox])])
     for source in settings.sources:
-        reports.extend(_read_source(database, settings, source, now()))
+        reports.extend(_guarded(source.name, lambda source=source: _read_source(  # type: ignore[misc]
+            database, settings, source, now())))
     summary = IngestSummary(files=tuple(reports))
     _record_check(database, [str(settings.inbox), *(s.name for s in settings.sources)], summary, now())
     return summary
+
+
+def _guarded(name: str, read: Callable[[], list[FileReport]]) -> list[FileReport]:
+    """One source's reports; a source that cannot be read at all (an inbox without permission,
+    a database error on one of its items, anything unforeseen) is one failed report, and the
+    other sources still go in."""
+    try:
+        return read()
+    except OSError as exc:
+        error = f"{name}: cannot be read ({exc.strerror or exc})"
+    except DBAPIError as exc:
+        error = f"{name}: database error: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}"
+    except Exception as exc:  # noqa: BLE001 - one source must not stop the day; the traceback goes to debug
+        log.debug("ingest: %s", name, exc_info=True)
+        error = f"{name}: cannot be ingested ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+    return [FileReport(path=name, status="failed", error=error)]
 
 
 def _read_source(database: Database, settings: Settings, source: SourceSpec, now: dt.datetime) -> list[FileReport]:
@@ -178,6 +197,10 @@ def ingest_document(database: Database, name: str, data: bytes, kind: str, now: 
         return FileReport(path=name, status="failed", error=str(exc), seconds=time.perf_counter() - started)
     except IntegrityError:
         return FileReport(path=name, status="unchanged")
+    except DBAPIError as exc:  # a value the database refuses: the document fails, the other sources go on
+        problem = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        return FileReport(path=name, status="failed", error=f"{name}: database error: {problem}",
+                          seconds=time.perf_counter() - started)
     return FileReport(path=name, status="ingested", items=items, new=new, seen=seen, warnings=tuple(warnings),
                       layout=layout, dump_date=now.date(), seconds=time.perf_counter() - started)
 

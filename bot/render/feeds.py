@@ -95,11 +95,16 @@ def _atom(feed: FeedGenerator) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Write through a temporary file and rename, so a reader never sees half a feed."""
+    """Write through a temporary file and rename, so a reader never sees half a feed; a write
+    that fails (a full disk) leaves the previous file and no truncated temporary behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 FEED_TYPES = {".xml": "application/atom+xml", ".json": "application/feed+json", ".html": "text/html"}

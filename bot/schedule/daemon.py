@@ -6,6 +6,10 @@ What is due comes from the database, so the clock can be wrong, late or restarte
 harm. Only the holder of the scheduler lock acts; another process stands by and says so, and
 takes over when the holder goes away. A database that is down is waited for, at start and
 between reconciles.
+
+The daemon never quits quietly: a reconcile that fails (the database went away mid-send, mail
+cannot go out) is one line in the log and is tried again after 5 s, 10 s, 20 s... up to
+``schedule.interval``. Only a configuration error that no retry can fix stops it, with exit 2.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.deliver.outbox import worker_name
 from bot.deliver.transport import Transport
-from bot.errors import PaperboyError, StoreError
+from bot.errors import ConfigError, MailSetupError, PaperboyError, StoreError
 from bot.schedule.calendar import Calendar
 from bot.schedule.reconcile import Report, reconcile
 from bot.settings import Settings, show_duration
@@ -30,6 +34,7 @@ from bot.store.lock import HEARTBEAT, Holder, SchedulerLock
 
 log = logging.getLogger("paperboy")
 RETRY_DATABASE = 5.0
+FIRST_RETRY = 5.0
 
 
 def _now() -> dt.datetime:
@@ -66,6 +71,10 @@ class Service:
         self._standing_by: str | None = None
         self._next_due: dt.datetime | None = None
         self._planned: dt.datetime | None = None
+        self._failures = 0
+        self._retry_at: dt.datetime | None = None
+        self._retry_planned: dt.datetime | None = None
+        self.fatal: ConfigError | None = None
 
     def tick(self) -> Report | None:
         """One reconcile if we hold (or can take) the lock."""
@@ -89,15 +98,40 @@ class Service:
         try:
             report = reconcile(self.database, self.settings, on_schedule=True, clock=self.clock, stop=self.stop,
                                transport=self.transport)
+        except ConfigError as exc:
+            if isinstance(exc, MailSetupError):
+                self._failed(f"mail cannot go out: {exc}")
+                return None
+            log.error("paperboy run: stopping: configuration error: %s", exc)
+            self.fatal = exc
+            self.stop.set()
+            return None
         except PaperboyError as exc:
-            log.error("reconcile: %s", exc)
+            self._failed(str(exc))
             return None
         except SQLAlchemyError as exc:
-            log.error("reconcile: database error: %s; trying again in %s", _problem(exc),
-                      show_duration(self.settings.schedule_interval))
+            self._failed(f"database error: {_problem(exc)}")
+            return None
+        except Exception as exc:  # noqa: BLE001 - a bug must not end the service; it is logged and retried
+            log.debug("reconcile failed", exc_info=True)
+            self._failed(f"internal error: {type(exc).__name__}: {exc}")
             return None
         self._plan_next()
+        if report.mail_error:
+            self._failed(f"mail cannot go out: {report.mail_error}", logged=True)
+        else:
+            self._failures = 0
         return report
+
+    def _failed(self, problem: str, *, logged: bool = False) -> None:
+        """One line, then a retry after 5 s, 10 s, 20 s... up to schedule.interval."""
+        wait = min(FIRST_RETRY * 2 ** self._failures, self.settings.schedule_interval.total_seconds())
+        self._failures += 1
+        if not logged:
+            log.error("reconcile: %s; trying again in %s", problem, show_duration(dt.timedelta(seconds=wait)))
+        else:
+            log.warning("reconcile: trying again in %s", show_duration(dt.timedelta(seconds=wait)))
+        self._retry_at = _now() + dt.timedelta(seconds=wait)
 
     def _plan_next(self) -> None:
         date, at = self.calendar.next_due(self.clock())
@@ -112,6 +146,10 @@ class Service:
         if at is not None and at != self._planned:
             scheduler.add_job(self.tick, "date", run_date=at, id="due", replace_existing=True)
             self._planned = at
+        retry = self._retry_at
+        if retry is not None and retry != self._retry_planned:
+            scheduler.add_job(self.tick, "date", run_date=retry, id="retry", replace_existing=True)
+            self._retry_planned = retry
 
     def heartbeat(self) -> None:
         try:
@@ -122,8 +160,9 @@ class Service:
             log.error("database: %s (scheduler heartbeat)", _problem(exc))
 
     def run(self) -> None:
-        """Until ``stop`` is set (SIGTERM, Ctrl-C): then finish the message in flight, give the
-        other claimed deliveries back, release the lock and return."""
+        """Until ``stop`` is set (SIGTERM, Ctrl-C, a fatal configuration error, kept in
+        :attr:`fatal`): then finish or abort the message in flight, give the other claimed
+        deliveries back, release the lock and return."""
         scheduler = BackgroundScheduler(
             timezone=dt.UTC, executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -136,7 +175,7 @@ class Service:
                  self.settings.schedule_time.strftime("%H:%M"), self.settings.schedule_timezone, at.isoformat())
         scheduler.start()
         try:
-            while not self.stop.wait(min(HEARTBEAT.total_seconds() / 2, 5.0)):
+            while not self.stop.wait(min(HEARTBEAT.total_seconds() / 2, 1.0)):
                 self.heartbeat()
                 self._wake_when_due(scheduler)
         finally:

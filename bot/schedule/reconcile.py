@@ -30,6 +30,7 @@ from bot.status import Health, health
 from bot.store import Database
 from bot.store import editions as edition_store
 from bot.store import service as service_store
+from bot.store import subscribers as subscriber_store
 from bot.store.service import Skip
 
 log = logging.getLogger("paperboy")
@@ -77,7 +78,8 @@ class Report:
             "edition": self.edition.as_json() if self.edition else None,
             "deliveries": {"queued": d.queued if d else 0, "sent": d.sent if d else 0,
                            "failed": d.failed if d else 0, "skipped": d.skipped if d else 0,
-                           "retrying": d.retrying if d else 0, "expired": self.expired,
+                           "retrying": d.retrying if d else 0, "uncertain": d.uncertain if d else 0,
+                           "expired": self.expired,
                            "error": self.mail_error},
             "feeds": {"written": self.feeds is not None, "files": self.feeds or 0, "error": self.feeds_error},
             "health": self.health.as_json(),
@@ -102,6 +104,7 @@ def reconcile(
     sent: SendSummary | None = None
     expired, mail_error, feeds, feeds_error = 0, None, None, None
     if not stop.is_set():
+        _move_follows(database, settings, clock())
         step = _edition(database, settings, calendar, clock(), on_schedule)
         expired = _expire_late(database, settings, calendar, clock())
         if _in_time(settings, calendar, step, clock()) and not stop.is_set():
@@ -116,6 +119,7 @@ def reconcile(
 
 
 def _ingest(database: Database, settings: Settings, clock: Callable[[], dt.datetime]) -> IngestSummary:
+    """Never raises for a bad source: what failed is reported, and the day goes on without it."""
     t = time.perf_counter()
     if not settings.inbox.exists():
         log.info("ingest: creating the inbox %s (inbox, PAPERBOY_INBOX); drop dumps there", settings.inbox)
@@ -126,6 +130,9 @@ def _ingest(database: Database, settings: Settings, clock: Callable[[], dt.datet
              summary.count("unchanged"), summary.count("failed"), time.perf_counter() - t)
     for error in summary.errors:
         log.warning("ingest: %s", error)
+    for report in summary.files:
+        for warning in report.warnings:
+            log.warning("ingest: %s: %s", report.path, warning)
     return summary
 
 
@@ -166,6 +173,17 @@ def _edition(database: Database, settings: Settings, calendar: Calendar, now: dt
              len(edition.climbing), time.perf_counter() - t)
     return EditionStep("built" if edition.created else "found", date, due, edition.papers, len(edition.sections),
                        edition.note, edition.created_at)
+
+
+def _move_follows(database: Database, settings: Settings, now: dt.datetime) -> None:
+    """Readers of a renamed topic (its old slugs in ``formerly``) follow it under its new slug."""
+    for rule in settings.topics:
+        for old in rule.formerly:
+            with database.write() as session:
+                moved = subscriber_store.move_follows(session, old, rule.slug, now)
+            if moved:
+                log.warning("topics: %d subscriber%s of %r now follow %r (topics.formerly)", moved,
+                            "s" if moved != 1 else "", old, rule.slug)
 
 
 def _record_missed_before(database: Database, calendar: Calendar, last: dt.date | None, date: dt.date,
@@ -278,4 +296,6 @@ def _health(database: Database, settings: Settings, now: dt.datetime) -> Health:
         log.info("health: ok")
     else:
         log.warning("health: %s: %s", verdict.verdict, "; ".join(verdict.reasons))
+    for warning in verdict.warnings:
+        log.warning("health: %s", warning)
     return verdict

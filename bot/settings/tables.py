@@ -20,7 +20,8 @@ def _text_list(value: Any, key: str, source: str, required: bool) -> tuple[str, 
 
 
 def _topics(value: Any, source: str) -> tuple[TopicRule, ...]:
-    """``[[topics]]`` tables: name, include (phrases), optional exclude and slug."""
+    """``[[topics]]`` tables: name, include (phrases), optional exclude, slug and formerly (the
+    slugs it had before a rename, whose followers move to it)."""
     from bot.topics.rules import slugify
 
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -28,9 +29,10 @@ def _topics(value: Any, source: str) -> tuple[TopicRule, ...]:
     rules: list[TopicRule] = []
     for number, table in enumerate(value, 1):
         key = f"topics[{number}]"
-        unknown = set(table) - {"name", "include", "exclude", "slug"}
+        unknown = set(table) - {"name", "include", "exclude", "slug", "formerly"}
         if unknown:
-            raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key (name, include, exclude, slug)", source)
+            raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key (name, include, exclude, slug, formerly)",
+                              source)
         name = table.get("name")
         if not isinstance(name, str) or not name.strip() or any(c in name for c in "\r\n"):
             raise ConfigError(f"{key}.name", "expected a one-line name", source)
@@ -41,7 +43,15 @@ def _topics(value: Any, source: str) -> tuple[TopicRule, ...]:
             name=name.strip(), slug=slug,
             include=_text_list(table.get("include"), f"{key}.include", source, required=True),
             exclude=_text_list(table.get("exclude", []), f"{key}.exclude", source, required=False),
+            formerly=tuple(dict.fromkeys(slugify(old) for old in _text_list(
+                table.get("formerly", []), f"{key}.formerly", source, required=False) if slugify(old) != slug)),
         ))
+    taken = {rule.slug for rule in rules}
+    for number, rule in enumerate(rules, 1):
+        clash = taken.intersection(rule.formerly)
+        if clash:
+            raise ConfigError(f"topics[{number}].formerly", f"{sorted(clash)[0]!r} is the slug of a configured "
+                              "topic; formerly names slugs no topic has any more", source)
     return tuple(rules)
 
 

@@ -20,12 +20,33 @@ def _field(item: dict[str, Any], paper: dict[str, Any], name: str) -> Any:
     return value if value not in (None, "", []) else item.get(name)
 
 
+MAX_UPVOTES = 2**31 - 1  # what both databases' INTEGER holds; more is not a real count
+
+
+class _BadItem(ValueError):
+    pass
+
+
 def _authors(value: Any) -> tuple[str, ...] | None:
-    if not isinstance(value, list):
+    if value is None:
         return None
-    names = [text_of(a.get("name") if isinstance(a, dict) else a) for a in value
-             if isinstance(a, (dict, str))]
+    if not isinstance(value, list):
+        raise _BadItem("authors is not a list")
+    names = []
+    for author in value:
+        name = author.get("name") if isinstance(author, dict) else author
+        if not isinstance(name, str):
+            raise _BadItem(f"an author's name is not text ({type(name).__name__})")
+        names.append(text_of(name))
     return tuple(n for n in names if n) or None
+
+
+def _upvotes(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_UPVOTES:
+        raise _BadItem(f"upvotes {str(value)[:20]!r} is not a count from 0 to {MAX_UPVOTES}")
+    return value
 
 
 def parse_hf_api(data: bytes, source: str) -> tuple[list[Paper], list[str]]:
@@ -34,6 +55,8 @@ def parse_hf_api(data: bytes, source: str) -> tuple[list[Paper], list[str]]:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SourceError(source, f"is not JSON ({str(exc).splitlines()[0][:100]})") from None
+    except RecursionError:
+        raise SourceError(source, "is JSON nested too deeply to be a Daily Papers answer") from None
     if isinstance(document, dict) and isinstance(document.get("papers") or document.get("items"), list):
         document = document.get("papers") or document.get("items")
     if not isinstance(document, list):
@@ -51,15 +74,17 @@ def parse_hf_api(data: bytes, source: str) -> tuple[list[Paper], list[str]]:
             warnings.append(f"item {rank}: no title; skipped")
             continue
         raw_id = _field(item, paper, "id")
-        upvotes = _field(item, paper, "upvotes")
         summary = _field(item, paper, "summary")
         published = _field(item, paper, "publishedAt")
+        try:
+            authors, upvotes = _authors(_field(item, paper, "authors")), _upvotes(_field(item, paper, "upvotes"))
+        except _BadItem as exc:
+            warnings.append(f"item {rank} ({title[:60]!r}): {exc}; skipped")
+            continue
         papers.append(Paper(
             title=title, abstract=text_of(summary) if isinstance(summary, str) else "", rank=rank,
-            arxiv_id=normalise_arxiv_id(raw_id) if isinstance(raw_id, str) else None,
-            authors=_authors(_field(item, paper, "authors")),
-            published=date_of(published) if isinstance(published, str) else None,
-            upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) and upvotes >= 0 else None,
+            arxiv_id=normalise_arxiv_id(raw_id) if isinstance(raw_id, str) else None, authors=authors,
+            published=date_of(published) if isinstance(published, str) else None, upvotes=upvotes,
         ))
     if not papers:
         raise SourceError(source, "has no papers")

@@ -15,6 +15,7 @@ from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.database import conflict_insert, upsert
+from bot.store.deliveries import MAX_UNCERTAIN
 from bot.store.schema import (
     DeliveryRow,
     DumpRow,
@@ -85,11 +86,13 @@ class Unsent:
 
 
 def editions_with_unsent(session: Session) -> list[Unsent]:
-    """Editions that still have deliveries waiting (pending, or claimed by a sender that died)."""
+    """Editions that still have deliveries waiting (pending, to be resent, or claimed by a sender
+    that died)."""
     rows = session.execute(
         select(editions.c.id, editions.c.date, editions.c.created_at)
         .where(editions.c.id.in_(select(deliveries.c.edition_id).where(
-            deliveries.c.status.in_(("pending", "sending"))).distinct()))
+            or_(deliveries.c.status.in_(("pending", "sending")),
+                and_(deliveries.c.status == "uncertain", deliveries.c.uncertain < MAX_UNCERTAIN))).distinct()))
         .order_by(editions.c.date)
     )
     return [Unsent(*r) for r in rows]
@@ -104,6 +107,10 @@ def give_up(session: Session, edition: int, reason: str, now: dt.datetime) -> in
                    and_(deliveries.c.status == "sending", deliveries.c.lease_until < now)))
         .values(status="skipped", last_error=reason, lease_until=None, worker=None)
     )
+    # An uncertain message may have arrived: it stays uncertain, and is no longer resent.
+    session.connection().execute(
+        update(deliveries).where(deliveries.c.edition_id == edition, deliveries.c.status == "uncertain",
+                                 deliveries.c.uncertain < MAX_UNCERTAIN).values(uncertain=MAX_UNCERTAIN))
     return int(result.rowcount or 0)
 
 
@@ -138,6 +145,7 @@ class Facts:
     last_skip: Skip | None
     pending: int
     failed: int
+    uncertain: int
     ingest: tuple[dt.datetime, dict[str, Any]] | None
     feeds: tuple[dt.datetime, dict[str, Any]] | None
     mail: tuple[dt.datetime, dict[str, Any]] | None
@@ -175,6 +183,7 @@ def facts(session: Session) -> Facts:
         last_skip=Skip(*skip) if skip else None,
         pending=counts.get("pending", 0) + counts.get("sending", 0),
         failed=counts.get("failed", 0),
+        uncertain=counts.get("uncertain", 0),
         ingest=read_state(session, "ingest"),
         feeds=read_state(session, "feeds"),
         mail=read_state(session, "mail"),

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.models import Preferences, Subscriber, SubscriberStatus
@@ -153,3 +153,36 @@ def set_preferences(session: Session, token: str, preferences: Preferences, now:
     session.execute(update(subscribers).where(subscribers.c.token == token)
                     .values(updated_at=now, **_prefs(preferences)))
     return find_by_token(session, token)
+
+
+def _followers(session: Session) -> Iterator[Any]:
+    """Active subscribers who follow or mute something (most follow nothing: all topics)."""
+    return iter(session.execute(
+        select(subscribers.c.id, subscribers.c.follow, subscribers.c.mute)
+        .where(subscribers.c.status == "active",
+               (func.length(cast(subscribers.c.follow, String)) > 2)
+               | (func.length(cast(subscribers.c.mute, String)) > 2))))
+
+
+def followed_topics(session: Session) -> dict[str, int]:
+    """How many active subscribers follow each topic slug."""
+    counts: dict[str, int] = {}
+    for row in _followers(session):
+        for slug in set(row.follow or ()):
+            counts[slug] = counts.get(slug, 0) + 1
+    return counts
+
+
+def move_follows(session: Session, old: str, new: str, now: dt.datetime) -> int:
+    """Subscribers following (or muting) ``old`` follow (or mute) ``new`` instead: a renamed topic
+    keeps its readers. Returns how many subscribers changed."""
+    moved = 0
+    for row in list(_followers(session)):
+        follow, mute = list(row.follow or ()), list(row.mute or ())
+        if old not in follow and old not in mute:
+            continue
+        values = {name: list(dict.fromkeys(new if slug == old else slug for slug in slugs))
+                  for name, slugs in (("follow", follow), ("mute", mute))}
+        session.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values, updated_at=now))
+        moved += 1
+    return moved
