@@ -1,5 +1,6 @@
 """A real SMTP server on loopback (aiosmtpd) that records what it accepts and can be told to
-answer some recipients with a 4xx or 5xx first."""
+answer some recipients with a 4xx or 5xx first, to drop the connection after taking a whole
+message (before its reply), or to stall after taking it until released."""
 
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ class Recorder:
     replies: dict[str, list[str]] = field(default_factory=dict)
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    drops: dict[str, int] = field(default_factory=dict)  # recipient (or "*"): how many DATA to drop
+    stall: set[str] = field(default_factory=set)  # recipients (or "*") whose DATA reply waits for release
+    release: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)  # set when a stalled message came
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, ANN201, N802
         with self.lock:
@@ -50,6 +55,25 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+        rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+        with self.lock:
+            key = rcpt if self.drops.get(rcpt) else "*" if self.drops.get("*") else None
+            if key is not None and key != "*":
+                self.drops[key] -= 1
+            dropping = key is not None
+            stalling = rcpt in self.stall or "*" in self.stall
+            if dropping or stalling:  # the server has the whole message: it may deliver it
+                self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                              envelope.original_content))
+        if dropping:
+            server.transport.abort()
+            return "421 gone"
+        if stalling:
+            self.arrived.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+            server.transport.abort()
+            return "421 gone"
         if self.delay:
             await asyncio.sleep(self.delay)
         with self.lock:

@@ -142,10 +142,16 @@ def test_a_550_fails_and_repeated_hard_failures_bounce(db: Database, mail_settin
 
 
 def test_the_server_down_then_up(db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date) -> None:
+    """The server comes back once the first attempt has failed (an event, not a timer)."""
     subscribe(db, *readers(6))
     smtp.stop()
-    threading.Timer(1.0, smtp.start).start()
-    summary = send_edition(db, replace(mail_settings, delivery_retry_seconds=0.3))
+    restarted = threading.Lock()
+
+    def back_up_after_a_failure(outcome: str) -> None:
+        if outcome == "retrying" and restarted.acquire(blocking=False):
+            smtp.start()
+
+    summary = send_edition(db, replace(mail_settings, delivery_retry_seconds=0.3), progress=back_up_after_a_failure)
     assert (summary.sent, summary.failed) == (6, 0)
     assert smtp.recorder.per_recipient() == {a: 1 for a in readers(6)}
     with db.read() as session:
