@@ -297,3 +297,44 @@ def test_the_daemon_wakes_up_when_the_next_edition_is_due(db: Database, settings
     service._wake_when_due(scheduler)
     assert scheduler.get_job("due").trigger.run_date == dt.datetime(2026, 3, 29, 5, tzinfo=UTC)
     service.lock.release()
+
+
+def test_a_service_started_after_the_window_says_the_day_was_missed_and_how_to_send_it(
+    db: Database, settings: Settings, tmp_path: Path,
+) -> None:
+    from bot.status import health
+
+    settings = replace(_settings(settings, "UTC", "07:00", digest_empty_editions=False),
+                       schedule_max_lateness=dt.timedelta(hours=1), outbox=tmp_path / "maildir")
+    _subscribe(db, "ada@example.org")
+    _ingest_at(db, settings, "2026-11-18.txt", dt.datetime(2026, 11, 16, 6, tzinfo=UTC))
+    started = dt.datetime(2026, 11, 16, 9, tzinfo=UTC)
+    assert _tick(db, settings, started).edition.status == "missed"
+    told = health(db, settings, started)
+    assert any("2026-11-16 was missed" in w and "paperboy run --once" in w for w in told.warnings)
+    assert "run --once" not in (told.note or ""), "operator warnings never reach readers"
+    with time_machine.travel(started, tick=False):
+        sent = reconcile(db, settings, on_schedule=False)  # what the warning tells the operator to run
+    assert sent.edition.status == "built" and sent.deliveries.sent == 1
+    assert not health(db, settings, started).warnings
+
+
+def test_followers_of_a_renamed_topic_follow_it_under_its_new_slug(
+    db: Database, settings: Settings, tmp_path: Path,
+) -> None:
+    from bot.models import TopicRule
+    from bot.status import health
+    from bot.store.subscribers import find_subscriber
+
+    rule = TopicRule("Robot learning", "robot-learning", ("robot",), formerly=("robotics",))
+    settings = replace(_settings(settings, "UTC", "07:00"), topics=(rule,), outbox=tmp_path / "maildir")
+    now = dt.datetime(2026, 11, 16, 7, tzinfo=UTC)
+    with db.write() as session:
+        upsert_subscriber(session, "ada@example.org", preferences(follow="robotics"), now)
+        upsert_subscriber(session, "bob@example.org", preferences(follow="quantum-basket-weaving"), now)
+    assert any("quantum-basket-weaving" in w and "formerly" in w for w in health(db, settings, now).warnings)
+    _tick(db, settings, now)
+    with db.read() as session:
+        assert find_subscriber(session, "ada@example.org").preferences.follow == ("robot-learning",)  # type: ignore[union-attr]
+    warnings = health(db, settings, now).warnings
+    assert not any("robotics" in w for w in warnings) and any("quantum-basket-weaving" in w for w in warnings)
