@@ -13,6 +13,17 @@ same run and alternating, each in a fresh process (so its peak memory is its own
   subscriber, claim, render each copy, send, record each delivery), with no message built in
   advance.
 
+- previous: the same ``paperboy send`` from ``--previous`` (a git revision, checked out beside
+  the work directory), to price what this code adds per message (the lease heartbeat, the
+  take-up before each send, the deadline watch) against the code before it, in the same run.
+
+Then faults, counted by a sink that records every message it took: ``--subscribers`` messages
+through a sink that drops the connection after taking the whole message (before its reply) for
+5 % of the recipients, once each; and two senders at once, a lease of 10 s, with one recipient
+whose server takes 25 s to answer. Extra copies are split into those an uncertain resend
+explains (at most one per uncertain message) and those it does not (a lease that expired while
+its message was in flight: the target is 0).
+
 Finally ``paperboy send`` to ``--big`` subscribers gives the peak memory with the list streamed.
 The edition has 40 generated papers. Prints a Markdown table.
 """
@@ -23,8 +34,10 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import resource
 import shutil
+import signal
 import smtplib
 import socket
 import statistics
@@ -32,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,13 +63,33 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def sink(port: int) -> None:
-    """Accept every message and discard it (the time is the sender's, not a mailbox's)."""
+def sink(port: int, mode: str = "accept", counts_file: str = "") -> None:
+    """Accept every message and discard it (the time is the sender's, not a mailbox's). Modes for
+    the faults: ``drop5`` drops the connection after the whole message, before the reply, the
+    first time for every 20th recipient; ``slow`` answers reader000007 after 25 s. Both count
+    what they took per recipient and write the counts to ``counts_file`` on SIGTERM."""
     from aiosmtpd.smtp import SMTP
+
+    counts: dict[str, int] = {}
 
     class Discard:
         async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+            if mode == "accept":
+                return "250 OK"
+            rcpt = envelope.rcpt_tos[0]
+            counts[rcpt] = counts.get(rcpt, 0) + 1
+            if mode == "drop5" and counts[rcpt] == 1 and int(rcpt[6:12]) % 20 == 0:
+                server.transport.abort()
+                return "421 gone"
+            if mode == "slow" and rcpt.startswith("reader000007@"):
+                await asyncio.sleep(25)
             return "250 OK"
+
+    def write_counts(*_: object) -> None:
+        Path(counts_file).write_text(json.dumps(counts))
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, write_counts)
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
@@ -140,35 +174,113 @@ def child_baseline(url: str, port: int, concurrency: int) -> dict[str, float]:
     return {"sent": len(messages), "seconds": seconds, "rate": len(messages) / seconds, "peak_mb": peak_mb()}
 
 
-def child_paperboy(url: str, port: int, concurrency: int) -> dict[str, float]:
+def child_paperboy(url: str, port: int, concurrency: int, **changes: float) -> dict[str, float]:
     from bot.deliver import send_edition
     from bot.store import deliveries as outbox
 
-    settings = settings_for(url, port, concurrency)
+    settings = replace(settings_for(url, port, concurrency), **changes)
     database = open_database(url)
     with database.write() as session:
         session.execute(outbox.deliveries.delete())
     started = time.perf_counter()
     summary = send_edition(database, replace(settings))
     seconds = time.perf_counter() - started
-    assert summary.failed == 0 and summary.sent == summary.queued, summary
-    return {"sent": summary.sent, "seconds": seconds, "rate": summary.sent / seconds, "peak_mb": peak_mb()}
+    assert summary.failed == 0 and (changes or summary.sent == summary.queued), summary
+    return {"sent": summary.sent, "seconds": seconds, "rate": summary.sent / seconds, "peak_mb": peak_mb(),
+            "uncertain": getattr(summary, "uncertain", 0)}
 
 
-def run_child(*args: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True)
+def child_concurrent(url: str, port: int) -> dict[str, float]:
+    """Two senders at once (the second a second later), a lease of 10 s, uncertain resends due
+    at once: the deliveries are queued first so both work on the same outbox."""
+    from bot.deliver import send_edition
+
+    settings = replace(settings_for(url, port, 4), delivery_lease_seconds=10, delivery_uncertain_retry_seconds=0,
+                       delivery_wait_seconds=60)
+    database = open_database(url)
+    results: list[object] = []
+    runs = [threading.Thread(target=lambda: results.append(send_edition(database, settings)))]
+    runs[0].start()
+    time.sleep(1)
+    runs.append(threading.Thread(target=lambda: results.append(send_edition(database, settings))))
+    runs[1].start()
+    for run in runs:
+        run.join()
+    return {"sent": sum(r.sent for r in results), "uncertain": sum(r.uncertain for r in results)}  # type: ignore[attr-defined]
+
+
+def run_child(*args: str, script: Path = Path(__file__)) -> dict[str, float]:
+    out = subprocess.run([sys.executable, str(script), "--child", *args], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 
 
+def start_sink(port: int, mode: str = "accept", counts: Path | None = None) -> subprocess.Popen[str]:
+    server = subprocess.Popen([sys.executable, __file__, "--child", "sink", str(port), mode, str(counts or "")],
+                              stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+    return server
+
+
+def stop_sink(server: subprocess.Popen[str], counts: Path) -> dict[str, int]:
+    server.terminate()
+    server.wait()
+    return dict(json.loads(counts.read_text()))
+
+
+def previous_tree(revision: str, work: Path) -> Path:
+    """The code before this change, checked out beside the work directory (no commit touched)."""
+    tree = work / "previous"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(tree), revision],
+                   check=True, capture_output=True)
+    return tree
+
+
+def faults(url_for: Callable[[str], str], subscribers: int, work: Path) -> list[str]:
+    rows = []
+    port, counts = free_port(), work / "counts.json"
+    url = url_for("faults")
+    run_child("setup", url, str(subscribers), str(work))
+    server = start_sink(port, "drop5", counts)
+    try:
+        result = run_child("paperboy", url, str(port), "4", "uncertain")
+    finally:
+        got = stop_sink(server, counts)
+    extra = sum(got.values()) - len(got)
+    dropped = subscribers // 20
+    unexplained = max(0, extra - int(result["uncertain"]))
+    rows.append(f"| {subscribers:,} messages, 5 % dropped after DATA (before the reply) | {extra} extra copies "
+                f"for {int(result['uncertain'])} uncertain sends ({dropped} dropped); per 10,000: "
+                f"{unexplained * 10_000 / subscribers:.0f} from lease expiry, {len(got)} of {subscribers:,} "
+                f"received | 0 from lease expiry, ≤ 1 extra per uncertain | |")
+    url = url_for("slow")
+    run_child("setup", url, "2000", str(work))
+    port = free_port()
+    server = start_sink(port, "slow", counts)
+    try:
+        result = run_child("concurrent", url, str(port))
+    finally:
+        got = stop_sink(server, counts)
+    extra = sum(got.values()) - len(got)
+    slow = got.get("reader000007@example.org", 0)
+    rows.append(f"| 2,000 messages, two senders, lease 10 s, one recipient answered after 25 s | {extra} extra "
+                f"copies ({slow} of the slow one's, {int(result['uncertain'])} uncertain sends); per 10,000: "
+                f"{max(0, extra - int(result['uncertain'])) * 5:.0f} from lease expiry; sent {int(result['sent'])} "
+                f"| 0 from lease expiry | |")
+    return rows
+
+
 def fresh_database(url: str | None, work: Path, name: str) -> str:
+    """An empty database: a SQLite file, or on PostgreSQL a schema of this name."""
     if url:
+        from urllib.parse import quote
+
         from sqlalchemy import create_engine, text
 
         engine = create_engine(url, isolation_level="AUTOCOMMIT")
         with engine.connect() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "bench_{name}" CASCADE; CREATE SCHEMA "bench_{name}"'))
         engine.dispose()
-        return url
+        return f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path=bench_{name}')}"
     for leftover in work.glob(f"{name}.db*"):
         leftover.unlink()
     return f"sqlite:///{work / name}.db"
@@ -186,18 +298,22 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=100_000, help="subscribers for the peak-memory run (0: skip)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--database-url", help="PostgreSQL to use (its public schema is replaced!)")
+    parser.add_argument("--database-url", help="PostgreSQL to use (schemas bench_* in it are replaced)")
+    parser.add_argument("--previous", default="443cf8f",
+                        help="git revision to compare with (default: the code before the lease heartbeat)")
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out" / "deliver")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         task, *rest = args.child
         if task == "sink":
-            sink(int(rest[0]))
+            sink(int(rest[0]), *rest[1:])
             return
+        uncertain = {"delivery_uncertain_retry_seconds": 0} if rest[3:] == ["uncertain"] else {}
         result = {"setup": lambda: child_setup(rest[0], int(rest[1]), Path(rest[2])),
                   "baseline": lambda: child_baseline(rest[0], int(rest[1]), int(rest[2])),
-                  "paperboy": lambda: child_paperboy(rest[0], int(rest[1]), int(rest[2]))}[task]()
+                  "paperboy": lambda: child_paperboy(rest[0], int(rest[1]), int(rest[2]), **uncertain),
+                  "concurrent": lambda: child_concurrent(rest[0], int(rest[1]))}[task]()
         print(json.dumps(result))
         return
 
@@ -205,14 +321,20 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--child", "sink", str(port)], stdout=subprocess.PIPE, text=True)
+    server = start_sink(port)
+    tree = previous_tree(args.previous, work) if args.previous else None
     try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         url = fresh_database(args.database_url, work, "deliver")
         run_child("setup", url, str(args.subscribers), str(work))
-        baseline, ours = [], []
+        old_url = fresh_database(args.database_url, work, "previous")
+        if tree is not None:
+            run_child("setup", old_url, str(args.subscribers), str(work), script=tree / "benchmarks" / "deliver.py")
+        baseline, ours, before = [], [], []
         for _ in range(args.rounds):
             baseline.append(run_child("baseline", url, str(port), str(args.concurrency)))
+            if tree is not None:
+                before.append(run_child("paperboy", old_url, str(port), str(args.concurrency),
+                                        script=tree / "benchmarks" / "deliver.py"))
             ours.append(run_child("paperboy", url, str(port), str(args.concurrency)))
         base_rate = statistics.median(r["rate"] for r in baseline)
         our_rate = statistics.median(r["rate"] for r in ours)
@@ -225,6 +347,13 @@ def main() -> None:
         print(f"| paperboy send ({backend}): queue, render, send and record {n} deliveries, "
               f"{args.concurrency} connections | {our_rate:,.0f} messages/s ({our_rate / base_rate:.0%} of the "
               f"baseline) | ≥ 70 % | {max(r['peak_mb'] for r in ours):.0f} MB |")
+        if before:
+            old_rate = statistics.median(r["rate"] for r in before)
+            print(f"| the same from {args.previous} (before the lease heartbeat, the take-up and the deadline "
+                  f"watch) | {old_rate:,.0f} messages/s; this code: {our_rate / old_rate - 1:+.1%} "
+                  f"| cost ≤ 5 % | {max(r['peak_mb'] for r in before):.0f} MB |")
+        for row in faults(lambda name: fresh_database(args.database_url, work, name), args.subscribers, work):
+            print(row)
         if args.big:
             big_url = fresh_database(args.database_url, work, "big")
             run_child("setup", big_url, str(args.big), str(work))
@@ -234,6 +363,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait()
+        if tree is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
 
 
 if __name__ == "__main__":
