@@ -89,7 +89,8 @@ def sink(port: int, mode: str = "accept", counts_file: str = "") -> None:
         Path(counts_file).write_text(json.dumps(counts))
         os._exit(0)
 
-    signal.signal(signal.SIGTERM, write_counts)
+    if counts_file:
+        signal.signal(signal.SIGTERM, write_counts)
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()

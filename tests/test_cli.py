@@ -119,6 +119,7 @@ def test_fifty_megabyte_dump_and_fifty_megabyte_junk(database_url: str, tmp_path
     assert bad["status"] == "failed" and "longer than" in bad["error"]
 
 
+@pytest.mark.slow
 def test_the_quickstart_main_job_runs_offline(tmp_path: Path) -> None:
     """The paperboy commands of README.md's first Quickstart command, as real processes in an
     empty directory on the embedded defaults: ``run --once`` ingests the example inbox, builds

@@ -117,6 +117,7 @@ def test_digest_build_command(cli: Cli, tmp_path: Path) -> None:
     assert cli.json("topics", "show") == {"topics": []}
 
 
+@pytest.mark.slow
 def test_two_processes_building_the_same_date_make_one_edition(database_url: str, tmp_path: Path) -> None:
     env = {"PAPERBOY_DATABASE_URL": database_url, "PAPERBOY_INBOX": str(tmp_path / "inbox")}
     base = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}

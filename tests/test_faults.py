@@ -124,6 +124,7 @@ def test_uncertain_counts_show_in_send_status_and_deliveries_list(
     assert "1 uncertain" in cli("status").stdout
 
 
+@pytest.mark.slow
 def test_a_stalled_send_outliving_the_lease_is_never_sent_twice(
     db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date,  # noqa: F811
 ) -> None:
@@ -164,6 +165,7 @@ def _paperboy(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_the_claims_of_a_sender_killed_on_this_host_are_taken_back_at_once(
     db: Database, settings: Settings, smtp: SmtpServer, edition: dt.date, tmp_path: Path,  # noqa: F811
 ) -> None:
@@ -189,6 +191,7 @@ def test_the_claims_of_a_sender_killed_on_this_host_are_taken_back_at_once(
     assert set(statuses(db).values()) == {"sent"}
 
 
+@pytest.mark.slow
 def test_sigterm_ends_run_once_within_moments_while_a_send_hangs(
     db: Database, settings: Settings, smtp: SmtpServer, tmp_path: Path,
 ) -> None:
@@ -208,6 +211,7 @@ def test_sigterm_ends_run_once_within_moments_while_a_send_hangs(
     assert list(states.values()).count("uncertain") == smtp.recorder.count()
 
 
+@pytest.mark.slow
 def test_run_once_with_a_mail_setup_error_exits_2_and_still_writes_the_feeds(
     db: Database, settings: Settings, smtp: SmtpServer, tmp_path: Path,
 ) -> None:
@@ -247,6 +251,7 @@ def _lines_until(process: subprocess.Popen[str], needle: str, seen: list[str]) -
             return
 
 
+@pytest.mark.slow
 def test_the_daemon_keeps_running_through_a_mail_setup_error_and_retries(
     db: Database, settings: Settings, smtp: SmtpServer, tmp_path: Path,
 ) -> None:
@@ -300,6 +305,7 @@ def test_bad_items_and_an_unreadable_source_do_not_stop_the_day(
     assert "item 2" in text and "not text" in text and "item 3" in text and "upvotes" in text
 
 
+@pytest.mark.slow
 def test_a_status_piped_into_head_ends_quietly(settings: Settings, tmp_path: Path) -> None:
     read, write = os.pipe()
     os.close(read)  # the reader is gone before the first line
@@ -310,6 +316,7 @@ def test_a_status_piped_into_head_ends_quietly(settings: Settings, tmp_path: Pat
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_a_database_that_is_down_is_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
     port = socket.create_server(("127.0.0.1", 0))

@@ -171,6 +171,7 @@ def _editions(db: Database) -> list[dt.date]:
         return [date for date, _papers, _climbing in list_editions(session)]
 
 
+@pytest.mark.slow
 def test_two_run_once_at_the_same_moment_give_one_edition_and_one_copy_each(
     db: Database, settings: Settings, smtp: SmtpServer, inbox: Path, tmp_path: Path,
 ) -> None:
@@ -192,6 +193,7 @@ def test_two_run_once_at_the_same_moment_give_one_edition_and_one_copy_each(
     assert len(worked) + len(standby) == 2
 
 
+@pytest.mark.slow
 def test_sigterm_while_sending_loses_nothing_and_duplicates_nothing(
     db: Database, settings: Settings, smtp: SmtpServer, inbox: Path, tmp_path: Path,
 ) -> None:
@@ -269,6 +271,7 @@ def test_a_second_daemon_stands_by_and_takes_over_when_the_first_stops(
     assert smtp.recorder.per_recipient() == {"ada@example.org": 1}
 
 
+@pytest.mark.slow
 def test_logs_name_no_address_unless_asked_for_debug(db: Database, settings: Settings, smtp: SmtpServer,
                                                      inbox: Path, tmp_path: Path) -> None:
     _subscribe(db, ["ada@example.org", "bob@example.org"])

@@ -148,7 +148,8 @@ def test_send_dry_run_and_json(cli: Cli, tmp_path: Path) -> None:
                                          "skipped": 1, "retrying": 0, "uncertain": 0, "dry_run": True}
     assert not (tmp_path / "outbox").exists()
     sent = json.loads(cli("send", "--json", env=env).stdout)
-    assert sent == {"edition": "2026-11-20", "queued": 2, "sent": 1, "failed": 0, "skipped": 1}
+    assert sent == {"edition": "2026-11-20", "queued": 2, "sent": 1, "failed": 0, "skipped": 1, "retrying": 0,
+                    "uncertain": 0}
     assert len(list((tmp_path / "outbox" / "new").iterdir())) == 1
     listed = json.loads(cli("deliveries", "list", "--json").stdout)
     assert {(d["email"], d["status"]) for d in listed} == {("a@example.org", "sent"), ("b@example.org", "skipped")}

@@ -6,6 +6,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.models import TopicDoc
 from bot.store import Database
 from bot.store.topics import known_topics, save_topics
@@ -91,6 +93,7 @@ def test_topics_show_save_and_list(cli: Cli) -> None:
     assert [t["slug"] for t in again["topics"]] == [t["slug"] for t in saved["topics"]]
 
 
+@pytest.mark.slow
 def test_a_real_process_reports_a_bad_listing_without_a_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"id": "a", "title": "\xff\xfe"}\n')
