@@ -25,6 +25,7 @@ import datetime as dt
 import logging
 import os
 import re
+import secrets
 import socket
 import threading
 import time
@@ -101,11 +102,11 @@ def reclaim_dead(database: Database, worker: str) -> int:
     """Claims left by senders of this host whose process is gone, and by earlier runs of this
     process, are taken back now rather than when their lease runs out."""
     host = worker.rsplit(":", 1)[0] + ":"
-    with database.write() as session:
+    # Under the lock that registers tokens, which a run does before it claims with one: no claim
+    # of a run of this process can be made, unregistered, while its rows are being expired.
+    with _held_lock, database.write() as session:
         dead = [w for w in outbox.holders(session, host) if w != worker and not _alive(w)]
-        with _held_lock:
-            held = set(_held)
-        count = outbox.expire(session, dead) + outbox.expire(session, [worker], keep=held)
+        count = outbox.expire(session, dead) + outbox.expire(session, [worker], keep=set(_held))
     if count:
         log.warning("deliver: %d claims left by senders that stopped (%s) taken back", count,
                     ", ".join(dead) or "this process")
@@ -301,15 +302,17 @@ class Run:
 
     def _loop(self, transport: Transport, connection: Connection, fast: Connection | None) -> None:
         while not self.halt.is_set():
-            with self.database.write(connection) as session:
-                claims = outbox.claim(session, self.worker, self.clock(), self.lease, CLAIM_BATCH, self.edition)
-            if claims:
-                self._hold(claims[0].claim, True)
-                try:
+            token = secrets.token_hex(16)
+            self._hold(token, True)  # registered before the claim exists: see reclaim_dead
+            try:
+                with self.database.write(connection) as session:
+                    claims = outbox.claim(session, self.worker, self.clock(), self.lease, CLAIM_BATCH, self.edition,
+                                          token=token)
+                if claims:
                     self._work(transport, connection, fast, claims)
-                finally:
-                    self._hold(claims[0].claim, False)
-            elif not self._wait_for_more(connection):
+            finally:
+                self._hold(token, False)
+            if not claims and not self._wait_for_more(connection):
                 return
 
     def _wait_for_more(self, connection: Connection) -> bool:

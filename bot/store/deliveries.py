@@ -121,9 +121,11 @@ def _candidates(now: dt.datetime, limit: int, edition: int | None) -> list[Selec
 
 def claim(
     session: Session, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int, edition: int | None = None,
+    token: str | None = None,
 ) -> list[Claim]:
-    """Take up to ``limit`` due deliveries for ``worker`` until ``now + lease``, under one new token."""
-    token = secrets.token_hex(16)
+    """Take up to ``limit`` due deliveries for ``worker`` until ``now + lease``, under one token
+    (``token``, or a new one)."""
+    token = token or secrets.token_hex(16)
     values = {"status": "sending", "worker": worker, "lease_until": now + lease,
               "attempts": deliveries.c.attempts + 1, "claim_token": token}
     taken: list[int] = []
