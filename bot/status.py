@@ -107,19 +107,22 @@ def _warnings(facts: service_store.Facts, settings: Settings, now: dt.datetime, 
     return tuple(found)
 
 
-def health(database: Database, settings: Settings, now: dt.datetime) -> Health:
+def _read(database: Database, settings: Settings, now: dt.datetime) -> tuple[service_store.Facts, Health]:
+    """The facts and the verdict on them, read in one transaction."""
     with database.read() as session:
         facts = service_store.facts(session)
         followed = subscriber_store.followed_topics(session)
         known = {k.slug for k in topic_store.known_topics(session)} | {r.slug for r in settings.topics} | {"other"}
-    return assess(facts, settings, now, _warnings(facts, settings, now, followed, known))
+    return facts, assess(facts, settings, now, _warnings(facts, settings, now, followed, known))
+
+
+def health(database: Database, settings: Settings, now: dt.datetime) -> Health:
+    return _read(database, settings, now)[1]
 
 
 def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str, Any]:
     """The document ``paperboy status --json`` prints (and, later, the web's health page)."""
-    verdict = health(database, settings, now)
-    with database.read() as session:
-        facts = service_store.facts(session)
+    facts, verdict = _read(database, settings, now)
     calendar = Calendar.from_settings(settings)
     next_date, next_at = calendar.next_due(now)
     holder = current_holder(database, now)

@@ -112,19 +112,9 @@ class SmtpServer:
         self._controller: Controller | None = None
 
     def start(self) -> SmtpServer:
-        """Listen again on the same port; a port the kernel still holds for a moment after a stop
-        is tried again (a bounded retry on a refusal, not a wait for time to pass)."""
-        for attempt in range(100):
-            self._controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port,
-                                          timeout=self.idle_timeout, ready_timeout=10)
-            try:
-                self._controller.start()
-                return self
-            except OSError:
-                self._controller = None
-                if attempt == 99:
-                    raise
-                time.sleep(0.05)
+        self._controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port,
+                                      timeout=self.idle_timeout, ready_timeout=10)
+        self._controller.start()
         return self
 
     def stop(self) -> None:

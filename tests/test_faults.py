@@ -20,9 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.deliver import send_edition
-from bot.deliver.transport import SmtpConfig, SmtpTransport
+from bot.deliver import send_edition, signer
+from bot.deliver.copies import Copies
+from bot.deliver.outbox import Run
+from bot.deliver.transport import SmtpConfig, SmtpTransport, open_transport
 from bot.errors import TransientError, UncertainError
+from bot.render import environment
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import deliveries as outbox
@@ -30,6 +33,7 @@ from tests.conftest import ROOT
 from tests.smtp_server import SmtpServer
 from tests.test_delivery import edition, mail_settings, readers, statuses, subscribe  # noqa: F401
 
+NOW_UTC = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
 MESSAGE = b"Subject: hello\r\nMessage-ID: <one@example.org>\r\n\r\nbody\r\n"
 
 
@@ -147,6 +151,43 @@ def test_a_stalled_send_outliving_the_lease_is_never_sent_twice(
     assert counts == {a: 2 if a == slow else 1 for a in everyone}, "the stalled one once more, the rest once"
     rows = _deliveries(db)
     assert (rows[slow].status, rows[slow].uncertain) == ("uncertain", 2)
+
+
+def _sender_run(db: Database, settings: Settings) -> Run:
+    return Run(database=db, settings=settings, transport=lambda: open_transport(settings),
+               signer=signer(db, settings), copies=Copies(db, settings, environment(), NOW_UTC), edition=None,
+               clock=lambda: dt.datetime.now(dt.UTC))
+
+
+@pytest.mark.parametrize("stolen", [False, True])
+def test_a_claim_taken_up_long_before_its_send_is_taken_up_again_first(
+    db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date, stolen: bool,  # noqa: F811
+) -> None:
+    """Rendering or the rate limit may hold a message past a quarter lease after its take-up:
+    the claim is taken up again just before the send, and a claim another sender took over in
+    the meantime is not sent (the other sender sends it)."""
+    subscribe(db, "ada@example.org")
+    with db.write() as session:
+        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org",  # type: ignore[arg-type]
+                       dt.datetime.now(dt.UTC))
+    run = _sender_run(db, mail_settings)
+    now = dt.datetime.now(dt.UTC)
+    with db.write() as session:
+        [claim] = outbox.claim(session, run.worker, now, run.lease, 10)
+        assert outbox.take_up(session, claim.id, claim.claim, now + run.lease) == "active"
+    if stolen:
+        with db.write() as session:  # the lease ran out and another sender claimed it
+            outbox.expire(session, [run.worker])
+            [theirs] = outbox.claim(session, "elsewhere:1", dt.datetime.now(dt.UTC), run.lease, 10)
+        assert theirs.id == claim.id
+    transport = open_transport(mail_settings)
+    with db.engine.connect() as connection:
+        outcome = run._deliver(transport, connection, claim, True, taken_at=0.0)  # taken up "long ago"
+    transport.close()
+    if stolen:
+        assert outcome is None and run.tally.lost == 1 and smtp.recorder.count() == 0
+    else:
+        assert outcome is not None and outcome.kind == "sent" and smtp.recorder.count() == 1
 
 
 # Real processes.

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import __version__
 from bot.errors import ConfigError, PaperboyError
 from bot.settings import Settings, load_settings
-from bot.store import Database, open_database
+from bot.store import Database, open_database, problem
 
 
 @dataclass
@@ -45,12 +45,6 @@ class App:
         if self._database is None:
             self._database = open_database(self.settings.database_url)
         return self._database
-
-
-def _problem(exc: SQLAlchemyError) -> str:
-    """The driver's own first line, without the statement and parameters SQLAlchemy appends."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return (text.splitlines() or [type(exc).__name__])[0][:300]
 
 
 def _quiet_pipe() -> NoReturn:
@@ -84,7 +78,7 @@ class _Commands(click.Group):
         except SQLAlchemyError as exc:
             if ctx.obj is not None and ctx.obj.verbose:
                 raise
-            _fail(f"database error: {_problem(exc)}", 1)
+            _fail(f"database error: {problem(exc)}", 1)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:

@@ -11,7 +11,8 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
-from bot.deliver.outbox import Copies, Progress, Run, run
+from bot.deliver.copies import Copies
+from bot.deliver.outbox import Progress, Run, run
 from bot.deliver.transport import Transport, open_transport
 from bot.digest import for_subscriber
 from bot.models import Edition, SendSummary

@@ -4,12 +4,13 @@ Each of ``delivery.concurrency`` threads owns one transport (one SMTP connection
 few deliveries at a time under a lease; all threads share one rate limit. A message is recorded
 as sent only after the transport returned, that is after the server's 250.
 
-No message is sent twice because of a lease: just before each send its claim is taken up (the
-lease renewed to a whole ``delivery.lease_seconds``, the claim's token checked, the subscriber's
-status read) and the whole SMTP conversation is bounded by a deadline of at most half the lease,
-enforced by a watch thread that aborts the socket; the same thread renews the leases of every
-claim still waiting (the heartbeat). So a lease cannot run out while its message is in flight,
-and a sender whose claim was taken over finds out before sending and sends nothing.
+No message is sent twice because of a lease: before each send its claim is taken up (the lease
+renewed to a whole ``delivery.lease_seconds``, the claim's token checked, the subscriber's status
+read), and taken up again if rendering or the rate limit took more than a quarter lease; the
+whole SMTP conversation is bounded by a deadline of at most half the lease, enforced by a watch
+thread that aborts the socket and also renews the leases of every claim still waiting (the
+heartbeat). So a lease cannot run out while its message is in flight, and a sender whose claim
+was taken over finds out before sending and sends nothing.
 
 Temporary failures are retried with exponential backoff up to ``delivery.max_attempts``;
 permanent ones fail the delivery and count towards the subscriber's bounce; an uncertain send
@@ -23,37 +24,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 import secrets
-import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
-import jinja2
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from bot.deliver.copies import Copies
+from bot.deliver.lease import HELD, Watch, reclaim_dead, worker_name
 from bot.deliver.transport import Transport
-from bot.digest import for_subscriber
 from bot.errors import MailSetupError, PermanentError, TransientError, UncertainError
-from bot.models import Edition, Preferences
-from bot.render.email import (
-    HeaderError,
-    Prepared,
-    links_for,
-    message_bytes,
-    prepare,
-    render_email,
-)
+from bot.render.email import HeaderError, message_bytes
 from bot.settings import Settings
-from bot.store import Database
+from bot.store import Database, problem
 from bot.store import deliveries as outbox
-from bot.store import editions as edition_store
 from bot.subscribers import Signer, manage_link, unsubscribe_links
 
 log = logging.getLogger(__name__)
@@ -69,48 +58,6 @@ ADDRESS = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")
 def redact(text: str) -> str:
     """Addresses appear in logs only at debug level (servers often quote them in their replies)."""
     return ADDRESS.sub("<address>", text)
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}"
-
-
-def _alive(worker: str) -> bool:
-    """Whether the process behind a worker name of this host still runs (a zombie does not)."""
-    try:
-        pid = int(worker.rsplit(":", 1)[1])
-    except (IndexError, ValueError):
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rpartition(b")")[2].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-_held_lock = threading.Lock()
-_held: set[str] = set()  # claim tokens held by the runs of this process
-
-
-def reclaim_dead(database: Database, worker: str) -> int:
-    """Claims left by senders of this host whose process is gone, and by earlier runs of this
-    process, are taken back now rather than when their lease runs out."""
-    host = worker.rsplit(":", 1)[0] + ":"
-    # Under the lock that registers tokens, which a run does before it claims with one: no claim
-    # of a run of this process can be made, unregistered, while its rows are being expired.
-    with _held_lock, database.write() as session:
-        dead = [w for w in outbox.holders(session, host) if w != worker and not _alive(w)]
-        count = outbox.expire(session, dead) + outbox.expire(session, [worker], keep=set(_held))
-    if count:
-        log.warning("deliver: %d claims left by senders that stopped (%s) taken back", count,
-                    ", ".join(dead) or "this process")
-    return count
 
 
 class RateLimit:
@@ -130,41 +77,6 @@ class RateLimit:
             self._next = slot + self.interval
         if slot > now:
             time.sleep(slot - now)
-
-
-class Copies:
-    """Each subscriber's copy of an edition, rendered once per distinct set of preferences."""
-
-    def __init__(self, database: Database, settings: Settings, env: jinja2.Environment, sent_at: dt.datetime,
-                 capacity: int = 256) -> None:
-        self.database, self.settings, self.env, self.sent_at = database, settings, env, sent_at
-        self._editions: dict[dt.date, Edition] = {}
-        self._prepared: OrderedDict[tuple[dt.date, Preferences], Prepared | None] = OrderedDict()
-        self._capacity = capacity
-        self._lock = threading.Lock()
-
-    def get(self, date: dt.date, preferences: Preferences) -> Prepared | None:
-        key = (date, preferences)
-        with self._lock:
-            if key in self._prepared:
-                self._prepared.move_to_end(key)
-                return self._prepared[key]
-            edition = self._editions.get(date)
-            if edition is None:
-                with self.database.read() as session:
-                    found = edition_store.find_edition(session, date)
-                assert found is not None, date
-                edition = self._editions[date] = found
-            variant = for_subscriber(edition, preferences)
-            prepared = None
-            if variant is not None:
-                parts = render_email(self.env, variant, links_for(self.settings.base_url, edition),
-                                     self.settings.digest_email_top_n)
-                prepared = prepare(parts, edition=variant, sender=self.settings.mail_from, date=self.sent_at)
-            self._prepared[key] = prepared
-            if len(self._prepared) > self._capacity:
-                self._prepared.popitem(last=False)
-            return prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,28 +106,6 @@ class Tally:
             setattr(self, outcome, getattr(self, outcome) + 1)
 
 
-class Watch:
-    """Messages in flight and their deadlines, for the watch thread to abort."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._flying: dict[int, tuple[Transport, float]] = {}
-
-    def start(self, transport: Transport, deadline: float) -> None:
-        with self._lock:
-            self._flying[threading.get_ident()] = (transport, deadline)
-
-    def end(self) -> None:
-        with self._lock:
-            self._flying.pop(threading.get_ident(), None)
-
-    def abort(self, now: float, everything: bool) -> None:
-        with self._lock:
-            late = [t for t, deadline in self._flying.values() if everything or now >= deadline]
-        for transport in late:
-            transport.abort()
-
-
 @dataclass
 class Run:
     """One delivery run: the shared state of its threads. ``cancel`` is the caller's stop (a
@@ -241,20 +131,13 @@ class Run:
         self.halt = threading.Event()
         self.done = threading.Event()
         self.watch = Watch()
-        self._tokens: set[str] = set()
-        self._tokens_lock = threading.Lock()
 
     def backoff(self, attempts: int) -> dt.timedelta:
         return dt.timedelta(seconds=self.settings.delivery_retry_seconds * 2 ** max(0, attempts - 1))
 
-    def _hold(self, token: str, held: bool) -> None:
-        with self._tokens_lock, _held_lock:
-            (self._tokens.add if held else self._tokens.discard)(token)
-            (_held.add if held else _held.discard)(token)
-
     def watcher(self) -> None:
         """Aborts sends past their deadline (all of them a little after a cancel) and renews the
-        leases of this run's claims every quarter lease."""
+        leases of this process's claims every quarter lease."""
         beat = time.monotonic()
         cancelled_at: float | None = None
         said = False
@@ -267,15 +150,14 @@ class Run:
             if now - beat < self.lease.total_seconds() / 4:
                 continue
             beat = now
-            with self._tokens_lock:
-                tokens = list(self._tokens)
+            tokens, ids = HELD.snapshot()
             try:
                 with self.database.write() as session:
-                    outbox.renew(session, tokens, self.clock() + self.lease)
+                    outbox.renew(session, ids, tokens, self.clock() + self.lease)
                 said = False
             except Exception as exc:  # noqa: BLE001 - the take-up before each send still guards; say it once
                 if not said:
-                    log.warning("deliver: cannot renew leases: %s", str(getattr(exc, "orig", exc)).splitlines()[0])
+                    log.warning("deliver: cannot renew leases: %s", problem(exc))
                     said = True
 
     def thread(self) -> None:
@@ -303,15 +185,16 @@ class Run:
     def _loop(self, transport: Transport, connection: Connection, fast: Connection | None) -> None:
         while not self.halt.is_set():
             token = secrets.token_hex(16)
-            self._hold(token, True)  # registered before the claim exists: see reclaim_dead
+            HELD.register(token)  # before the claim exists: see reclaim_dead
             try:
                 with self.database.write(connection) as session:
                     claims = outbox.claim(session, self.worker, self.clock(), self.lease, CLAIM_BATCH, self.edition,
                                           token=token)
                 if claims:
+                    HELD.claimed(token, [c.id for c in claims])
                     self._work(transport, connection, fast, claims)
             finally:
-                self._hold(token, False)
+                HELD.release(token)
             if not claims and not self._wait_for_more(connection):
                 return
 
@@ -353,26 +236,38 @@ class Run:
                 if stopping:
                     return
                 if status is None:
-                    log.warning("%s: its lease ran out and another sender took it; not sent here", claim.message_id)
-                    self.tally.add("lost")
+                    self._lost(claim)
                     continue
-                outcome = self._deliver_or_release(transport, connection, claims, index, status == "active")
+                outcome = self._deliver_or_release(transport, connection, claims, index, status == "active",
+                                                   time.monotonic())
         finally:
             if outcome is not None:
                 with self.database.write(connection) as session:
                     self._apply(session, outcome, self.clock())
                 self._tally(outcome)
 
+    def _lost(self, claim: outbox.Claim) -> None:
+        log.warning("%s: its lease ran out and another sender took it; not sent here", claim.message_id)
+        self.tally.add("lost")
+
     def _deliver_or_release(self, transport: Transport, connection: Connection, claims: list[outbox.Claim],
-                            index: int, wanted: bool) -> Outcome:
+                            index: int, wanted: bool, taken_at: float) -> Outcome | None:
         try:
-            return self._deliver(transport, claims[index], wanted)
+            return self._deliver(transport, connection, claims[index], wanted, taken_at)
         except MailSetupError:
             with self.database.write(connection) as session:
                 outbox.release(session, [c.id for c in claims[index:]], claims[index].claim)
             raise
 
-    def _deliver(self, transport: Transport, claim: outbox.Claim, wanted: bool) -> Outcome:
+    def _take_up_again(self, connection: Connection, claim: outbox.Claim) -> str | None:
+        """Just before the send: the claim was taken up a while ago (a slow render, the rate
+        limit, a pool that kept us waiting), so renew it again, or find out that it is lost."""
+        with self.database.write(connection) as session:
+            return outbox.take_up(session, claim.id, claim.claim, self.clock() + self.lease)
+
+    def _deliver(self, transport: Transport, connection: Connection, claim: outbox.Claim, wanted: bool,
+                 taken_at: float) -> Outcome | None:
+        """None when the claim turned out to be lost before the send."""
         if not wanted:
             return Outcome(claim, "skipped", "the subscriber left before it was sent")
         prepared = self.copies.get(claim.edition_date, claim.preferences)
@@ -386,6 +281,13 @@ class Run:
                                     manage_url=manage_link(self.settings.base_url,
                                                            self.signer.sign(claim.token, "manage")))
             self.limit.acquire()
+            if time.monotonic() - taken_at > self.lease.total_seconds() / 4:
+                status = self._take_up_again(connection, claim)
+                if status is None:
+                    self._lost(claim)
+                    return None
+                if status != "active":
+                    return Outcome(claim, "skipped", "the subscriber left before it was sent")
             self.watch.start(transport, time.monotonic() + self.message_timeout)
             try:
                 transport.send(self.settings.mail_from, claim.address, message, timeout=self.message_timeout)

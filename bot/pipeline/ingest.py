@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
+from functools import partial
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from bot.sources.feed import parse_feed
 from bot.sources.fetch import fetch, read_local, user_agent
 from bot.sources.hfapi import parse_hf_api
 from bot.sources.text import NotDecodable, Sniff, read_lines, sniff
-from bot.store import Database
+from bot.store import Database, problem
 from bot.store import papers as store
 from bot.store import service as service_store
 from bot.store import sources as source_store
@@ -97,8 +98,7 @@ def ingest_sources(
     reports = _guarded(str(settings.inbox), lambda: [
         ingest_file(database, settings, path, now=now(), progress=progress) for path in expand_paths([settings.inbox])])
     for source in settings.sources:
-        reports.extend(_guarded(source.name, lambda source=source: _read_source(  # type: ignore[misc]
-            database, settings, source, now())))
+        reports.extend(_guarded(source.name, partial(_read_source, database, settings, source, now())))
     summary = IngestSummary(files=tuple(reports))
     _record_check(database, [str(settings.inbox), *(s.name for s in settings.sources)], summary, now())
     return summary
@@ -113,7 +113,7 @@ def _guarded(name: str, read: Callable[[], list[FileReport]]) -> list[FileReport
     except OSError as exc:
         error = f"{name}: cannot be read ({exc.strerror or exc})"
     except DBAPIError as exc:
-        error = f"{name}: database error: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}"
+        error = f"{name}: database error: {problem(exc)}"
     except Exception as exc:  # noqa: BLE001 - one source must not stop the day; the traceback goes to debug
         log.debug("ingest: %s", name, exc_info=True)
         error = f"{name}: cannot be ingested ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
@@ -198,8 +198,7 @@ def ingest_document(database: Database, name: str, data: bytes, kind: str, now: 
     except IntegrityError:
         return FileReport(path=name, status="unchanged")
     except DBAPIError as exc:  # a value the database refuses: the document fails, the other sources go on
-        problem = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        return FileReport(path=name, status="failed", error=f"{name}: database error: {problem}",
+        return FileReport(path=name, status="failed", error=f"{name}: database error: {problem(exc)}",
                           seconds=time.perf_counter() - started)
     return FileReport(path=name, status="ingested", items=items, new=new, seen=seen, warnings=tuple(warnings),
                       layout=layout, dump_date=now.date(), seconds=time.perf_counter() - started)
@@ -232,8 +231,7 @@ def ingest_file(
     except PaperboyError as exc:
         report = FileReport(path=name, status="failed", error=str(exc))
     except DBAPIError as exc:
-        problem = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        report = FileReport(path=name, status="failed", error=f"{name}: database error: {problem}")
+        report = FileReport(path=name, status="failed", error=f"{name}: database error: {problem(exc)}")
     return replace(report, seconds=time.perf_counter() - started)
 
 

@@ -23,13 +23,13 @@ from apscheduler.executors.pool import ThreadPoolExecutor  # type: ignore[import
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.deliver.outbox import worker_name
+from bot.deliver.lease import worker_name
 from bot.deliver.transport import Transport
 from bot.errors import ConfigError, MailSetupError, PaperboyError, StoreError
 from bot.schedule.calendar import Calendar
 from bot.schedule.reconcile import Report, reconcile
 from bot.settings import Settings, show_duration
-from bot.store import Database, open_database
+from bot.store import Database, open_database, problem
 from bot.store.lock import HEARTBEAT, Holder, SchedulerLock
 
 log = logging.getLogger("paperboy")
@@ -39,10 +39,6 @@ FIRST_RETRY = 5.0
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _problem(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
 def wait_for_database(settings: Settings, stop: threading.Event) -> Database | None:
@@ -84,7 +80,7 @@ class Service:
             with self._guard:
                 other = self.lock.acquire()
         except SQLAlchemyError as exc:
-            log.error("database: %s; trying again in %s", _problem(exc), show_duration(self.settings.schedule_interval))
+            log.error("database: %s; trying again in %s", problem(exc), show_duration(self.settings.schedule_interval))
             return None
         if other is not None:
             if self._standing_by != other.holder:
@@ -110,7 +106,7 @@ class Service:
             self._failed(str(exc))
             return None
         except SQLAlchemyError as exc:
-            self._failed(f"database error: {_problem(exc)}")
+            self._failed(f"database error: {problem(exc)}")
             return None
         except Exception as exc:  # noqa: BLE001 - a bug must not end the service; it is logged and retried
             log.debug("reconcile failed", exc_info=True)
@@ -157,7 +153,7 @@ class Service:
                 if self.lock.held and not self.lock.heartbeat():
                     log.warning("scheduler: lost the lock; standing by")
         except SQLAlchemyError as exc:
-            log.error("database: %s (scheduler heartbeat)", _problem(exc))
+            log.error("database: %s (scheduler heartbeat)", problem(exc))
 
     def run(self) -> None:
         """Until ``stop`` is set (SIGTERM, Ctrl-C, a fatal configuration error, kept in
@@ -204,7 +200,7 @@ def run_once(database: Database, settings: Settings, stop: threading.Event, *, o
                 with guard:
                     lock.heartbeat()
             except SQLAlchemyError as exc:
-                log.error("database: %s (scheduler heartbeat)", _problem(exc))
+                log.error("database: %s (scheduler heartbeat)", problem(exc))
 
     heart = threading.Thread(target=beat, name="scheduler-heartbeat", daemon=True)
     heart.start()

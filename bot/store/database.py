@@ -17,7 +17,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, FromClause, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import StoreError
@@ -86,7 +86,7 @@ class Database:
                     command.upgrade(alembic_config(connection), "head")
                     connection.commit()
         except OperationalError as exc:
-            raise StoreError(f"cannot open the database {self.display_url}: {_first_line(exc)}") from None
+            raise StoreError(f"cannot open the database {self.display_url}: {problem(exc)}") from None
 
     @property
     def display_url(self) -> str:
@@ -122,8 +122,11 @@ def upsert(session: Session, table: FromClause, keys: dict[str, Any], values: di
     session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=values))
 
 
-def _first_line(exc: SQLAlchemyError) -> str:
-    return str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+def problem(exc: BaseException) -> str:
+    """A database error as one line for the operator: the driver's own first line, without the
+    statement and parameters SQLAlchemy appends."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
 
 
 def open_database(url: str, *, upgrade: bool = True, echo: bool = False) -> Database:

@@ -90,6 +90,7 @@ def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.
     return int(session.connection().execute(statement).rowcount)
 
 
+EXPIRED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # a lease ended on purpose (its sender is dead)
 MAX_UNCERTAIN = 2
 """An uncertain message is resent once; after a second uncertain outcome it stays uncertain."""
 
@@ -194,12 +195,14 @@ def record_then_take_up(connection: Connection, sent: tuple[int, str] | None, no
     return connection.execute(statement).scalar()
 
 
-def renew(session: Session, tokens: Sequence[str], until: dt.datetime) -> int:
-    """The heartbeat: keep every claim under ``tokens`` alive while its sender works through them."""
-    if not tokens:
+def renew(session: Session, ids: Sequence[int], tokens: Sequence[str], until: dt.datetime) -> int:
+    """The heartbeat: keep the claimed deliveries ``ids`` alive while their senders work through
+    them, those still under one of ``tokens`` (looked up by primary key, not by scanning)."""
+    if not ids:
         return 0
     result = session.connection().execute(
-        update(deliveries).where(deliveries.c.claim_token.in_(tokens), deliveries.c.status == "sending")
+        update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.claim_token.in_(tokens),
+                                 deliveries.c.status == "sending")
         .values(lease_until=until))
     return int(result.rowcount or 0)
 
@@ -255,9 +258,6 @@ def expire(session: Session, workers: Sequence[str], keep: Collection[str] = ())
         query = query.where(or_(deliveries.c.claim_token.is_(None), deliveries.c.claim_token.not_in(keep)))
     result = session.connection().execute(query.values(lease_until=EXPIRED))
     return int(result.rowcount or 0)
-
-
-EXPIRED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def mark_failed(session: Session, delivery: int, token: str, error: str, *, hard: bool, bounce_after: int,

@@ -20,7 +20,7 @@ from typing import cast
 from sqlalchemy import Connection, Table, delete, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from bot.store.database import Database
+from bot.store.database import Database, problem
 
 log = logging.getLogger("paperboy")
 from bot.store.schema import SchedulerLockRow
@@ -135,7 +135,7 @@ class SchedulerLock:
                     session.execute(delete(table).where(table.c.name == LOCK, table.c.holder == self.holder))
             except DBAPIError as exc:
                 log.warning("scheduler lock: not released (%s); it expires by itself within %s",
-                            str(getattr(exc, "orig", exc)).strip().splitlines()[0], LEASE)
+                            problem(exc), LEASE)
         self._drop_connection()
         self.held = False
 
