@@ -119,12 +119,12 @@ class Service:
             self._failures = 0
         return report
 
-    def _failed(self, problem: str, *, logged: bool = False) -> None:
+    def _failed(self, why: str, *, logged: bool = False) -> None:
         """One line, then a retry after 5 s, 10 s, 20 s... up to schedule.interval."""
         wait = min(FIRST_RETRY * 2 ** self._failures, self.settings.schedule_interval.total_seconds())
         self._failures += 1
         if not logged:
-            log.error("reconcile: %s; trying again in %s", problem, show_duration(dt.timedelta(seconds=wait)))
+            log.error("reconcile: %s; trying again in %s", why, show_duration(dt.timedelta(seconds=wait)))
         else:
             log.warning("reconcile: trying again in %s", show_duration(dt.timedelta(seconds=wait)))
         self._retry_at = _now() + dt.timedelta(seconds=wait)

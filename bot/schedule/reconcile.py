@@ -177,13 +177,14 @@ def _edition(database: Database, settings: Settings, calendar: Calendar, now: dt
 
 def _move_follows(database: Database, settings: Settings, now: dt.datetime) -> None:
     """Readers of a renamed topic (its old slugs in ``formerly``) follow it under its new slug."""
-    for rule in settings.topics:
-        for old in rule.formerly:
-            with database.write() as session:
-                moved = subscriber_store.move_follows(session, old, rule.slug, now)
-            if moved:
-                log.warning("topics: %d subscriber%s of %r now follow %r (topics.formerly)", moved,
-                            "s" if moved != 1 else "", old, rule.slug)
+    renamed = {old: rule.slug for rule in settings.topics for old in rule.formerly}
+    if not renamed:
+        return
+    with database.write() as session:
+        moved = subscriber_store.move_follows(session, renamed, now)
+    for old, count in moved.items():
+        log.warning("topics: %d subscriber%s of %r now follow %r (topics.formerly)", count,
+                    "s" if count != 1 else "", old, renamed[old])
 
 
 def _record_missed_before(database: Database, calendar: Calendar, last: dt.date | None, date: dt.date,

@@ -173,16 +173,19 @@ def followed_topics(session: Session) -> dict[str, int]:
     return counts
 
 
-def move_follows(session: Session, old: str, new: str, now: dt.datetime) -> int:
-    """Subscribers following (or muting) ``old`` follow (or mute) ``new`` instead: a renamed topic
-    keeps its readers. Returns how many subscribers changed."""
-    moved = 0
+def move_follows(session: Session, renamed: dict[str, str], now: dt.datetime) -> dict[str, int]:
+    """Subscribers following (or muting) an old slug of ``renamed`` (old: new) follow (or mute) the
+    new one instead, in one pass: a renamed topic keeps its readers. Returns, per old slug, how
+    many subscribers moved."""
+    moved: dict[str, int] = {}
     for row in list(_followers(session)):
         follow, mute = list(row.follow or ()), list(row.mute or ())
-        if old not in follow and old not in mute:
+        found = renamed.keys() & {*follow, *mute}
+        if not found:
             continue
-        values = {name: list(dict.fromkeys(new if slug == old else slug for slug in slugs))
+        values = {name: list(dict.fromkeys(renamed.get(slug, slug) for slug in slugs))
                   for name, slugs in (("follow", follow), ("mute", mute))}
         session.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values, updated_at=now))
-        moved += 1
+        for old in found:
+            moved[old] = moved.get(old, 0) + 1
     return moved
