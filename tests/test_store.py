@@ -32,6 +32,17 @@ def test_upgrade_is_idempotent(database_url: str) -> None:
     assert {"dumps", "papers", "sightings", "alembic_version"} <= tables
 
 
+def test_opening_an_upgraded_database_does_not_wait_for_a_writer(db: Database, database_url: str) -> None:
+    """A second process starting while another holds a long write (an ingest) gets in at once;
+    before, its upgrade waited for the write lock and failed with "database is locked"."""
+    with db.write() as session:
+        session.execute(insert(PaperRow), [_paper("title:held")])
+        second = open_database(database_url)
+        with second.read() as reader:
+            assert reader.query(PaperRow).count() == 0
+        second.close()
+
+
 def _paper(key: str, arxiv_id: str | None = None) -> dict[str, object]:
     return {"key": key, "arxiv_id": arxiv_id, "title_key": key, "title": key, "first_seen_at": NOW}
 

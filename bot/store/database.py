@@ -14,6 +14,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, FromClause, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -31,7 +33,9 @@ def _sqlite_setup(engine: Engine) -> None:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000",
+        # The busy timeout first: switching a new file to WAL takes a lock that another process
+        # opening the same file at the same moment may hold.
+        for pragma in ("busy_timeout=30000", "journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
                        "cache_size=-65536"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
@@ -74,8 +78,14 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration; harmless when it is there already."""
+        """Bring the schema to the newest migration; harmless when it is there already.
+
+        Whether it is there is read first, without the write lock: a second process starting
+        while another writes big batches would otherwise wait its whole busy timeout for a lock
+        it does not need."""
         try:
+            if self._at_head():
+                return
             with self.engine.connect() as connection:
                 connection = connection.execution_options(**{_IMMEDIATE: True})
                 if self.dialect == "postgresql":
@@ -87,6 +97,11 @@ class Database:
                     connection.commit()
         except OperationalError as exc:
             raise StoreError(f"cannot open the database {self.display_url}: {problem(exc)}") from None
+
+    def _at_head(self) -> bool:
+        heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+        with self.engine.connect() as connection:
+            return set(MigrationContext.configure(connection).get_current_heads()) == heads
 
     @property
     def display_url(self) -> str:
