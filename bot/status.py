@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from bot.redact import redact_text, without_urls
 from bot.schedule.calendar import Calendar
 from bot.settings import Settings, show_duration
 from bot.store import Database
@@ -33,6 +34,11 @@ class Health:
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Reasons quote stored source errors, which older versions kept with credentials in URLs.
+        object.__setattr__(self, "reasons", tuple(map(redact_text, self.reasons)))
+        object.__setattr__(self, "warnings", tuple(map(redact_text, self.warnings)))
+
     @property
     def ok(self) -> bool:
         return self.verdict == "ok"
@@ -42,10 +48,14 @@ class Health:
         """The one line an edition carries when the service was not healthy as it was built."""
         if self.ok:
             return None
-        return f"Service note ({self.verdict}): " + "; ".join(self.reasons)
+        return f"Service note ({self.verdict}): " + "; ".join(map(without_urls, self.reasons))
 
     def as_json(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "reasons": list(self.reasons), "warnings": list(self.warnings)}
+
+    def public_json(self) -> dict[str, Any]:
+        """For ``/healthz``, which anyone can read: no source URL at all, and no operator hints."""
+        return {"verdict": self.verdict, "reasons": [without_urls(r) for r in self.reasons]}
 
 
 def _ago(now: dt.datetime, then: dt.datetime) -> str:
@@ -151,8 +161,8 @@ def _ingest_json(facts: service_store.Facts) -> dict[str, Any] | None:
         "files": checked.get("files", 0),
         "new_dumps": checked.get("ingested", 0),
         "new_papers": checked.get("new", 0),
-        "errors": checked.get("errors", []),
-        "newest_dump": ({"at": dump.at.isoformat(), "path": dump.path, "papers": dump.items, "new": dump.new}
+        "errors": [redact_text(e) for e in checked.get("errors", [])],
+        "newest_dump": ({"at": dump.at.isoformat(), "path": redact_text(dump.path), "papers": dump.items, "new": dump.new}
                         if dump else None),
     }
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
-from functools import partial
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -26,10 +27,11 @@ from bot.models import (
     Paper,
     SourceSpec,
 )
+from bot.redact import redact_url
 from bot.settings import Settings
 from bot.sources.dump import DumpParser
 from bot.sources.feed import parse_feed
-from bot.sources.fetch import fetch, read_local, user_agent
+from bot.sources.fetch import FetchPolicy, fetch, read_local, user_agent
 from bot.sources.hfapi import parse_hf_api
 from bot.sources.text import NotDecodable, Sniff, read_lines, sniff
 from bot.store import Database, problem
@@ -88,17 +90,20 @@ def _record_check(database: Database, sources: list[str], summary: IngestSummary
 
 def ingest_sources(
     database: Database, settings: Settings, *, now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-    progress: Progress | None = None,
+    progress: Progress | None = None, cancel: threading.Event | None = None,
 ) -> IngestSummary:
     """The inbox and every ``[[sources]]`` entry, each read as its kind says. A source that
     fails (unreachable, an HTTP error, a body that does not parse) is reported and skipped: it
-    marks nothing seen and its stored validators stay as they were."""
+    marks nothing seen and its stored validators stay as they were. ``cancel`` (SIGTERM) ends a
+    fetch in progress at once and skips the sources not yet read."""
     with suppress(OSError):  # an inbox that cannot be made is reported below, as a failing source
         settings.inbox.mkdir(parents=True, exist_ok=True)
     reports = _guarded(str(settings.inbox), lambda: [
         ingest_file(database, settings, path, now=now(), progress=progress) for path in expand_paths([settings.inbox])])
     for source in settings.sources:
-        reports.extend(_guarded(source.name, partial(_read_source, database, settings, source, now())))
+        if cancel is not None and cancel.is_set():
+            break
+        reports.extend(_guarded(source.name, partial(_read_source, database, settings, source, now(), cancel)))
     summary = IngestSummary(files=tuple(reports))
     _record_check(database, [str(settings.inbox), *(s.name for s in settings.sources)], summary, now())
     return summary
@@ -114,14 +119,21 @@ def _guarded(name: str, read: Callable[[], list[FileReport]]) -> list[FileReport
         error = f"{name}: cannot be read ({exc.strerror or exc})"
     except DBAPIError as exc:
         error = f"{name}: database error: {problem(exc)}"
-    except Exception as exc:  # noqa: BLE001 - one source must not stop the day; the traceback goes to debug
+    except Exception as exc:
         log.debug("ingest: %s", name, exc_info=True)
         error = f"{name}: cannot be ingested ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
     return [FileReport(path=name, status="failed", error=error)]
 
 
-def _read_source(database: Database, settings: Settings, source: SourceSpec, now: dt.datetime) -> list[FileReport]:
-    name = f"{source.name} ({source.location})"
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    return FetchPolicy(timeout=settings.fetch_timeout, deadline=settings.fetch_deadline,
+                       max_bytes=settings.fetch_max_mb * 2**20, agent=user_agent(settings.base_url),
+                       allow_redirect_hosts=settings.fetch_allow_redirect_hosts)
+
+
+def _read_source(database: Database, settings: Settings, source: SourceSpec, now: dt.datetime,
+                 cancel: threading.Event | None = None) -> list[FileReport]:
+    name = f"{source.name} ({redact_url(source.location)})"
     limit = settings.fetch_max_mb * 2**20
     if not source.is_url:
         paths = expand_paths([Path(source.location).expanduser()])
@@ -139,9 +151,8 @@ def _read_source(database: Database, settings: Settings, source: SourceSpec, now
     with database.read() as session:
         state = source_store.find_state(session, source.name)
     try:
-        got = fetch(source.location, timeout=settings.fetch_timeout, max_bytes=limit,
-                    agent=user_agent(settings.base_url), etag=state.etag if state else None,
-                    last_modified=state.last_modified if state else None)
+        got = fetch(source.location, fetch_policy(settings), etag=state.etag if state else None,
+                    last_modified=state.last_modified if state else None, cancel=cancel)
         if got.body is None:
             report = FileReport(path=name, status="unchanged")
         elif source.kind == "dump":

@@ -99,7 +99,7 @@ def reconcile(
     stop = stop or threading.Event()
     started, t0 = clock(), time.perf_counter()
     calendar = Calendar.from_settings(settings)
-    summary = _ingest(database, settings, clock)
+    summary = _ingest(database, settings, clock, stop)
     step: EditionStep | None = None
     sent: SendSummary | None = None
     expired, mail_error, feeds, feeds_error = 0, None, None, None
@@ -118,12 +118,13 @@ def reconcile(
     return report
 
 
-def _ingest(database: Database, settings: Settings, clock: Callable[[], dt.datetime]) -> IngestSummary:
+def _ingest(database: Database, settings: Settings, clock: Callable[[], dt.datetime],
+            stop: threading.Event) -> IngestSummary:
     """Never raises for a bad source: what failed is reported, and the day goes on without it."""
     t = time.perf_counter()
     if not settings.inbox.exists():
         log.info("ingest: creating the inbox %s (inbox, PAPERBOY_INBOX); drop dumps there", settings.inbox)
-    summary = ingest_sources(database, settings, now=clock)
+    summary = ingest_sources(database, settings, now=clock, cancel=stop)
     where = f"{settings.inbox}" + (f" and {len(settings.sources)} sources" if settings.sources else "")
     log.info("ingest: %d files in %s: %d new dumps (%d new papers), %d unchanged, %d failed (%.1f s)",
              len(summary.files), where, summary.count("ingested"), summary.new,

@@ -26,8 +26,10 @@ from bot.settings.checks import (
     _days,
     _duration,
     _float_between,
+    _hosts,
     _http_url,
     _int_between,
+    _networks,
     _nonempty,
     _path,
     _text,
@@ -126,7 +128,15 @@ SPECS: tuple[Spec, ...] = (
     Spec("fetch_timeout", ("fetch", "timeout"), 30.0, _float_between(1, 600),
          "seconds to wait for a source over HTTP before it counts as failing this time"),
     Spec("fetch_max_mb", ("fetch", "max_mb"), 50, _int_between(1, 10_000),
-         "a source's answer larger than this many MiB is refused"),
+         "a source's answer larger than this many MiB (decompressed) is refused"),
+    Spec("fetch_deadline", ("fetch", "deadline"), 60.0, _float_between(1, 3600),
+         "seconds a whole fetch may take, redirects included, however steadily the server drips"),
+    Spec("fetch_allow_redirect_hosts", ("fetch", "allow_redirect_hosts"), (), _hosts,
+         "hosts (host, host:port or *.domain) a source may redirect to besides its own scheme, host "
+         "and port; comma-separated in the variable"),
+    Spec("web_trusted_proxies", ("web", "trusted_proxies"), (), _networks,
+         "addresses or networks of reverse proxies whose X-Forwarded-For is believed; every other "
+         "client is counted by its own address"),
     Spec("digest_climbing_min_upvotes", ("digest", "climbing_min_upvotes"), 10, _int_between(1, 1_000_000),
          "a paper seen before enters Climbing when its upvotes rose by this much since the last edition"),
     Spec("digest_empty_editions", ("digest", "empty_editions"), False, _bool,
@@ -193,6 +203,9 @@ class Settings:
     grouping_max_groups: int = _DEFAULT["grouping_max_groups"]
     fetch_timeout: float = _DEFAULT["fetch_timeout"]
     fetch_max_mb: int = _DEFAULT["fetch_max_mb"]
+    fetch_deadline: float = _DEFAULT["fetch_deadline"]
+    fetch_allow_redirect_hosts: tuple[str, ...] = ()
+    web_trusted_proxies: tuple[str, ...] = ()
     topics: tuple[TopicRule, ...] = ()
     sources: tuple[SourceSpec, ...] = ()
     config_file: Path | None = None

@@ -28,7 +28,7 @@ def _path(value: Any) -> Path:
     return Path(_nonempty(value)).expanduser()
 
 
-def _between(kind: type[int] | type[float], low: float, high: float) -> Callable[[Any], Any]:
+def _between(kind: type[int | float], low: float, high: float) -> Callable[[Any], Any]:
     what = "a whole number" if kind is int else "a number"
 
     def check(value: Any) -> Any:
@@ -191,3 +191,36 @@ def _address(value: Any) -> str:
     if any(c in text for c in "\r\n") or "@" not in text:
         raise ValueError(f"expected an email address, got {text!r}")
     return text
+
+
+def _items(value: Any) -> list[str]:
+    """A TOML list of strings, or one string of comma-separated items (as a variable gives)."""
+    items = value if isinstance(value, list) else _text(value).split(",")
+    return [word for word in (_text(item) for item in items) if word]
+
+
+_HOST = re.compile(r"(?:\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?", re.IGNORECASE)
+
+
+def _hosts(value: Any) -> tuple[str, ...]:
+    """Host names, each maybe with ``:port`` or a leading ``*.`` for its subdomains."""
+    hosts = tuple(item.lower() for item in _items(value))
+    for host in hosts:
+        if not _HOST.fullmatch(host):
+            raise ValueError(f"expected host names such as papers.example.org, *.example.org or host:8080, "
+                             f"got {host!r}")
+    return hosts
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    """IP addresses or networks (``10.0.0.0/8``), as uvicorn's ``--forwarded-allow-ips`` takes them."""
+    import ipaddress
+
+    networks = _items(value)
+    for item in networks:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"expected IP addresses or networks such as 127.0.0.1 or 10.0.0.0/8, "
+                             f"got {item!r}") from None
+    return tuple(networks)

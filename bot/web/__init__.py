@@ -119,7 +119,7 @@ class Web:
 
     async def healthz(self, request: Request) -> Response:
         verdict = health(self.database, self.settings, _now())
-        return JSONResponse(verdict.as_json(), status_code=200 if verdict.verdict in ("ok", "empty") else 503,
+        return JSONResponse(verdict.public_json(), status_code=200 if verdict.verdict in ("ok", "empty") else 503,
                             headers={"Cache-Control": "no-store"})
 
     # Subscribing ------------------------------------------------------------------------
