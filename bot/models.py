@@ -73,6 +73,8 @@ class FileReport:
 @dataclass(frozen=True, slots=True)
 class IngestSummary:
     files: tuple[FileReport, ...]
+    notes: tuple[str, ...] = ()
+    """What is worth saying that is not a file's outcome (a directory with nothing to ingest)."""
 
     @property
     def items(self) -> int:

@@ -36,3 +36,11 @@ def redact_text(text: str) -> str:
 def without_urls(text: str) -> str:
     """``text`` with URLs (and the parentheses around one) removed, for what the public sees."""
     return re.sub(r"\s*\(" + _URL.pattern + r"\)|" + _URL.pattern, "", text, flags=re.IGNORECASE).strip()
+
+
+def printable(text: str) -> str:
+    """``text`` with newlines, terminal escapes and other unprintable characters written as
+    escapes (``\\n``, ``\\x1b``), so a hostile file name cannot forge lines or colours."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -83,7 +83,7 @@ def test_upvotes_and_metadata_fill_in_but_never_erase(db: Database, settings: Se
 
 def test_a_paper_twice_in_one_dump_counts_once(db: Database, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "dup.txt"
-    path.write_text("Mar 12\n\nTwin\n\nFirst abstract.\n\nOther\n\nAbstract.\n\nTwin\n\nSecond abstract.\n")
+    path.write_text("Daily Papers\n\nMar 12\n\nTwin\n\nFirst abstract.\n\nOther\n\nAbstract.\n\nTwin\n\nSecond abstract.\n")
     report = run(db, settings, path).files[0]
     assert (report.items, report.new) == (2, 2)
     assert any("listed twice" in w for w in report.warnings)
@@ -127,7 +127,7 @@ def test_missing_path_and_directory_reports(db: Database, settings: Settings, tm
 
 def test_windows_1252_is_decoded_with_a_warning(db: Database, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "cp1252.txt"
-    path.write_bytes("Mar 12\n\nCaf\u00e9 \u201cQuoted\u201d Models\n\nAn abstract \u2013 with dashes.\n".encode("cp1252"))
+    path.write_bytes("Daily Papers\n\nMar 12\n\nCaf\u00e9 \u201cQuoted\u201d Models\n\nAn abstract \u2013 with dashes.\n".encode("cp1252"))
     report = run(db, settings, path).files[0]
     assert report.status == "ingested"
     assert any("Windows-1252" in w for w in report.warnings)

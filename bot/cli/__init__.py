@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import click
+from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
 from bot.errors import ConfigError, PaperboyError
+from bot.redact import printable
 from bot.settings import Settings, load_settings
 from bot.store import Database, open_database, problem
 
@@ -85,6 +87,12 @@ class _Commands(click.Group):
             if ctx.obj is not None and ctx.obj.verbose:
                 raise
             _fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)
+
+
+def shown(text: str) -> str:
+    """Untrusted text (titles, addresses, server replies, file names) in a rich table: no markup
+    of its own, no terminal escapes."""
+    return escape(printable(text))
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:

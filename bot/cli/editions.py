@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from bot.cli import DATE, App, _date, main
+from bot.cli import DATE, App, _date, main, shown
 from bot.errors import PaperboyError
 
 
@@ -48,7 +48,7 @@ def digest_build(app: App, date: dt.datetime | None, as_json: bool) -> None:
     table.add_column("slug", overflow="fold")
     table.add_column("papers", justify="right")
     for t in topics:
-        table.add_row(t["label"], t["slug"], str(t["count"]))
+        table.add_row(shown(t["label"]), t["slug"], str(t["count"]))
     Console().print(table)
 
 

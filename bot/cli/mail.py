@@ -16,13 +16,25 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from bot.cli import DATE, App, _date, _fail, main
+from bot.cli import DATE, App, _date, _fail, main, shown
 from bot.errors import PaperboyError
 from bot.models import SendSummary, Subscriber
-from bot.subscribers import AddressError, CsvProblem, normalise_address, preferences, read_csv
+from bot.subscribers import (
+    AddressError,
+    CsvProblem,
+    normalise_address,
+    preferences,
+    read_csv,
+)
 
 
 def _now() -> dt.datetime:
@@ -125,7 +137,7 @@ def subscribers_list(app: App, status: str | None, as_json: bool) -> None:
         for s in iter_subscribers(session, status):
             p = s.preferences
             words = ", ".join([*p.include, *(f"-{w}" for w in p.exclude)])
-            table.add_row(s.address, s.status, ", ".join(p.follow) or "all", ", ".join(p.mute), words,
+            table.add_row(shown(s.address), s.status, ", ".join(p.follow) or "all", ", ".join(p.mute), words,
                           f"{s.created_at:%Y-%m-%d}")
             count += 1
     table.title = f"{count} subscribers"
@@ -261,7 +273,7 @@ def deliveries_list(app: App, status: str | None, date: dt.datetime | None, limi
     for name in ("edition", "email", "status", "attempts", "error"):
         table.add_column(name, overflow="fold")
     for d in rows:
-        table.add_row(str(d.edition_date), d.address, d.status, str(d.attempts), d.last_error or "")
+        table.add_row(str(d.edition_date), shown(d.address), d.status, str(d.attempts), shown(d.last_error or ""))
     Console().print(table)
 
 

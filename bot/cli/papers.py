@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -19,8 +20,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bot.cli import DATE, App, _date, main
+from bot.cli import DATE, App, _date, main, shown
 from bot.models import Grouping, IngestSummary, StoredPaper
+from bot.redact import printable
 
 PROGRESS_MIN_BYTES = 8 * 2**20
 
@@ -78,6 +80,7 @@ def _summary_json(summary: IngestSummary) -> dict[str, Any]:
             for f in summary.files
         ],
         "totals": {"items": summary.items, "new": summary.new, "seen": summary.seen},
+        "notes": list(summary.notes),
     }
 
 
@@ -89,18 +92,20 @@ def _print_summary(summary: IngestSummary) -> None:
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     styles = {"ingested": "green", "unchanged": "dim", "failed": "red"}
     for f in summary.files:
-        table.add_row(f.path, f"[{styles[f.status]}]{f.status}[/]", str(f.items), str(f.new), str(f.seen),
+        table.add_row(escape(f.path), f"[{styles[f.status]}]{f.status}[/]", str(f.items), str(f.new), str(f.seen),
                       str(len(f.warnings)), f"{f.seconds:.2f}s")
     table.add_section()
     table.add_row("total", "", str(summary.items), str(summary.new), str(summary.seen),
                   str(sum(len(f.warnings) for f in summary.files)), "")
     console.print(table)
-    if not summary.files:
+    for note in summary.notes:
+        console.print(escape(note), highlight=False, soft_wrap=True)
+    if not summary.files and not summary.notes:
         console.print("nothing to ingest")
     for f in summary.files:
         for warning in f.warnings:
-            console.print(f"[yellow]warning[/] {f.path}: {warning}", markup=True, highlight=False,
-                          soft_wrap=True)
+            console.print(f"[yellow]warning[/] {escape(f.path)}: {escape(printable(warning))}", markup=True,
+                          highlight=False, soft_wrap=True)
 
 
 @main.group()
@@ -128,7 +133,7 @@ def list_papers(app: App, new_since: dt.datetime | None, limit: int | None, as_j
     for name in ("published", "upvotes", "authors"):
         table.add_column(name, no_wrap=True)
     for p in found:
-        table.add_row(f"{p.first_seen:%Y-%m-%d}", p.title, str(p.published or ""),
+        table.add_row(f"{p.first_seen:%Y-%m-%d}", shown(p.title), str(p.published or ""),
                       "" if p.upvotes is None else str(p.upvotes),
                       str(p.author_count) if p.author_count is not None else (p.organization or ""))
     Console().print(table)
@@ -201,7 +206,7 @@ def topics_list(app: App, as_json: bool) -> None:
     for name in ("slug", "label", "kind", "papers", "last used"):
         table.add_column(name, overflow="fold")
     for t, _created, updated, n in rows:
-        table.add_row(t.slug, t.label, t.kind, str(n), f"{updated:%Y-%m-%d}")
+        table.add_row(t.slug, shown(t.label), t.kind, str(n), f"{updated:%Y-%m-%d}")
     Console().print(table)
 
 
@@ -217,6 +222,6 @@ def _print_grouping(grouping: Grouping, titles: dict[str, str], as_json: bool) -
     table.add_column("papers", justify="right")
     table.add_column("top paper", ratio=1, overflow="fold")
     for g in grouping.groups:
-        table.add_row(g.label + (" (new)" if g.is_new else ""), g.slug, str(len(g.ids)),
+        table.add_row(shown(g.label) + (" (new)" if g.is_new else ""), g.slug, str(len(g.ids)),
                       titles.get(g.ids[0], g.ids[0]) if g.ids else "")
     Console().print(table)

@@ -20,8 +20,8 @@ import smtplib
 import socket
 import ssl
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 

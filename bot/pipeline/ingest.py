@@ -27,7 +27,7 @@ from bot.models import (
     Paper,
     SourceSpec,
 )
-from bot.redact import redact_url
+from bot.redact import printable, redact_url
 from bot.settings import Settings
 from bot.sources.dump import DumpParser
 from bot.sources.feed import parse_feed
@@ -70,11 +70,21 @@ def ingest(
     """Ingest every file under ``paths`` in order; one report per file, failures included.
     What was read and what failed is kept for ``paperboy status`` and the health verdict."""
     paths = list(paths)
-    reports = [
-        ingest_file(database, settings, path, dump_date=dump_date, now=now(), progress=progress)
-        for path in expand_paths(paths)
-    ]
-    summary = IngestSummary(files=tuple(reports))
+    reports: list[FileReport] = []
+    notes: list[str] = []
+    for given in paths:
+        try:
+            files = expand_paths([given])
+        except OSError as exc:  # a directory that cannot be listed, a path under one that cannot be entered
+            shown = printable(str(given))
+            reports.append(FileReport(path=shown, status="failed",
+                                      error=f"{shown}: cannot be read ({exc.strerror or exc})"))
+            continue
+        if not files:
+            notes.append(f"{printable(str(given))}: nothing to ingest (no visible files)")
+        reports.extend(ingest_file(database, settings, path, dump_date=dump_date, now=now(), progress=progress)
+                       for path in files)
+    summary = IngestSummary(files=tuple(reports), notes=tuple(notes))
     _record_check(database, [str(p) for p in paths], summary, now())
     return summary
 
@@ -145,7 +155,7 @@ def _read_source(database: Database, settings: Settings, source: SourceSpec, now
                 reports.append(ingest_document(database, f"{source.name} ({path})", read_local(path, limit),
                                                source.kind, now))
             except SourceError as exc:
-                reports.append(FileReport(path=str(path), status="failed", error=str(exc)))
+                reports.append(FileReport(path=printable(str(path)), status="failed", error=str(exc)))
         return reports
     started = time.perf_counter()
     with database.read() as session:
@@ -226,7 +236,7 @@ def ingest_file(
 ) -> FileReport:
     """Ingest one file in one transaction; a text that is not UTF-8 is read again as Windows-1252."""
     started = time.perf_counter()
-    name = str(path)
+    name = printable(str(path))
     try:
         if path.is_dir():
             raise SourceError(name, "is a directory")
@@ -243,6 +253,8 @@ def ingest_file(
         report = FileReport(path=name, status="failed", error=str(exc))
     except DBAPIError as exc:
         report = FileReport(path=name, status="failed", error=f"{name}: database error: {problem(exc)}")
+    except OSError as exc:
+        report = FileReport(path=name, status="failed", error=f"{name}: cannot be read ({exc.strerror or exc})")
     return replace(report, seconds=time.perf_counter() - started)
 
 
@@ -250,7 +262,7 @@ def _ingest_text(
     database: Database, path: Path, how: Sniff, encoding: str, now: dt.datetime,
     dump_date: dt.date | None, progress: Progress | None,
 ) -> FileReport:
-    name = str(path)
+    name = printable(str(path))
     warnings: list[str] = []
     if encoding == "cp1252":
         warnings.append("not valid UTF-8; decoded as Windows-1252")
@@ -266,6 +278,10 @@ def _ingest_text(
                 lines, today=now.astimezone().date(),
                 dump_date=dump_date, ends_cleanly=how.ends_with_newline, surely_cut=how.cut_mid_character,
             )
+            if not parser.recognised and parser.has_text:
+                raise SourceError(name, "not a Daily Papers dump: none of the page's banner lines (\"Daily "
+                                        "Papers\", \"Subscribe\") nor its metadata lines (\"• 3 authors\", "
+                                        "\"·\") in its first lines")
             dump_id = store.start_dump(session, content_hash=how.sha256, path=name,
                                        header=parser.header, size=how.size, now=now)
             new = seen = items = 0

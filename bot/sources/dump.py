@@ -37,7 +37,13 @@ _GLUED = re.compile(
     r"(?:Subscribe|Daily Papers|byAK and the research community"
     r"|Get trending papers in your email inbox(?: once a day)?!)(?=\S)"
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+_PAGE_CHROME = re.compile(
+    r"get trending papers in your email inbox(?: once a day)?!?|subscribe|daily papers"
+    r"|by ?ak(?: and the research community)?",
+    re.I,
+)
+# Terminal escapes whole (CSI and OSC sequences), then any other control character.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 _DOT = "·"
 _ENDS_COMPLETE = tuple('.!?)]}"\'”’…')
 _SNIFF_LINES = 60
@@ -113,7 +119,16 @@ class DumpParser:
         self._ends_cleanly = ends_cleanly
         self._surely_cut = surely_cut
         self._head: list[tuple[int, str]] = []
+        self._page_chrome = False
         self.header = self._read_banner()
+        self.has_text = bool(self._head)
+        self.recognised = self._page_chrome or any(
+            _is_meta_part(line) and (line == _DOT or _AUTHORS.match(line) or _DOT in line)
+            for _, line in self._head)
+        """Whether the text shows the page's own structure: its banner lines (the subscribe
+        call, "Daily Papers", "byAK"), or the metadata lines of its records ("• 12 authors",
+        "·"). Text without either (a password file, a diary, a CSV) is not a dump, however
+        much of it pairs into titles and abstracts."""
 
     def _warn(self, line: int, message: str) -> None:
         self.warnings.append(f"line {line}: {message}")
@@ -134,12 +149,14 @@ class DumpParser:
         first: tuple[int, str] | None = None
         for number, line in self._lines:
             if not line or _CHROME.fullmatch(line):
+                self._page_chrome = self._page_chrome or bool(line and _PAGE_CHROME.fullmatch(line))
                 continue
             date = self._banner_date(number, line)
             if date is not None:
                 found = found or date
                 continue
             glued = _GLUED.match(line)
+            self._page_chrome = self._page_chrome or glued is not None
             first = (number, line[glued.end():] if glued else line)
             break
         self._head = [first] if first else []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import SourceError
+from bot.redact import printable
 
 CHUNK = 1 << 20
 MAX_LINE = CHUNK
@@ -42,7 +43,7 @@ class Sniff:
 
 def sniff(path: Path, max_bytes: int) -> Sniff:
     """Hash ``path``; raise :class:`SourceError` for an empty, binary, UTF-16 or oversized file."""
-    name = str(path)
+    name = printable(str(path))
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -65,7 +66,7 @@ def sniff(path: Path, max_bytes: int) -> Sniff:
             while chunk := handle.read(CHUNK):
                 if offset == 0 and chunk[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
                     raise SourceError(name, "is UTF-16 text; save it as UTF-8")
-                if b"\x00" in chunk:
+                if chunk.count(b"\x00") * 100 > len(chunk):  # a stray NUL is text's; a share of them is binary
                     at = offset + chunk.index(b"\x00")
                     raise SourceError(name, f"is a binary file (NUL byte at offset {at}), not a text dump")
                 digest.update(chunk)
@@ -101,7 +102,7 @@ def read_lines(
     ``on_chunk`` is told how many bytes have been read so far, for progress bars.
     """
     decoder = codecs.getincrementaldecoder(encoding)("strict")
-    name = str(path)
+    name = printable(str(path))
     number = offset = 0
     rest = ""
     with path.open("rb") as handle:
