@@ -213,3 +213,78 @@ def test_mutated_samples_never_break_the_parser(which: int, rng: random.Random, 
     for paper in papers:
         assert paper.title.strip() and paper.abstract.strip()  # type: ignore[attr-defined]
         assert not any(c in paper.title for c in "\x00\x1b")  # type: ignore[attr-defined]
+
+
+# Lengths and dates ------------------------------------------------------------------------------
+
+BANNER = "Get trending papers in your email inbox!\n\nDaily Papers\n\n"
+
+
+def test_a_title_over_the_btree_limit_goes_in_on_both_databases(db: Database, settings: Settings,
+                                                                tmp_path: Path) -> None:
+    """PostgreSQL's btree refused a row over about 2.7 KB, which failed the whole dump."""
+    long_a = "Long " + " ".join(f"word{i}" for i in range(600))
+    long_b = long_a + " but a different ending"
+    path = tmp_path / "long.txt"
+    path.write_text(BANNER + f"{long_a}\n\nAn abstract.\n\n{long_b}\n\nAnother abstract.\n\nShort Title Paper Here\n\n"
+                    + "x " * 15000 + "\n")
+    report = ingest(db, settings, [path], now=lambda: NOW).files[0]
+    assert report.status == "ingested", report.error
+    assert report.new == 3, "two long titles that share their start stay two papers"
+    assert sum("is cut to 500" in w for w in report.warnings) == 2
+    assert any("the abstract of 29,999 characters is cut to 20,000" in w for w in report.warnings)
+    with db.read() as session:
+        stored = list_papers(session)
+    assert all(len(p.title) <= 500 and len(p.abstract or "") <= 20_000 for p in stored)
+    assert sum(p.title.endswith("…") for p in stored) == 2
+    again = tmp_path / "again.txt"
+    again.write_text(BANNER + "Daily Papers\n\n" + path.read_text().removeprefix(BANNER))
+    assert ingest(db, settings, [again], now=lambda: NOW).files[0].new == 0, "the same long titles meet again"
+
+
+def test_future_and_impossible_dates_are_warnings_and_dropped(db: Database, settings: Settings,
+                                                             tmp_path: Path) -> None:
+    path = tmp_path / "dates.txt"
+    path.write_text(BANNER + "9999-12-31\n\n"
+                    "Far Future Paper Title Here\n\nAn abstract.\n\n  • 3 authors\n·\nDec 1, 2099 5\n\n"
+                    "Impossible Day Paper Title\n\nAn abstract too.\n\n  • 2 authors\n·\nFeb 30, 2024 3\n\n"
+                    "Fine Paper With Its Date\n\nThe last abstract.\n\n  • 1 authors\n·\nNov 19, 2026 1\n")
+    report = ingest(db, settings, [path], now=lambda: NOW).files[0]
+    assert report.status == "ingested" and report.dump_date == NOW.date(), report
+    assert any("9999-12-31 is in the future; ignored" in w for w in report.warnings)
+    assert any("2099-12-01 is in the future; dropped" in w for w in report.warnings)
+    assert any("cannot read the date 'Feb 30, 2024 3'" in w for w in report.warnings)
+    with db.read() as session:
+        dates = {p.title: (p.published, p.upvotes) for p in list_papers(session)}
+    assert dates == {"Far Future Paper Title Here": (None, 5), "Impossible Day Paper Title": (None, 3),
+                     "Fine Paper With Its Date": (dt.date(2026, 11, 19), 1)}
+
+
+# Short titles across sources ---------------------------------------------------------------------
+
+def test_a_short_title_merges_only_when_the_abstracts_agree(db: Database, settings: Settings,
+                                                            tmp_path: Path) -> None:
+    from bot.sources.hfapi import parse_hf_api
+
+    abstract = ("We introduce policy-guided diffusion, a method that generates synthetic trajectories "
+                "under the target policy while staying close to the behaviour distribution.")
+    dump = tmp_path / "dump.txt"
+    dump.write_text(BANNER + f"Policy-Guided Diffusion\n\n{abstract}\n\n"
+                    "Scaling Laws\n\nWe study empirical scaling laws for language model performance on the "
+                    "cross-entropy loss.\n\n  • 4 authors\n·\nNov 19 3\n")
+    assert ingest(db, settings, [dump], now=lambda: NOW).files[0].new == 2
+    api = json.dumps([
+        {"paper": {"id": "2404.06356", "title": "Policy Guided Diffusion", "summary": "\\textbf{We} introduce "
+                   + abstract.removeprefix("We introduce "), "upvotes": 7}},
+        {"paper": {"id": "2203.15556", "title": "Scaling Laws", "summary": "We investigate the optimal model "
+                   "size and number of tokens for training a transformer language model under a given budget."}},
+    ]).encode()
+    from bot.pipeline import ingest_document
+
+    report = ingest_document(db, "api", api, "hf-api", NOW)
+    assert report.status == "ingested" and report.new == 1, report
+    with db.read() as session:
+        stored = {(p.title, p.arxiv_id) for p in list_papers(session)}
+    assert stored == {("Policy-Guided Diffusion", "2404.06356"), ("Scaling Laws", None),
+                      ("Scaling Laws", "2203.15556")}
+    assert parse_hf_api(api, "api")[0][0].title == "Policy Guided Diffusion"

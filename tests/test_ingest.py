@@ -70,20 +70,20 @@ def test_first_seen_and_sightings_are_recorded(db: Database, settings: Settings,
 def test_upvotes_and_metadata_fill_in_but_never_erase(db: Database, settings: Settings, tmp_path: Path) -> None:
     banner = "byAK and the research community\n\nMar 12\n\n"
     first = tmp_path / "a.txt"
-    first.write_text(banner + "Same Paper\n\nAbstract one.\n\n  • 3 authors\n·\nMar 1 4\n")
+    first.write_text(banner + "Same Paper About Things\n\nAbstract one.\n\n  • 3 authors\n·\nMar 1 4\n")
     second = tmp_path / "b.txt"
-    second.write_text(banner + "Same paper.\n\nAbstract two.\n\nOther\n\nAbstract.\n")
+    second.write_text(banner + "Same paper about things.\n\nAbstract two.\n\nOther\n\nAbstract.\n")
     third = tmp_path / "c.txt"
-    third.write_text(banner + "SAME PAPER\n\nAbstract three.\n\n  • 3 authors\n·\nMar 1 9\n")
+    third.write_text(banner + "SAME PAPER ABOUT THINGS\n\nAbstract three.\n\n  • 3 authors\n·\nMar 1 9\n")
     assert [r.new for r in run(db, settings, first, second, third).files] == [1, 1, 0]
     with db.read() as session:
-        paper = next(p for p in list_papers(session) if p.title == "Same Paper")
+        paper = next(p for p in list_papers(session) if p.title == "Same Paper About Things")
     assert (paper.upvotes, paper.author_count, paper.abstract) == (9, 3, "Abstract one.")
 
 
 def test_a_paper_twice_in_one_dump_counts_once(db: Database, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "dup.txt"
-    path.write_text("Daily Papers\n\nMar 12\n\nTwin\n\nFirst abstract.\n\nOther\n\nAbstract.\n\nTwin\n\nSecond abstract.\n")
+    path.write_text("Daily Papers\n\nMar 12\n\nTwin Papers Of One Title\n\nFirst abstract.\n\nOther\n\nAbstract.\n\nTwin Papers Of One Title\n\nSecond abstract.\n")
     report = run(db, settings, path).files[0]
     assert (report.items, report.new) == (2, 2)
     assert any("listed twice" in w for w in report.warnings)

@@ -83,3 +83,31 @@ def test_arxiv_ids() -> None:
     assert normalise_arxiv_id("arXiv:2401.01234") == "2401.01234"
     assert normalise_arxiv_id("hep-th/9901001v1") == "hep-th/9901001"
     assert normalise_arxiv_id("not an id") is None
+
+
+def test_migration_0008_bounds_long_keys_and_keys_short_titles_by_abstract(database_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from bot.identity import paper_key, title_key
+    from bot.store.database import alembic_config
+
+    database = Database(database_url)
+    with database.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0007")
+        long_title = "Long " + " ".join(f"w{i}" for i in range(100))  # 400 characters, under the btree limit
+        rows = [("title:" + long_title.lower(), long_title, "An abstract."),
+                ("title:scaling laws", "Scaling Laws", "We study scaling."),
+                ("title:a title of many words", "A Title of Many Words", "Another.")]
+        for key, title, abstract in rows:
+            connection.execute(text("INSERT INTO papers (key, title_key, title, abstract, first_seen_at) "
+                                    "VALUES (:k, :tk, :t, :a, :at)"),
+                               {"k": key, "tk": key.removeprefix("title:"), "t": title, "a": abstract, "at": NOW})
+    database.upgrade()
+    with database.engine.connect() as connection:
+        stored = {row.title: (row.key, row.title_key) for row in connection.execute(text("SELECT * FROM papers"))}
+    for _, title, abstract in rows:
+        assert stored[title] == (paper_key(title, None, abstract), title_key(title)), title
+    assert stored["A Title of Many Words"][0] == "title:a title of many words", "ordinary keys stay"
+    assert len(stored[long_title][0]) < 240 and stored["Scaling Laws"][0].startswith("title:scaling laws #")
+    database.close()

@@ -209,7 +209,7 @@ def ingest_document(database: Database, name: str, data: bytes, kind: str, now: 
         with database.write() as session:
             dump_id = store.start_dump(session, content_hash=digest, path=name, header=header, size=len(data), now=now)
             new = seen = items = 0
-            for batch in _batches(_unique(papers, warnings), BATCH):
+            for batch in _batches(_unique(papers, warnings, now.date()), BATCH):
                 result = store.record_batch(session, dump_id, batch, now)
                 new, seen, items = new + result.new, seen + result.seen, items + len(batch)
             warnings = _capped(warnings)
@@ -285,7 +285,7 @@ def _ingest_text(
             dump_id = store.start_dump(session, content_hash=how.sha256, path=name,
                                        header=parser.header, size=how.size, now=now)
             new = seen = items = 0
-            for batch in _batches(_unique(parser.papers(), parser.warnings), BATCH):
+            for batch in _batches(_unique(parser.papers(), parser.warnings, now.date()), BATCH):
                 result = store.record_batch(session, dump_id, batch, now)
                 new, seen, items = new + result.new, seen + result.seen, items + len(batch)
             if items == 0:
@@ -302,11 +302,37 @@ def _ingest_text(
                       warnings=tuple(warnings), layout=parser.header.layout, dump_date=parser.header.dump_date)
 
 
-def _unique(papers: Iterable[Paper], warnings: list[str]) -> Iterator[tuple[str, Paper]]:
-    """Key each paper; a paper listed twice in one dump keeps its first (best) rank."""
+MAX_TITLE_CHARS = 500
+MAX_ABSTRACT_CHARS = 20_000
+FUTURE_SLACK = dt.timedelta(days=2)
+
+
+def _bounded(paper: Paper, warnings: list[str], today: dt.date) -> Paper:
+    """A paper within what the store keeps: a title of at most :data:`MAX_TITLE_CHARS`, an
+    abstract of at most :data:`MAX_ABSTRACT_CHARS`, no publication date in the future (time
+    zones aside). What is cut or dropped is a warning."""
+    title, abstract, published = paper.title, paper.abstract, paper.published
+    if len(title) > MAX_TITLE_CHARS:
+        warnings.append(f"paper {title[:60]!r}: the title of {len(title):,} characters is cut to {MAX_TITLE_CHARS}")
+        title = title[:MAX_TITLE_CHARS - 1].rstrip() + "…"
+    if len(abstract) > MAX_ABSTRACT_CHARS:
+        warnings.append(f"paper {title[:60]!r}: the abstract of {len(abstract):,} characters is cut to "
+                        f"{MAX_ABSTRACT_CHARS:,}")
+        abstract = abstract[:MAX_ABSTRACT_CHARS - 1].rstrip() + "…"
+    if published is not None and published > today + FUTURE_SLACK:
+        warnings.append(f"paper {title[:60]!r}: its date {published} is in the future; dropped")
+        published = None
+    if (title, abstract, published) == (paper.title, paper.abstract, paper.published):
+        return paper
+    return replace(paper, title=title, abstract=abstract, published=published)
+
+
+def _unique(papers: Iterable[Paper], warnings: list[str], today: dt.date) -> Iterator[tuple[str, Paper]]:
+    """Key each paper and bound it; a paper listed twice in one dump keeps its first (best) rank."""
     ranks: dict[str, int] = {}
     for paper in papers:
-        key = store.key_for(paper)
+        key = store.key_for(paper)  # of the whole title: two long titles that differ only late stay two
+        paper = _bounded(paper, warnings, today)
         first = ranks.setdefault(key, paper.rank)
         if first != paper.rank:
             warnings.append(f"paper {paper.title[:60]!r} is listed twice (ranks {first} and "

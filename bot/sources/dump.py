@@ -151,9 +151,9 @@ class DumpParser:
             if not line or _CHROME.fullmatch(line):
                 self._page_chrome = self._page_chrome or bool(line and _PAGE_CHROME.fullmatch(line))
                 continue
-            date = self._banner_date(number, line)
-            if date is not None:
-                found = found or date
+            match = _DATE_LINE.fullmatch(line) or _ISO_DATE.fullmatch(line)
+            if match is not None and not match.groupdict().get("upvotes"):
+                found = found or self._banner_date(number, line, match)
                 continue
             glued = _GLUED.match(line)
             self._page_chrome = self._page_chrome or glued is not None
@@ -168,16 +168,18 @@ class DumpParser:
                           "using --dump-date")
         return DumpHeader(layout=layout, dump_date=dump_date, dump_date_in_file=found is not None)
 
-    def _banner_date(self, number: int, line: str) -> dt.date | None:
-        match = _DATE_LINE.fullmatch(line) or _ISO_DATE.fullmatch(line)
-        if match is None or match.groupdict().get("upvotes"):
-            return None
+    def _banner_date(self, number: int, line: str, match: re.Match[str]) -> dt.date | None:
+        """The date of a banner's date line; None (and a warning) for an impossible or future one."""
         reference = self._given_date or self._today
         try:
-            return _resolve(match, reference)
+            date = _resolve(match, reference)
         except ValueError:
             self._warn(number, f"cannot read the dump's date {line!r}")
             return None
+        if date > self._today + dt.timedelta(days=2):
+            self._warn(number, f"the dump's date {date} is in the future; ignored")
+            return None
+        return date
 
     @staticmethod
     def _guess_layout(head: list[tuple[int, str]]) -> Layout:

@@ -20,7 +20,7 @@ from sqlalchemy import JSON, Date, and_, bindparam, case, func, insert, select, 
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
-from bot.identity import normalise_title, paper_key
+from bot.identity import abstracts_agree, is_short, paper_key, title_key
 from bot.models import DumpHeader, Paper, StoredPaper
 from bot.store.database import conflict_insert
 from bot.store.schema import DumpRow, PaperRow, SightingRow, UTCDateTime
@@ -169,15 +169,12 @@ def record_batch(
     return BatchResult(new=len(inserted), seen=len(seen))
 
 
-MIN_TITLE_WORDS = 4
-"""A title of fewer words ("Scaling Laws") is too generic to say two records are one paper."""
-
-
 def _same_papers(session: Session, unknown: Sequence[tuple[str, Paper]]) -> dict[str, int]:
     """Papers the store knows under another key: an arXiv id already attached to a title-keyed
-    row, or the same title (folded; long enough to be specific) on a row that has no id yet or,
-    for a paper without an id, on any row. A title match with an id attaches the id to the row,
-    whose key, first sighting and history stay: one paper, now with its arXiv page."""
+    row, or the same title (folded) on a row that has no id yet or, for a paper without an id,
+    on any row. A short title meets a row only when their abstracts agree too. A title match
+    with an id attaches the id to the row, whose key, first sighting and history stay: one
+    paper, now with its arXiv page."""
     found: dict[str, int] = {}
     by_id = {paper.arxiv_id: key for key, paper in unknown if paper.arxiv_id}
     for start in range(0, len(by_id), _LOOKUP_CHUNK):
@@ -185,32 +182,32 @@ def _same_papers(session: Session, unknown: Sequence[tuple[str, Paper]]) -> dict
         for arxiv_id, paper_id in session.execute(select(papers.c.arxiv_id, papers.c.id)
                                                   .where(papers.c.arxiv_id.in_(chunk))):
             found[by_id[arxiv_id]] = paper_id
-    titled: dict[str, tuple[str, Paper]] = {}
+    titled: dict[str, list[tuple[str, Paper]]] = {}
     for key, paper in unknown:
-        title_key = normalise_title(paper.title)
-        if key not in found and len(title_key.split()) >= MIN_TITLE_WORDS:
-            titled.setdefault(title_key, (key, paper))
+        if key not in found:
+            titled.setdefault(title_key(paper.title), []).append((key, paper))
     for start in range(0, len(titled), _LOOKUP_CHUNK):
         chunk = list(titled)[start : start + _LOOKUP_CHUNK]
-        rows = session.execute(select(papers.c.title_key, papers.c.id, papers.c.arxiv_id)
+        rows = session.execute(select(papers.c.title_key, papers.c.id, papers.c.arxiv_id, papers.c.abstract)
                                .where(papers.c.title_key.in_(chunk)).order_by(papers.c.id)).all()
-        for title_key, paper_id, arxiv_id in rows:
-            key, paper = titled[title_key]
-            if key in found:
-                continue
-            if paper.arxiv_id is None:
-                found[key] = paper_id
-            elif arxiv_id is None:
-                session.execute(update(papers).where(papers.c.id == paper_id, papers.c.arxiv_id.is_(None))
-                                .values(arxiv_id=paper.arxiv_id))
-                found[key] = paper_id
+        for folded, paper_id, arxiv_id, abstract in rows:
+            for key, paper in titled[folded]:
+                if key in found or (is_short(folded) and not abstracts_agree(paper.abstract, abstract)):
+                    continue
+                if paper.arxiv_id is None:
+                    found[key] = paper_id
+                elif arxiv_id is None:
+                    session.execute(update(papers).where(papers.c.id == paper_id, papers.c.arxiv_id.is_(None))
+                                    .values(arxiv_id=paper.arxiv_id))
+                    found[key] = paper_id
+                    arxiv_id = paper.arxiv_id
     return found
 
 
 def _new_row(key: str, paper: Paper, dump_id: int, now: dt.datetime) -> dict[str, object]:
     return {
         "key": key, "arxiv_id": paper.arxiv_id,
-        "title_key": key.removeprefix("title:") if key.startswith("title:") else normalise_title(paper.title),
+        "title_key": title_key(paper.title),
         "title": paper.title, "abstract": paper.abstract or None,
         "authors": list(paper.authors) if paper.authors is not None else None,
         "author_count": paper.author_count, "organization": paper.organization,
@@ -280,4 +277,4 @@ def list_papers(
 
 
 def key_for(paper: Paper) -> str:
-    return paper_key(paper.title, paper.arxiv_id)
+    return paper_key(paper.title, paper.arxiv_id, paper.abstract)

@@ -84,7 +84,7 @@ class PaperRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(Text, unique=True)
     arxiv_id: Mapped[str | None] = mapped_column(String(32), unique=True)
-    title_key: Mapped[str] = mapped_column(Text)
+    title_key: Mapped[str] = mapped_column(Text, index=True)
     title: Mapped[str] = mapped_column(Text)
     abstract: Mapped[str | None] = mapped_column(Text)
     authors: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
