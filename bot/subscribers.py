@@ -145,3 +145,18 @@ def unsubscribe_links(base_url: str, mail_from: str, signed: str) -> tuple[str, 
 def manage_link(base_url: str, signed: str) -> str:
     """Where a subscriber chooses topics and keywords, without a login (the signed token is the key)."""
     return f"{base_url}manage?token={signed}"
+
+
+_DOTLESS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def mailbox_key(address: str) -> str:
+    """The mailbox an address reaches, for counting mails to it: case folded, a ``+tag`` dropped
+    (Gmail, Outlook, iCloud, Fastmail, Proton and most servers deliver ``name+tag`` to ``name``),
+    and for Gmail the dots too, which it ignores (``v.i.c.tim@googlemail.com`` is
+    ``victim@gmail.com``). Only for counting: the address itself is stored and mailed as given."""
+    local, _, domain = address.casefold().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in _DOTLESS:
+        local, domain = local.replace(".", ""), _DOTLESS[domain]
+    return f"{local}@{domain}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -9,7 +10,6 @@ import pytest
 
 from bot.sources.dumpgen import write_dump
 from tests.conftest import ROOT, Cli, run_paperboy
-import datetime as dt
 
 ORDER = ("flat-list.txt", "blocks.txt", "blocks-with-meta.txt")
 

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import func, select
 
 from bot.errors import EditionError

@@ -11,7 +11,14 @@ import pytest
 from bot.models import KnownTopic, TopicDoc, TopicRule
 from bot.topics import Options, group_papers
 from bot.topics.rules import Matcher, slugify
-from bot.topics.text import GENERIC, canonical, clean, content_tokens, is_generic, singular
+from bot.topics.text import (
+    GENERIC,
+    canonical,
+    clean,
+    content_tokens,
+    is_generic,
+    singular,
+)
 from tests.conftest import SHARED
 from tests.topic_corpus import corpus
 

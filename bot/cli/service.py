@@ -172,5 +172,7 @@ def serve(app: App, host: str, port: int) -> None:
     application = create_app(app.database, app.settings)
     logging.getLogger("paperboy").info("paperboy serve: http://%s:%d/ (public address %s)", host, port,
                                        app.settings.base_url)
-    uvicorn.run(application, host=host, port=port, proxy_headers=True, server_header=False,
-                log_level="info" if app.verbose else "warning", access_log=app.verbose > 0)
+    # The app believes X-Forwarded-For only from web.trusted_proxies, and logs each request itself
+    # without the query (tokens) or the client's address; uvicorn's own would do neither.
+    uvicorn.run(application, host=host, port=port, proxy_headers=False, server_header=False,
+                log_level="info" if app.verbose else "warning", access_log=False)

@@ -263,3 +263,16 @@ class SourceStateRow(Base):
     checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ok_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class RateCountRow(Base):
+    """Requests counted per bucket and key in fixed windows (the web front's rate limits), kept
+    here so every web process and every restart sees the same counts. Keys are keyed hashes,
+    never addresses."""
+
+    __tablename__ = "rate_counts"
+
+    bucket: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

@@ -149,6 +149,15 @@ def unsubscribe(session: Session, token: str, now: dt.datetime) -> Subscriber | 
     return find_by_token(session, token)
 
 
+def resubscribe(session: Session, token: str, now: dt.datetime) -> Subscriber | None:
+    """An unsubscribed or bounced subscriber back to active, from their own manage link (which
+    reached their mailbox, so the address is proven); None for an unknown token."""
+    session.execute(update(subscribers).where(subscribers.c.token == token,
+                                              subscribers.c.status.in_(("unsubscribed", "bounced")))
+                    .values(status="active", hard_failures=0, updated_at=now))
+    return find_by_token(session, token)
+
+
 def set_preferences(session: Session, token: str, preferences: Preferences, now: dt.datetime) -> Subscriber | None:
     session.execute(update(subscribers).where(subscribers.c.token == token)
                     .values(updated_at=now, **_prefs(preferences)))

@@ -15,13 +15,15 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot.deliver import signer as link_signer
 from bot.deliver.notice import notice, send_notice
@@ -35,16 +37,18 @@ from bot.store import subscribers as subscriber_store
 from bot.subscribers import (
     AddressError,
     Signer,
+    mailbox_key,
     manage_link,
     normalise_address,
     parse_list,
 )
-from bot.web.guard import CSRF_COOKIE, ConfirmLinks, Csrf, RateLimit
+from bot.web.guard import CSRF_COOKIE, ConfirmLinks, Csrf, Guard, Limits, client_key
 from bot.web.site import Site, serve
 
 log = logging.getLogger("paperboy")
-PER_CLIENT = (20, 3600.0)   # subscribe requests per client address per hour
-PER_ADDRESS = (3, 3600.0)   # confirmation mails per email address per hour
+access_log = logging.getLogger("paperboy.web.access")
+PER_CLIENT = (20, 3600)   # subscribe requests per client address (IPv6: per /64) per hour
+PER_MAILBOX = (3, 3600)   # confirmation mails per mailbox (bucket+tag@, b.u.c.k.e.t@gmail) per hour
 MAX_FORM_BYTES = 16 * 1024
 SENT = ("Check your inbox", ("If this address can subscribe, a message with a confirmation link is on its way "
                              "to it. Nothing is sent until you click it. The link works for three days."))
@@ -68,8 +72,7 @@ class Web:
         self.signer: Signer = link_signer(database, settings)
         self.confirm_links = ConfirmLinks(settings.secret_key)
         self.csrf = Csrf(settings.secret_key)
-        self.per_client = RateLimit(*PER_CLIENT)
-        self.per_address = RateLimit(*PER_ADDRESS)
+        self.limits = Limits(database, settings.secret_key)
         self.secure_cookie = settings.base_url.startswith("https://")
 
     # Pages ------------------------------------------------------------------------------
@@ -85,7 +88,8 @@ class Web:
 
     def _message(self, title: str, message: str, status: int = 200, **context: Any) -> HTMLResponse:
         return self._page("web/page.html", status, **{"title": title, "message": message, "action": None,
-                                                      "fields": [], "button": "", "links": [], **context})
+                                                      "fields": [], "button": "", "links": [], "danger": False,
+                                                      **context})
 
     def _with_form(self, request: Request, template: str, **context: Any) -> HTMLResponse:
         cookie = request.cookies.get(CSRF_COOKIE)
@@ -117,6 +121,19 @@ class Web:
             return self._message("Not found", "There is no such feed.", 404)
         return serve(request, document)
 
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        """A path that differs from a route by its trailing slash is redirected, relatively (never
+        to a host taken from the request); anything else is a plain 404 page."""
+        path = request.url.path
+        other = path.rstrip("/") if path.endswith("/") and path != "/" else path + "/"
+        scope = {**request.scope, "path": other}
+        if any(route.matches(scope)[0] != Match.NONE for route in request.app.routes):
+            last = path.rstrip("/").rsplit("/", 1)[-1]
+            target = f"{last}/" if other.endswith("/") else f"../{last}"
+            query = request.url.query
+            return Response(status_code=308, headers={"Location": target + (f"?{query}" if query else "")})
+        return self._message("Not found", "There is no such page.", 404)
+
     async def healthz(self, request: Request) -> Response:
         verdict = health(self.database, self.settings, _now())
         return JSONResponse(verdict.public_json(), status_code=200 if verdict.verdict in ("ok", "empty") else 503,
@@ -143,8 +160,8 @@ class Web:
             return self._message("Please try again", "The form had expired or did not come from this site. "
                                  "Reload the page and submit it again.", 403,
                                  links=[("Back to the form", self.settings.base_url + "#subscribe")])
-        client = request.client.host if request.client else "unknown"
-        if not self.per_client.allow(client):
+        client = client_key(request.client.host if request.client else None)
+        if not await run_in_threadpool(self.limits.allow, "client", client, *PER_CLIENT):
             return self._message("Too many requests", "Too many subscriptions from here; try again in an hour.", 429)
         try:
             address = normalise_address((form.get("email") or [""])[0])
@@ -153,7 +170,7 @@ class Web:
             return self._message("Check the address", str(exc), 400,
                                  links=[("Back to the form", self.settings.base_url + "#subscribe")])
         task = None
-        if self.per_address.allow(address.casefold()):
+        if await run_in_threadpool(self.limits.allow, "mailbox", mailbox_key(address), *PER_MAILBOX):
             task = BackgroundTask(self._ask_to_confirm, address, follow)
         response = self._message(*SENT)
         response.background = task
@@ -215,15 +232,16 @@ class Web:
         if request.method == "GET":
             return self._message("Unsubscribe", "Press the button and no further digest is sent to you.",
                                  action=f"{self.settings.base_url}unsubscribe?token={signed}", fields=[],
-                                 button="Unsubscribe")
+                                 button="Unsubscribe", danger=True)
         with self.database.write() as session:
             subscriber = subscriber_store.unsubscribe(session, token, _now())
         if subscriber is None:
             return self._message(*BAD_LINK, status=400)
         log.info("web: a subscriber unsubscribed%s",
                  " (one-click)" if form.get("List-Unsubscribe") == ["One-Click"] else "")
+        manage = manage_link(self.settings.base_url, self.signer.sign(subscriber.token, "manage"))
         return self._message("You are unsubscribed", "No further digest will be sent to you.",
-                             links=[("Subscribe again", self.settings.base_url + "#subscribe")])
+                             links=[("Subscribe again", manage)])
 
     async def manage(self, request: Request) -> Response:
         form: dict[str, Any] = {}
@@ -237,8 +255,20 @@ class Web:
             subscriber = subscriber_store.find_by_token(session, token) if token else None
         if subscriber is None:
             return self._message(*BAD_LINK, status=400)
+        if request.method == "POST" and form.get("action") == ["resubscribe"]:
+            with self.database.write() as session:
+                subscriber = subscriber_store.resubscribe(session, subscriber.token, _now()) or subscriber
+        if subscriber.status in ("unsubscribed", "bounced"):
+            why = ("you unsubscribed" if subscriber.status == "unsubscribed"
+                   else "mail to this address kept bouncing")
+            return self._message("You are unsubscribed", f"{subscriber.address} gets no digest: {why}. Subscribe "
+                                 "again to receive it from the next edition, with the topics you chose before.",
+                                 action=f"{self.settings.base_url}manage",
+                                 fields=[("token", signed), ("action", "resubscribe")], button="Subscribe again")
         message = f"Subscribed as {subscriber.address} ({subscriber.status})."
-        if request.method == "POST":
+        if request.method == "POST" and form.get("action") == ["resubscribe"]:
+            message = "Subscribed again. The next edition will be in your inbox."
+        elif request.method == "POST":
             try:
                 prefs = Preferences(
                     parse_list([s for s in form.get("follow", []) if s], "topic"),
@@ -246,8 +276,13 @@ class Web:
                     parse_list((form.get("include") or [""])[0], "keyword"),
                     parse_list((form.get("exclude") or [""])[0], "keyword"),
                 )
+                both = sorted(set(prefs.follow) & set(prefs.mute))
+                if both:
+                    raise AddressError(f"a topic cannot be followed and muted at once: {', '.join(both)}; "
+                                       "untick it in one of the two lists")
             except AddressError as exc:
-                return self._message("Check your choices", str(exc), 400)
+                return self._message("Check your choices", str(exc), 400,
+                                     links=[("Back to your topics", manage_link(self.settings.base_url, signed))])
             with self.database.write() as session:
                 subscriber = subscriber_store.set_preferences(session, subscriber.token, prefs, _now()) or subscriber
             message = "Saved. The next edition follows these choices."
@@ -271,6 +306,11 @@ def create_app(database: Database, settings: Settings) -> Starlette:
         Route("/unsubscribe", web.unsubscribe, methods=["GET", "POST"]),
         Route("/manage", web.manage, methods=["GET", "POST"]),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(GZipMiddleware, minimum_size=1024)])
+    middleware = [Middleware(Guard, log=access_log)]
+    if settings.web_trusted_proxies:
+        middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.web_trusted_proxies)))
+    middleware.append(Middleware(GZipMiddleware, minimum_size=1024))
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={404: web.not_found})
+    app.router.redirect_slashes = False  # Starlette's redirect is absolute, built from the Host header
     app.state.web = web
     return app

@@ -3,20 +3,27 @@
 CSRF is a double submit: a random cookie, and in the form the cookie's value signed with the
 secret key; a cross-site page can make the browser send the cookie but cannot read it to sign
 it. Confirmation links carry the subscriber's token signed with a timestamp (itsdangerous), so
-a forged, altered or expired link is recognised as such and changes nothing. Rate limits are a
-sliding window in this process's memory: enough for one web process, which is what a digest
-needs; several processes would each allow the limit.
+a forged, altered or expired link is recognised as such and changes nothing. Rate limits are
+counted in the database (:class:`Limits`), per client address (believed from X-Forwarded-For
+only when the connection comes from one of ``web.trusted_proxies``) and per mailbox.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
+import ipaddress
+import logging
 import secrets
-import threading
 import time
-from collections import defaultdict, deque
+from collections.abc import Callable
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.redact import printable
+from bot.store import Database
+from bot.store import limits as limit_store
 
 CSRF_COOKIE = "paperboy_csrf"
 CONFIRM_MAX_AGE = 3 * 24 * 3600
@@ -60,25 +67,71 @@ class ConfirmLinks:
         return (value, "") if isinstance(value, str) else (None, "invalid")
 
 
-class RateLimit:
-    """At most ``limit`` events per key in any ``window`` seconds."""
+class Limits:
+    """At most ``limit`` requests per key in any ``window`` seconds, counted in the database so
+    that every web process and every restart sees the same counts. Keys are hashed with the
+    secret key before they are stored: the table never holds an address."""
 
-    def __init__(self, limit: int, window: float, clock: object = time.monotonic) -> None:
-        self.limit, self.window = limit, window
-        self._clock = clock
-        self._events: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+    def __init__(self, database: Database, secret: str, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self._database = database
+        self._secret = secret.encode()
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
-    def allow(self, key: str) -> bool:
-        now = self._clock()  # type: ignore[operator]
-        with self._lock:
-            events = self._events[key]
-            while events and events[0] <= now - self.window:
-                events.popleft()
-            if len(events) >= self.limit:
-                return False
-            events.append(now)
-            if len(self._events) > 100_000:  # forget idle keys rather than grow without bound
-                for stale in [k for k, v in self._events.items() if not v or v[-1] <= now - self.window]:
-                    del self._events[stale]
-            return True
+    def allow(self, bucket: str, key: str, limit: int, window: int) -> bool:
+        digest = hmac.new(self._secret, f"{bucket}:{key}".encode(), "sha256").hexdigest()
+        with self._database.write() as session:
+            return limit_store.hit(session, bucket, digest, limit=limit, window=window, now=self._clock())
+
+
+def client_key(host: str | None) -> str:
+    """Whom a request is counted against: its address, or for IPv6 its /64 (one host's share)."""
+    if not host:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and not address.ipv4_mapped:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else str(address)
+
+
+CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+class Guard:
+    """ASGI middleware: the security headers on every answer, and one access-log line per
+    request with its method, path (never the query, which carries tokens), status and time;
+    never the client's address."""
+
+    def __init__(self, app: ASGIApp, log: logging.Logger) -> None:
+        self.app, self.log = app, log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in HEADERS if h[0] not in names)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, with_headers)
+        finally:
+            self.log.info("%s %s %d %.0f ms", scope["method"], printable(scope["path"])[:200], status,
+                          (time.perf_counter() - started) * 1000)
