@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bot.redact import redact_url
+
 Layout = Literal["flat-list", "blocks", "blocks-with-meta", "rss", "atom", "hf-api"]
 FileStatus = Literal["ingested", "unchanged", "failed"]
 
@@ -43,6 +45,9 @@ class SourceSpec:
     @property
     def is_url(self) -> bool:
         return self.location.startswith(("http://", "https://"))
+
+    def __repr__(self) -> str:  # settings get logged; a URL's credentials must not be
+        return f"SourceSpec(name={self.name!r}, kind={self.kind!r}, location={redact_url(self.location)!r})"
 
 
 @dataclass(frozen=True, slots=True)
