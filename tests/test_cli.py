@@ -78,7 +78,7 @@ def test_real_process_bad_inputs_one_line_each_no_traceback(database_url: str, t
         "empty.txt": b"",
         "binary.bin": bytes(range(256)) * 4,
         "nothing.txt": b"just some words\n",
-        "latin.txt": "Mar 1\n\nCaf\u00e9 Models\n\nAn abstract.\n".encode("cp1252"),
+        "latin.txt": "Daily Papers\n\nMar 1\n\nCaf\u00e9 Models\n\nAn abstract.\n".encode("cp1252"),
     }
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
@@ -89,7 +89,7 @@ def test_real_process_bad_inputs_one_line_each_no_traceback(database_url: str, t
     errors = [line for line in result.stderr.splitlines() if line]
     assert len(errors) == 4 and all(line.startswith("paperboy: ") for line in errors)
     assert any("binary file" in e for e in errors) and any("empty file" in e for e in errors)
-    assert any("absent.txt: no such file" in e for e in errors) and any("no papers found" in e for e in errors)
+    assert any("absent.txt: no such file" in e for e in errors) and any("nothing.txt: not a Daily Papers dump" in e for e in errors)
 
 
 @pytest.mark.slow

@@ -120,8 +120,11 @@ class _Watch:
                 _shut(sock)
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
-        """httpcore's trace hook: each new connection's socket is registered as it opens."""
-        if event not in ("connection.connect_tcp.complete", "connection.connect_unix_socket.complete"):
+        """httpcore's trace hook: each new connection's socket is registered as it opens, and
+        again once TLS wraps it (wrapping detaches the plain socket, whose shutdown would then
+        reach nothing)."""
+        if event not in ("connection.connect_tcp.complete", "connection.connect_unix_socket.complete",
+                         "connection.start_tls.complete"):
             return
         stream = info.get("return_value")
         sock = stream.get_extra_info("socket") if stream is not None else None

@@ -66,7 +66,7 @@ def sniff(path: Path, max_bytes: int) -> Sniff:
             while chunk := handle.read(CHUNK):
                 if offset == 0 and chunk[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
                     raise SourceError(name, "is UTF-16 text; save it as UTF-8")
-                if chunk.count(b"\x00") * 100 > len(chunk):  # a stray NUL is text's; a share of them is binary
+                if b"\x00" in chunk and _binary(chunk):
                     at = offset + chunk.index(b"\x00")
                     raise SourceError(name, f"is a binary file (NUL byte at offset {at}), not a text dump")
                 digest.update(chunk)
@@ -75,6 +75,16 @@ def sniff(path: Path, max_bytes: int) -> Sniff:
     except OSError as exc:
         raise SourceError(name, f"cannot be read ({exc.strerror or exc})") from None
     return Sniff(digest.hexdigest(), size, last.endswith((b"\n", b"\r")), _cut_utf8(last[-4:]))
+
+
+_CONTROL_BYTES = bytes([*range(0, 9), *range(14, 32), 127])
+
+
+def _binary(chunk: bytes) -> bool:
+    """A stray NUL is a damaged text's (the parser removes it with a warning); NULs beyond 1 % of
+    the bytes, or control bytes beyond 5 %, are a binary file's."""
+    controls = len(chunk) - len(chunk.translate(None, _CONTROL_BYTES))
+    return chunk.count(0) * 100 > len(chunk) or controls * 20 > len(chunk)
 
 
 def _cut_utf8(tail: bytes) -> bool:
