@@ -52,8 +52,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.settings import Settings, load_settings  # noqa: E402
-from bot.store import open_database  # noqa: E402
+from bot.settings import Settings, load_settings
+from bot.store import open_database
 
 DATE = dt.date(2026, 11, 20)
 NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
@@ -73,7 +73,7 @@ def sink(port: int, mode: str = "accept", counts_file: str = "") -> None:
     counts: dict[str, int] = {}
 
     class Discard:
-        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+        async def handle_DATA(self, server, session, envelope):
             if mode == "accept":
                 return "250 OK"
             rcpt = envelope.rcpt_tos[0]

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.hostile_server import body, gzip_bytes, gzip_of_zeros, hostile_server  # noqa: E402
+from tests.hostile_server import body, gzip_bytes, gzip_of_zeros, hostile_server
 
 _FETCH = """
 import json, resource, sys

@@ -22,14 +22,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.models import Paper  # noqa: E402
-from bot.pipeline import ingest  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
-from bot.sources.dump import DumpParser  # noqa: E402
-from bot.sources.dumpgen import LAYOUTS, abstract_of, papers_for_size, title_of, write_dump  # noqa: E402
-from bot.sources.text import read_lines, sniff  # noqa: E402
-from bot.store import open_database  # noqa: E402
-from bot.store import papers as store  # noqa: E402
+from bot.models import Paper
+from bot.pipeline import ingest
+from bot.settings import load_settings
+from bot.sources.dump import DumpParser
+from bot.sources.dumpgen import LAYOUTS, abstract_of, papers_for_size, title_of, write_dump
+from bot.sources.text import read_lines, sniff
+from bot.store import open_database
+from bot.store import papers as store
 
 DATE = dt.date(2026, 11, 20)
 NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
@@ -69,7 +69,8 @@ def child_fill(url: str, count: int) -> dict[str, float]:
                                    header=DumpHeader("blocks", DATE, True))
         for start in range(0, count, 5000):
             batch = [(store.key_for(p), p) for p in (
-                Paper(title=title_of(i), abstract=abstract_of(i, 2), rank=i + 1) for i in range(start, min(count, start + 5000)))]
+                Paper(title=title_of(i), abstract=abstract_of(i, 2), rank=i + 1)
+                for i in range(start, min(count, start + 5000)))]
             store.record_batch(session, dump_id, batch, NOW)
         store.finish_dump(session, dump_id, items=count, new=count, seen=0, warnings=[])
     return {"papers": count, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
@@ -134,7 +135,8 @@ def main() -> None:
                      f"{result['rate']:,.0f} new papers/s", "≥ 20,000/s", f"{result['peak_mb']:.0f} MB"))
 
     big = work / "big.txt"
-    write_dump(big, "blocks-with-meta", 0, papers_for_size(int(args.big_mb * 2**20), "blocks-with-meta"), dump_date=DATE)
+    size = papers_for_size(int(args.big_mb * 2**20), "blocks-with-meta")
+    write_dump(big, "blocks-with-meta", 0, size, dump_date=DATE)
     db = work / "big.db"
     for leftover in work.glob("big.db*"):
         leftover.unlink()

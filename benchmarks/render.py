@@ -14,22 +14,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import email.policy
-from email.message import EmailMessage
 import os
 import resource
 import sys
 import tempfile
 import time
+from email.message import EmailMessage
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.models import Edition, EditionPaper, Section  # noqa: E402
-from bot.render import environment  # noqa: E402
-from bot.render.email import links_for, message_bytes, personalise, prepare, render_email  # noqa: E402
-from bot.render.feeds import build  # noqa: E402
-from bot.sources.dumpgen import abstract_of, title_of  # noqa: E402
+from bot.models import Edition, EditionPaper, Section
+from bot.render import environment
+from bot.render.email import links_for, message_bytes, personalise, prepare, render_email
+from bot.render.feeds import build
+from bot.sources.dumpgen import abstract_of, title_of
 
 NOW = dt.datetime(2026, 11, 21, 7, tzinfo=dt.UTC)
 

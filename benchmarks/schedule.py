@@ -34,7 +34,9 @@ from benchmarks.common import clean_env, reset_schema
 
 
 def env_for(url: str, work: Path) -> dict[str, str]:
-    return clean_env(PAPERBOY_DATABASE_URL=url, PAPERBOY_INBOX=str(work / "inbox"), PAPERBOY_OUTBOX=str(work / "outbox"), PAPERBOY_PUBLIC_DIR=str(work / "public"), PAPERBOY_SCHEDULE_INTERVAL="1h")
+    return clean_env(PAPERBOY_DATABASE_URL=url, PAPERBOY_INBOX=str(work / "inbox"),
+                     PAPERBOY_OUTBOX=str(work / "outbox"), PAPERBOY_PUBLIC_DIR=str(work / "public"),
+                     PAPERBOY_SCHEDULE_INTERVAL="1h")
 
 
 def paperboy(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

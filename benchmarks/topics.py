@@ -35,8 +35,8 @@ from sklearn.metrics import (
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.models import TopicDoc  # noqa: E402
-from bot.topics import Options, group_papers, tokens_of  # noqa: E402
+from bot.models import TopicDoc
+from bot.topics import Options, group_papers, tokens_of
 
 EVAL = ROOT.parent / "shared" / "eval" / "topics"
 RUNS = 3  # the time reported is the median of this many runs (the first includes warm-up)
@@ -71,7 +71,7 @@ def score(rows: list[dict]) -> dict:
         positions = [index[i] for i in group.ids]
         assigned[positions] = number
         members.append(positions)
-    labelled = [(g, m) for g, m in zip(grouping.groups, members) if g.kind != "other"]
+    labelled = [(g, m) for g, m in zip(grouping.groups, members, strict=True) if g.kind != "other"]
     covered = sum(
         1 for g, m in labelled for i in m if any(t in tokens_of(docs[i]).phrases() for t in g.terms)
     )
@@ -86,11 +86,12 @@ def score(rows: list[dict]) -> dict:
         "completeness": completeness_score(truth, assigned),
         "purity": purity(members, rows),
         "largest": max(len(m) for m in members) / len(rows),
-        "other": sum(len(m) for g, m in zip(grouping.groups, members) if g.kind == "other") / len(rows),
+        "other": sum(len(m) for g, m in zip(grouping.groups, members, strict=True) if g.kind == "other") / len(rows),
         "coverage": covered / total_labelled if total_labelled else 0.0,
         "distinct": len(set(labels)) == len(labels),
         "seconds": seconds,
-        "labels": [(g.label, len(m), Counter(truth[i] for i in m).most_common(2)) for g, m in zip(grouping.groups, members)],
+        "labels": [(g.label, len(m), Counter(truth[i] for i in m).most_common(2))
+                   for g, m in zip(grouping.groups, members, strict=True)],
     }
 
 
@@ -102,7 +103,7 @@ def seed_spread(rows: list[dict], seeds: int) -> tuple[float, float, float]:
     for seed in range(seeds):
         grouping = group_papers(docs, options=Options(seed=seed))
         pairs = [(truth[i], n) for n, g in enumerate(grouping.groups) for i in g.ids]
-        scores.append(adjusted_mutual_info_score(*zip(*pairs)))
+        scores.append(adjusted_mutual_info_score(*zip(*pairs, strict=True)))
     return float(np.mean(scores)), min(scores), max(scores)
 
 

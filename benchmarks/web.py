@@ -93,7 +93,8 @@ def main() -> None:
         server.wait(20)
     backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(f"Measured {dt.date.today()} on {os.cpu_count()} cores, {backend}; /feed.xml of {args.papers} papers "
-          f"({size / 1024:.0f} KiB), wrk -t2 -c{args.connections} -d{args.seconds}s on loopback, one uvicorn process.\n")
+          f"({size / 1024:.0f} KiB), wrk -t2 -c{args.connections} -d{args.seconds}s on loopback, "
+          "one uvicorn process.\n")
     print("| request | requests/s | p99 latency | target |")
     print("|---|---|---|---|")
     for name, rate, p99 in rows:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from itertools import pairwise
 
 MAX_KEY_CHARS = 200
 MIN_TITLE_WORDS = 4
@@ -78,7 +79,7 @@ def paper_key(title: str, arxiv_id: str | None = None, abstract: str = "") -> st
 
 def _pairs(text: str) -> set[str]:
     words = normalise_title(text).split()
-    return {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)} or set(words)
+    return {f"{a} {b}" for a, b in pairwise(words)} or set(words)
 
 
 def abstract_similarity(first: str, second: str) -> float:

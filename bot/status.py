@@ -162,7 +162,8 @@ def _ingest_json(facts: service_store.Facts) -> dict[str, Any] | None:
         "new_dumps": checked.get("ingested", 0),
         "new_papers": checked.get("new", 0),
         "errors": [redact_text(e) for e in checked.get("errors", [])],
-        "newest_dump": ({"at": dump.at.isoformat(), "path": redact_text(dump.path), "papers": dump.items, "new": dump.new}
+        "newest_dump": ({"at": dump.at.isoformat(), "path": redact_text(dump.path), "papers": dump.items,
+                         "new": dump.new}
                         if dump else None),
     }
 

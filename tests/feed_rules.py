@@ -83,7 +83,7 @@ def _rss(root: ElementTree.Element) -> list[str]:
     found = [] if root.get("version") == "2.0" else ["rss: version is not 2.0"]
     channels = root.findall("channel")
     if len(channels) != 1:
-        return found + [f"rss: {len(channels)} channels"]
+        return [*found, f"rss: {len(channels)} channels"]
     channel = channels[0]
     for tag in ("title", "link", "description"):
         found += _once(channel, tag, "channel")

@@ -3,7 +3,6 @@ bodies that are not what they claim. Each path is a function writing the raw ans
 
 from __future__ import annotations
 
-import socket
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -84,7 +83,7 @@ def hostile_server() -> Iterator[Hostile]:
                     self.send_error(404, "Not Found")
                 else:
                     answer(self)
-            except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            except (TimeoutError, BrokenPipeError, ConnectionResetError):
                 pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

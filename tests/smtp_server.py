@@ -45,7 +45,7 @@ class Recorder:
     release: threading.Event = field(default_factory=threading.Event)
     arrived: threading.Event = field(default_factory=threading.Event)  # set when a stalled message came
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, ANN201, N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
             planned = self.replies.get(address)
             reply = planned.pop(0) if planned else None
@@ -54,7 +54,7 @@ class Recorder:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+    async def handle_DATA(self, server, session, envelope):
         rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
         with self.lock:
             key = rcpt if self.drops.get(rcpt) else "*" if self.drops.get("*") else None

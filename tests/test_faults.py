@@ -31,7 +31,9 @@ from bot.store import Database
 from bot.store import deliveries as outbox
 from tests.conftest import ROOT
 from tests.smtp_server import SmtpServer
-from tests.test_delivery import edition, mail_settings, readers, statuses, subscribe  # noqa: F401
+from tests.test_delivery import edition as edition  # the fixtures, shared
+from tests.test_delivery import mail_settings as mail_settings
+from tests.test_delivery import readers, statuses, subscribe
 
 NOW_UTC = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
 MESSAGE = b"Subject: hello\r\nMessage-ID: <one@example.org>\r\n\r\nbody\r\n"
@@ -54,7 +56,7 @@ def silent_server() -> Iterator[int]:
 
 def test_a_server_that_never_answers_is_cut_at_the_deadline(silent_server: int) -> None:
     transport = SmtpTransport(SmtpConfig("127.0.0.1", silent_server, "none", "", None, 30))
-    with pytest.raises(TransientError, match="timed out|cannot connect"):
+    with pytest.raises(TransientError, match=r"timed out|cannot connect"):
         transport.send("a@example.org", "b@example.org", MESSAGE, timeout=0.5)
 
 
@@ -82,11 +84,11 @@ def test_a_connection_dropped_after_data_is_uncertain_not_resent_at_once(smtp: S
 # The outbox: uncertain messages are resent once, later, with the same Message-ID.
 
 def test_a_message_dropped_after_data_is_resent_once_with_the_same_message_id(
-    db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date,  # noqa: F811
+    db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date,
 ) -> None:
     everyone = readers(6)
     subscribe(db, *everyone)
-    smtp.recorder.drops = {a: 1 for a in everyone[:3]}
+    smtp.recorder.drops = dict.fromkeys(everyone[:3], 1)
     summary = send_edition(db, replace(mail_settings, delivery_uncertain_retry_seconds=0))
     assert (summary.sent, summary.uncertain, summary.failed) == (6, 3, 0)
     counts = smtp.recorder.per_recipient()
@@ -97,14 +99,14 @@ def test_a_message_dropped_after_data_is_resent_once_with_the_same_message_id(
 
 
 def test_a_relay_that_always_drops_gets_two_copies_at_most(
-    db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date,  # noqa: F811
+    db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date,
 ) -> None:
     everyone = readers(4)
     subscribe(db, *everyone)
     smtp.recorder.drops = {"*": 1}
     summary = send_edition(db, replace(mail_settings, delivery_uncertain_retry_seconds=0))
     assert (summary.sent, summary.uncertain) == (0, 8)
-    assert smtp.recorder.per_recipient() == {a: 2 for a in everyone}
+    assert smtp.recorder.per_recipient() == dict.fromkeys(everyone, 2)
     rows = _deliveries(db)
     assert {(d.status, d.uncertain) for d in rows.values()} == {("uncertain", 2)}
     again = send_edition(db, replace(mail_settings, delivery_uncertain_retry_seconds=0))
@@ -112,7 +114,7 @@ def test_a_relay_that_always_drops_gets_two_copies_at_most(
 
 
 def test_uncertain_counts_show_in_send_status_and_deliveries_list(
-    cli, db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date,  # noqa: ANN001, F811
+    cli, db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date,
 ) -> None:
     subscribe(db, "ada@example.org", "bob@example.org")
     smtp.recorder.drops = {"ada@example.org": 1}
@@ -130,7 +132,7 @@ def test_uncertain_counts_show_in_send_status_and_deliveries_list(
 
 @pytest.mark.slow
 def test_a_stalled_send_outliving_the_lease_is_never_sent_twice(
-    db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date,  # noqa: F811
+    db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date,
 ) -> None:
     """The server takes one message and never answers. The deadline (half the lease) ends that
     conversation before the lease can run out, so no sender takes the claim over while it lives:
@@ -161,7 +163,7 @@ def _sender_run(db: Database, settings: Settings) -> Run:
 
 @pytest.mark.parametrize("stolen", [False, True])
 def test_a_claim_taken_up_long_before_its_send_is_taken_up_again_first(
-    db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date, stolen: bool,  # noqa: F811
+    db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date, stolen: bool,
 ) -> None:
     """Rendering or the rate limit may hold a message past a quarter lease after its take-up:
     the claim is taken up again just before the send, and a claim another sender took over in
@@ -208,7 +210,7 @@ def _paperboy(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
 
 @pytest.mark.slow
 def test_the_claims_of_a_sender_killed_on_this_host_are_taken_back_at_once(
-    db: Database, settings: Settings, smtp: SmtpServer, edition: dt.date, tmp_path: Path,  # noqa: F811
+    db: Database, settings: Settings, smtp: SmtpServer, edition: dt.date, tmp_path: Path,
 ) -> None:
     everyone = readers(30)
     subscribe(db, *everyone)
@@ -315,7 +317,7 @@ def test_the_daemon_keeps_running_through_a_mail_setup_error_and_retries(
 
 
 def test_bad_items_and_an_unreadable_source_do_not_stop_the_day(
-    cli, db: Database, settings: Settings, tmp_path: Path,  # noqa: ANN001
+    cli, db: Database, settings: Settings, tmp_path: Path,
 ) -> None:
     good = {"paper": {"id": "2611.00001", "title": "A good paper on robot grasping",
                       "summary": "We grasp things.", "upvotes": 12, "authors": [{"name": "Ada"}]}}
@@ -386,7 +388,7 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_full_outbox_is_a_setup_error_not_a_quiet_success(
-    cli, db: Database, tmp_path: Path, tiny_disk: Path,  # noqa: ANN001
+    cli, db: Database, tmp_path: Path, tiny_disk: Path,
 ) -> None:
     shutil.copytree(ROOT / "examples" / "inbox", tmp_path / "inbox")
     subscribe(db, *readers(10))
@@ -402,7 +404,7 @@ def test_a_full_outbox_is_a_setup_error_not_a_quiet_success(
 
 
 def test_a_full_disk_for_the_feeds_leaves_no_truncated_file(
-    cli, db: Database, tmp_path: Path, tiny_disk: Path,  # noqa: ANN001
+    cli, db: Database, tmp_path: Path, tiny_disk: Path,
 ) -> None:
     shutil.copytree(ROOT / "examples" / "inbox", tmp_path / "inbox")
     env = {"PAPERBOY_OUTBOX": str(tmp_path / "outbox"), "PAPERBOY_PUBLIC_DIR": str(tiny_disk / "public")}

@@ -207,7 +207,7 @@ def test_mutated_samples_never_break_the_parser(which: int, rng: random.Random, 
             lines[index] = lines[index][: rng.randrange(len(lines[index]) + 1)]
     text = "\n".join(lines)
     try:
-        parser, papers = _parse(text)
+        _parser, papers = _parse(text)
     except PaperboyError:
         return
     for paper in papers:

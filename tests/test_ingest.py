@@ -157,7 +157,7 @@ def test_directories_are_read_in_name_order(db: Database, settings: Settings, tm
 def test_generated_dumps_overlap_exactly(db: Database, settings: Settings, tmp_path: Path) -> None:
     for layout, start in (("flat-list", 0), ("blocks", 500), ("blocks-with-meta", 900)):
         write_dump(tmp_path / f"{layout}.txt", layout, start, 1000, dump_date=NOW.date())  # type: ignore[arg-type]
-    reports = run(db, settings, *(tmp_path / f"{l}.txt" for l in ("flat-list", "blocks", "blocks-with-meta"))).files
+    reports = run(db, settings, *(tmp_path / f"{layout}.txt" for layout in ("flat-list", "blocks", "blocks-with-meta"))).files
     assert [(r.layout, r.items, r.new, r.seen) for r in reports] == [
         ("flat-list", 1000, 1000, 0), ("blocks", 1000, 500, 500), ("blocks-with-meta", 1000, 400, 600)]
 

@@ -141,7 +141,7 @@ def test_a_reconciling_service_builds_one_edition_per_local_date_across_both_cha
             assert day in built, f"{zone} {clock}: no edition for {day}"
             assert built[day] == at, f"{zone} {clock}: {day} built at {built[day]}, due {at}"
         assert all(day < days[0] for day in _skips(db)), "only days before the first tick were too late"
-    local_dates = [d for d in _editions(db)]
+    local_dates = list(_editions(db))
     assert len(local_dates) == len(set(local_dates))
 
 

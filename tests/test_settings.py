@@ -76,7 +76,7 @@ def test_bad_environment_value_names_the_variable() -> None:
 
 
 def test_missing_config_file() -> None:
-    with pytest.raises(ConfigError, match="config in /nonexistent.toml: file not found"):
+    with pytest.raises(ConfigError, match=r"config in /nonexistent\.toml: file not found"):
         load_settings("/nonexistent.toml", env={})
 
 

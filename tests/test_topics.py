@@ -165,7 +165,7 @@ def test_above_the_vote_sample_every_paper_still_joins_its_subject() -> None:
     assert sorted(i for g in grouping.groups for i in g.ids) == sorted(subject)
     for group in grouping.groups:
         if group.kind == "discovered":
-            top, n = Counter(subject[i] for i in group.ids).most_common(1)[0]
+            _top, n = Counter(subject[i] for i in group.ids).most_common(1)[0]
             assert n >= 0.95 * len(group.ids), group.label
 
 
@@ -184,7 +184,7 @@ def test_same_subjects_on_two_days_keep_their_slugs() -> None:
                 for g in grouping.groups if g.kind == "discovered"}
 
     one, two = by_subject(first, day1), by_subject(second, day2)
-    assert set(one) == set(two) == set(s for s, _ in pairs)
+    assert set(one) == set(two) == {s for s, _ in pairs}
     for subject in one:
         assert (two[subject].slug, two[subject].label) == (one[subject].slug, one[subject].label)
         assert not two[subject].is_new
@@ -230,7 +230,7 @@ def test_real_listing_groups_are_sized_labelled_and_distinct(name: str) -> None:
         assert group.terms and not all(is_generic(t) for t in group.terms), group.label
         words = [w.lower() for w in group.label.replace("·", " ").split()]
         assert not all(w in GENERIC for w in words), group.label
-        assert 2 <= len(words) and len(group.terms) <= 4, group.label
+        assert len(words) >= 2 and len(group.terms) <= 4, group.label
 
 
 def test_generic_only_labels_never_appear_even_on_boilerplate() -> None:

@@ -21,9 +21,9 @@ from bot.subscribers import Signer, mailbox_key
 from bot.web import create_app
 from bot.web.guard import Limits
 from tests.test_web import KEY, _active, csrf_of, mails, subscribe
-from tests.test_web import client as client  # noqa: F401 - the fixtures, shared
-from tests.test_web import edition as edition  # noqa: F401
-from tests.test_web import web_settings as web_settings  # noqa: F401
+from tests.test_web import client as client
+from tests.test_web import edition as edition
+from tests.test_web import web_settings as web_settings
 
 NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
 
@@ -40,7 +40,7 @@ def test_a_rotating_forwarded_for_from_an_untrusted_client_is_one_client(client:
 
 
 @pytest.fixture
-def proxied(db: Database, web_settings: Settings, edition: dt.date) -> Iterator[TestClient]:  # noqa: F811
+def proxied(db: Database, web_settings: Settings, edition: dt.date) -> Iterator[TestClient]:
     """Behind a proxy the operator named (the test client connects as "testclient")."""
     with TestClient(create_app(db, replace(web_settings, web_trusted_proxies=("testclient",)))) as test_client:
         yield test_client
@@ -58,7 +58,7 @@ def test_ipv6_clients_are_counted_per_64(proxied: TestClient) -> None:
     assert answers.count(429) == 1
 
 
-def test_one_mailbox_under_many_spellings_gets_three_mails(client: TestClient, web_settings: Settings) -> None:  # noqa: F811
+def test_one_mailbox_under_many_spellings_gets_three_mails(client: TestClient, web_settings: Settings) -> None:
     spellings = ["victim+1@gmail.com", "victim+2@gmail.com", "v.i.c.t.i.m@googlemail.com", "VICTIM+x@Gmail.com",
                  "vic.tim+7@gmail.com"]
     for address in spellings:
@@ -74,7 +74,7 @@ def test_mailbox_keys() -> None:
 
 
 def test_limits_hold_across_processes_and_restarts(db: Database, web_settings: Settings,
-                                                   edition: dt.date) -> None:  # noqa: F811
+                                                   edition: dt.date) -> None:
     for _ in range(2):  # two web processes, then a restart: each a new app over the same database
         with TestClient(create_app(db, web_settings)) as first, TestClient(create_app(db, web_settings)) as second:
             for n in range(5):
@@ -91,13 +91,13 @@ def test_the_window_slides(db: Database) -> None:
     assert answers == [True, True, True, False, True, True]
     with db.read() as session:
         stored = session.execute(limit_store.table.select()).all()
-    assert all("k" != row.key and len(row.key) == 64 for row in stored), "keys are stored hashed"
+    assert all(row.key != "k" and len(row.key) == 64 for row in stored), "keys are stored hashed"
 
 
 # Headers, redirects, the access log -------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/", "/editions/", "/feed.xml", "/healthz", "/nowhere", "/confirm?token=x"])
-def test_security_headers_on_every_answer(client: TestClient, path: str) -> None:  # noqa: F811
+def test_security_headers_on_every_answer(client: TestClient, path: str) -> None:
     answer = client.get(path)
     csp = answer.headers["content-security-policy"]
     assert "script-src" not in csp and "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
@@ -106,7 +106,7 @@ def test_security_headers_on_every_answer(client: TestClient, path: str) -> None
     assert answer.headers["referrer-policy"] == "no-referrer"
 
 
-def test_pages_carry_no_script_and_no_inline_style_attribute(client: TestClient) -> None:  # noqa: F811
+def test_pages_carry_no_script_and_no_inline_style_attribute(client: TestClient) -> None:
     for path in ("/", "/editions/"):
         page = client.get(path).text
         assert "<script" not in page and " style=" not in page and "onclick" not in page
@@ -114,17 +114,17 @@ def test_pages_carry_no_script_and_no_inline_style_attribute(client: TestClient)
 
 @pytest.mark.parametrize(("path", "location"), [("/editions", "editions/"), ("/healthz/", "../healthz"),
                                                 ("/editions?x=1", "editions/?x=1")])
-def test_trailing_slash_redirects_are_relative(client: TestClient, path: str, location: str) -> None:  # noqa: F811
+def test_trailing_slash_redirects_are_relative(client: TestClient, path: str, location: str) -> None:
     answer = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
     assert answer.status_code == 308 and answer.headers["location"] == location
 
 
-def test_unknown_paths_are_a_plain_404(client: TestClient) -> None:  # noqa: F811
+def test_unknown_paths_are_a_plain_404(client: TestClient) -> None:
     answer = client.get("/wp-admin/", headers={"Host": "evil.example"})
     assert answer.status_code == 404 and "evil.example" not in answer.text
 
 
-def test_one_access_line_per_request_without_tokens_or_addresses(client: TestClient,  # noqa: F811
+def test_one_access_line_per_request_without_tokens_or_addresses(client: TestClient,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="paperboy.web.access"):
         client.get("/confirm?token=SECRET-TOKEN-VALUE")
@@ -136,7 +136,7 @@ def test_one_access_line_per_request_without_tokens_or_addresses(client: TestCli
 
 # The manage page ----------------------------------------------------------------------------
 
-def test_a_topic_cannot_be_followed_and_muted_at_once(client: TestClient, db: Database) -> None:  # noqa: F811
+def test_a_topic_cannot_be_followed_and_muted_at_once(client: TestClient, db: Database) -> None:
     signed = Signer(KEY).sign(_active(db, "gil@example.org"), "manage")
     slugs = re.findall(r'name="follow" value="([a-z0-9-]+)"', client.get(f"/manage?token={signed}").text)
     answer = client.post("/manage", data={"token": signed, "follow": slugs[:2], "mute": slugs[1:3]})
@@ -145,7 +145,7 @@ def test_a_topic_cannot_be_followed_and_muted_at_once(client: TestClient, db: Da
         assert find_subscriber(session, "gil@example.org").preferences.mute == ()  # type: ignore[union-attr]
 
 
-def test_after_unsubscribing_the_manage_link_offers_to_subscribe_again(client: TestClient, db: Database) -> None:  # noqa: F811
+def test_after_unsubscribing_the_manage_link_offers_to_subscribe_again(client: TestClient, db: Database) -> None:
     token = _active(db, "hal@example.org")
     manage = Signer(KEY).sign(token, "manage")
     page = client.get(f"/manage?token={manage}").text

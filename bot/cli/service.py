@@ -132,7 +132,8 @@ def _print_status(report: dict[str, Any]) -> None:
                    f"{ingest['files']} files, {ingest['new_dumps']} new dumps, {ingest['new_papers']} new papers")
         dump = ingest["newest_dump"]
         if dump:
-            click.echo(f"newest dump: {dump['path']} at {_when(dump['at'])} ({dump['papers']} papers, {dump['new']} new)")
+            click.echo(f"newest dump: {dump['path']} at {_when(dump['at'])} "
+                       f"({dump['papers']} papers, {dump['new']} new)")
     edition = report["last_edition"]
     if edition is None:
         click.echo("last edition: none")

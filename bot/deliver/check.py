@@ -3,6 +3,7 @@ when it failed, the likely fix."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import smtplib
 import socket
@@ -65,10 +66,8 @@ def check_mail(settings: Settings, to: str | None = None) -> list[Step]:
     tls = {"tls": "implicit TLS", "starttls": "STARTTLS", "none": "no TLS (trusted networks only)"}[config.tls]
     steps.append(Step("connect", True, f"{config.where} answered; {tls}"))
     steps.append(Step("login", True, f"logged in as {config.user}" if config.user else "no login configured"))
-    try:
+    with contextlib.suppress(OSError, smtplib.SMTPException):
         session.quit()
-    except (OSError, smtplib.SMTPException):
-        pass
     if to:
         transport = SmtpTransport(config)
         try:

@@ -168,7 +168,7 @@ class Run:
             transport = self.transport()
             with self.database.engine.connect() as connection, self._autocommit() as fast:
                 self._loop(transport, connection, fast)
-        except BaseException as exc:  # one thread's fatal error stops the run; the caller re-raises it
+        except BaseException as exc:  # noqa: BLE001 - one thread's fatal error stops the run; the caller re-raises it
             if self.error is None:
                 self.error = exc
             self.halt.set()

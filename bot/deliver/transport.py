@@ -14,6 +14,7 @@ when the deadline passes or the run is stopped) shuts the socket down under a bl
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mailbox
 import smtplib
@@ -187,17 +188,13 @@ class SmtpTransport:
         smtp = self._smtp or self._opening
         sock = getattr(smtp, "sock", None)
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _drop(self) -> None:
         if self._smtp is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._smtp.close()
-            except OSError:
-                pass
         self._smtp = None
 
     def send(self, sender: str, recipient: str, message: bytes, timeout: float | None = None) -> None:
@@ -246,10 +243,8 @@ class SmtpTransport:
 
     def close(self) -> None:
         if self._smtp is not None:
-            try:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
                 self._smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
         self._drop()
 
 

@@ -131,7 +131,8 @@ def _guarded(name: str, read: Callable[[], list[FileReport]]) -> list[FileReport
         error = f"{name}: database error: {problem(exc)}"
     except Exception as exc:
         log.debug("ingest: %s", name, exc_info=True)
-        error = f"{name}: cannot be ingested ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        error = f"{name}: cannot be ingested ({type(exc).__name__}: {first})"
     return [FileReport(path=name, status="failed", error=error)]
 
 

@@ -77,7 +77,8 @@ def _add_paper(feed: FeedGenerator, entry: Entry) -> None:
     item.link(href=paper_url(paper))
     if paper.topic_slug:
         item.category(term=paper.topic_slug, label=clean(paper.topic_label) or paper.topic_slug)
-    item.author({"name": f"{paper.author_count} authors" if paper.author_count else clean(paper.organization) or "unknown"})
+    by = f"{paper.author_count} authors" if paper.author_count else clean(paper.organization) or "unknown"
+    item.author({"name": by})
     item.content(_content(paper), type="html")
     item.published(edition.created_at)
     item.updated(edition.created_at)

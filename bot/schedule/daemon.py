@@ -108,7 +108,7 @@ class Service:
         except SQLAlchemyError as exc:
             self._failed(f"database error: {problem(exc)}")
             return None
-        except Exception as exc:  # noqa: BLE001 - a bug must not end the service; it is logged and retried
+        except Exception as exc:  # broad on purpose: a bug must not end the service; it is logged and retried
             log.debug("reconcile failed", exc_info=True)
             self._failed(f"internal error: {type(exc).__name__}: {exc}")
             return None

@@ -128,7 +128,8 @@ def _duration(low: dt.timedelta, high: dt.timedelta) -> Callable[[Any], dt.timed
             raise ValueError(f"expected a duration such as \"90m\" or \"6h\", got {value!r}")
         duration = dt.timedelta(seconds=seconds)
         if not low <= duration <= high:
-            raise ValueError(f"expected a duration from {show_duration(low)} to {show_duration(high)}, got {show_duration(duration)}")
+            raise ValueError(f"expected a duration from {show_duration(low)} to {show_duration(high)}, "
+                             f"got {show_duration(duration)}")
         return duration
 
     return check

@@ -81,7 +81,8 @@ def _sources(value: Any, source: str) -> tuple[SourceSpec, ...]:
             raise ConfigError(f"{key}.location", "expected a file, a directory or an http(s) URL", source)
         location = location.strip()
         if "://" in location and not location.startswith(("http://", "https://")):
-            raise ConfigError(f"{key}.location", f"only http:// and https:// URLs are fetched, got {redact_url(location)!r}",
+            raise ConfigError(f"{key}.location",
+                              f"only http:// and https:// URLs are fetched, got {redact_url(location)!r}",
                               source)
         specs.append(SourceSpec(name.strip(), kind, location))
     return tuple(specs)

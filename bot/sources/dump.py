@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain, islice
+from itertools import chain, islice, pairwise
 
 from bot.models import DumpHeader, Layout, Paper
 
@@ -185,7 +185,7 @@ class DumpParser:
     def _guess_layout(head: list[tuple[int, str]]) -> Layout:
         before_blank = before_text = 0
         with_meta = False
-        for (_, line), (_, following) in zip(head, head[1:]):
+        for (_, line), (_, following) in pairwise(head):
             if not line:
                 continue
             if _is_meta_part(line):

@@ -69,9 +69,7 @@ def arxiv_id_of(guid: str | None, link: str | None) -> str | None:
 def _authors(names: list[str]) -> tuple[str, ...] | None:
     found: list[str] = []
     for name in names:
-        for part in re.split(r",\s*|\s+and\s+", text_of(name)):
-            if part.strip():
-                found.append(part.strip())
+        found.extend(part.strip() for part in re.split(r",\s*|\s+and\s+", text_of(name)) if part.strip())
     return tuple(found) or None
 
 

@@ -19,6 +19,7 @@ Every failure is one SourceError line naming the URL with its credentials redact
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -152,10 +153,8 @@ class _Ended(Exception):
 
 
 def _shut(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 def fetch(url: str, policy: FetchPolicy, *, etag: str | None = None, last_modified: str | None = None,

@@ -61,19 +61,18 @@ def arxiv_rss(samples: Sequence[Sample], day: dt.date = dt.date(2026, 11, 20)) -
 
 def arxiv_atom(samples: Sequence[Sample], day: dt.date = dt.date(2026, 11, 20)) -> bytes:
     when = dt.datetime.combine(day, dt.time(0), dt.UTC).isoformat()
-    entries = []
-    for s in samples:
-        entries.append(
-            "<entry>"
-            f"<id>oai:arXiv.org:{s.arxiv_id}v{s.version}</id><title>{escape(s.title)}</title>"
-            f"<updated>{when}</updated>"
-            f'<link href="https://arxiv.org/abs/{s.arxiv_id}" rel="alternate" type="text/html"/>'
-            f"<summary>arXiv:{s.arxiv_id}v{s.version} Announce Type: {s.announce} \nAbstract: "
-            f"{escape(s.abstract)}</summary>"
-            + "".join(f'<category term="{c}" scheme="http://arxiv.org/schemas/atom"/>' for c in s.categories)
-            + "".join(f"<author><name>{escape(a)}</name></author>" for a in s.authors)
-            + f"<arxiv:announce_type>{s.announce}</arxiv:announce_type></entry>"
-        )
+    entries = [
+        "<entry>"
+        f"<id>oai:arXiv.org:{s.arxiv_id}v{s.version}</id><title>{escape(s.title)}</title>"
+        f"<updated>{when}</updated>"
+        f'<link href="https://arxiv.org/abs/{s.arxiv_id}" rel="alternate" type="text/html"/>'
+        f"<summary>arXiv:{s.arxiv_id}v{s.version} Announce Type: {s.announce} \nAbstract: "
+        f"{escape(s.abstract)}</summary>"
+        + "".join(f'<category term="{c}" scheme="http://arxiv.org/schemas/atom"/>' for c in s.categories)
+        + "".join(f"<author><name>{escape(a)}</name></author>" for a in s.authors)
+        + f"<arxiv:announce_type>{s.announce}</arxiv:announce_type></entry>"
+        for s in samples
+    ]
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:arxiv="http://arxiv.org/schemas/atom">'

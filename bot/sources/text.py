@@ -77,7 +77,7 @@ def sniff(path: Path, max_bytes: int) -> Sniff:
     return Sniff(digest.hexdigest(), size, last.endswith((b"\n", b"\r")), _cut_utf8(last[-4:]))
 
 
-_CONTROL_BYTES = bytes([*range(0, 9), *range(14, 32), 127])
+_CONTROL_BYTES = bytes([*range(9), *range(14, 32), 127])
 
 
 def _binary(chunk: bytes) -> bool:

@@ -84,7 +84,8 @@ def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.
     statement = conflict_insert(session, deliveries).from_select(
         ["edition_id", "subscriber_id", "message_id", "status", "attempts", "next_attempt_at", "created_at"], source,
     ).on_conflict_do_nothing()
-    if session.get_bind().dialect.name == "postgresql":  # psycopg reports no row count for INSERT … SELECT: count what it returns
+    # psycopg reports no row count for INSERT … SELECT: count what it returns
+    if session.get_bind().dialect.name == "postgresql":
         queued = statement.returning(deliveries.c.id).cte("queued")
         return int(session.execute(select(func.count()).select_from(queued)).scalar_one())
     return int(session.connection().execute(statement).rowcount)

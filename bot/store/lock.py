@@ -21,9 +21,9 @@ from sqlalchemy import Connection, Table, delete, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.store.database import Database, problem
+from bot.store.schema import SchedulerLockRow
 
 log = logging.getLogger("paperboy")
-from bot.store.schema import SchedulerLockRow
 
 LOCK = "scheduler"
 LEASE = dt.timedelta(seconds=60)
@@ -122,8 +122,8 @@ class SchedulerLock:
                 self._write_row(now, force=True)
             return self.held
         with self.database.write() as session:
-            renewed = session.connection().execute(update(table).where(table.c.name == LOCK, table.c.holder == self.holder)
-                                      .values(expires_at=now + LEASE)).rowcount
+            mine = update(table).where(table.c.name == LOCK, table.c.holder == self.holder)
+            renewed = session.connection().execute(mine.values(expires_at=now + LEASE)).rowcount
         self.held = bool(renewed)
         self._beat = now
         return self.held

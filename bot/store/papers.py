@@ -78,7 +78,7 @@ def finish_dump(
 
 def known_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
     """The diff: which of ``keys`` the store has, with their paper ids."""
-    return {key: paper_id for key, paper_id in _by_key(session, list(keys), papers.c.id)}
+    return dict(_by_key(session, list(keys), papers.c.id))
 
 
 def _by_key(session: Session, keys: list[str], *columns: Any) -> list[Any]:

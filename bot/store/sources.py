@@ -31,9 +31,10 @@ def find_state(session: Session, name: str) -> SourceState | None:
     return SourceState(*row) if row else None
 
 
-def record_success(session: Session, name: str, now: dt.datetime, etag: str | None, last_modified: str | None) -> None:
-    upsert(session, table, {"name": name}, {"etag": etag, "last_modified": last_modified, "checked_at": now, "ok_at": now,
-                            "error": None})
+def record_success(session: Session, name: str, now: dt.datetime, etag: str | None,
+                   last_modified: str | None) -> None:
+    upsert(session, table, {"name": name},
+           {"etag": etag, "last_modified": last_modified, "checked_at": now, "ok_at": now, "error": None})
 
 
 def record_failure(session: Session, name: str, now: dt.datetime, error: str) -> None:

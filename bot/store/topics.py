@@ -26,7 +26,7 @@ def list_topics(session: Session) -> list[tuple[KnownTopic, dt.datetime, dt.date
         select(topics.c.slug, topics.c.label, topics.c.kind, topics.c.profile,
                topics.c.created_at, topics.c.updated_at, topics.c.papers).order_by(topics.c.slug)
     )
-    return [(KnownTopic(s, l, k, dict(p or {})), c, u, n) for s, l, k, p, c, u, n in rows]
+    return [(KnownTopic(s, label, k, dict(p or {})), c, u, n) for s, label, k, p, c, u, n in rows]
 
 
 def save_topics(session: Session, grouping: Grouping, now: dt.datetime) -> int:

@@ -31,7 +31,7 @@ def group_papers(
     *,
     rules: Sequence[TopicRule] = (),
     known: Sequence[KnownTopic] = (),
-    options: Options = Options(),
+    options: Options | None = None,
 ) -> Grouping:
     """Group papers into configured topics, discovered topics and "Other"; every paper once."""
     started = time.perf_counter()
@@ -52,7 +52,7 @@ def group_papers(
         if claimed[rule.slug]
     ]
     reserved = {rule.slug for rule in rules} | {OTHER_SLUG}
-    discovered, other = _discovered(rest, known, reserved, options)
+    discovered, other = _discovered(rest, known, reserved, options or Options())
     groups += discovered
     if other:
         groups.append(TopicGroup(OTHER_SLUG, OTHER_LABEL, "other", _ordered(other)))
@@ -73,7 +73,7 @@ def _discovered(
     taken = reserved | {k.slug for k in known}
     shown = {partner.label for partner in partners if partner is not None}
     groups = []
-    for g, partner in zip(keep, partners):
+    for g, partner in zip(keep, partners, strict=True):
         label = labels[g]
         if partner is not None:
             slug, text, is_new = partner.slug, partner.label, False
@@ -97,7 +97,7 @@ def _labels(members: list[list[int]], phrases: list[set[str]]) -> list[Label]:
     group_phrases = [[phrases[i] for i in m] for m in members]
     labels: list[Label] = []
     leading: set[str] = set()
-    for papers, weight in zip(group_phrases, weights(group_phrases)):
+    for papers, weight in zip(group_phrases, weights(group_phrases), strict=True):
         label = choose(papers, weight, leading)
         if label.terms:
             leading.add(label.terms[0])

@@ -34,7 +34,7 @@ def pair(profiles: Sequence[Mapping[str, float]], known: Sequence[KnownTopic]) -
         return out
     scores = np.array([[similarity(p, k.profile) for k in known] for p in profiles])
     rows, cols = linear_sum_assignment(-scores)
-    for row, col in zip(rows, cols):
+    for row, col in zip(rows, cols, strict=True):
         if scores[row, col] >= MATCH:
             out[row] = known[col]
     return out

@@ -165,7 +165,7 @@ def _settle(labels: np.ndarray, view: np.ndarray, options: Options) -> np.ndarra
         np.quantile(similarity[labels == g, i], 0.1) for i, g in enumerate(keep)
     ])
     settled = np.full(len(labels), OTHER, dtype=int)
-    for i, g in enumerate(keep):
+    for g in keep:
         settled[labels == g] = g
     loose = np.isin(labels, keep, invert=True)
     close = similarity[np.arange(len(labels)), nearest] >= floors[nearest]

@@ -49,7 +49,7 @@ def weights(groups: Sequence[Sequence[set[str]]]) -> list[dict[str, float]]:
         frequency.update(counts)
     average = sum(len(p) for p in groups) / max(1, len(groups))
     out = []
-    for papers, counts in zip(groups, per_group):
+    for papers, counts in zip(groups, per_group, strict=True):
         size = max(1, len(papers))
         out.append({
             term: (n / size) * math.log(1 + average / frequency[term])

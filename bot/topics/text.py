@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 import snowballstemmer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -100,7 +101,7 @@ def singular(word: str) -> str:
         return word[:-3] + "y"
     if word.endswith(("sses", "shes", "ches", "xes", "zzes")):
         return word[:-2]
-    if word.endswith("is") or word.endswith("ous"):
+    if word.endswith(("is", "ous")):
         return word
     return word[:-1]
 
@@ -155,7 +156,7 @@ class Tokens:
         out = [w for w in words if w not in GENERIC_TERMS and w != BREAK]
         if bigrams:
             out += [
-                f"{a} {b}" for a, b in zip(words, words[1:])
+                f"{a} {b}" for a, b in pairwise(words)
                 if a != b and BREAK not in (a, b)
                 and (a not in GENERIC_TERMS or b not in GENERIC_TERMS)
             ]
@@ -166,7 +167,7 @@ class Tokens:
         words = self.words
         out = set(self.terms())
         out.update(
-            f"{a} {b} {c}" for a, b, c in zip(words, words[1:], words[2:])
+            f"{a} {b} {c}" for a, b, c in zip(words, words[1:], words[2:], strict=False)
             if BREAK not in (a, b, c) and len({a, b, c}) == 3
             and not (a in GENERIC_TERMS and b in GENERIC_TERMS and c in GENERIC_TERMS)
         )
@@ -215,7 +216,7 @@ def display_forms(docs: Iterable[Tokens], wanted: set[str] | None = None) -> dic
     """
     counts: dict[str, Counter[str]] = {}
     for doc in docs:
-        for word, form in zip(doc.words, doc.forms):
+        for word, form in zip(doc.words, doc.forms, strict=True):
             if word == BREAK or (wanted is not None and word not in wanted):
                 continue
             counts.setdefault(word, Counter())[form] += 1
