@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 
 from bot.models import (
+    Climber,
     Edition,
     EditionItem,
     EditionPaper,
@@ -21,13 +22,6 @@ from bot.models import (
     Preferences,
     Section,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Climber:
-    key: str
-    upvotes: int
-    rise: int
 
 
 def plan(grouping: Grouping, climbers: Sequence[Climber], min_rise: int) -> list[EditionItem]:

@@ -94,3 +94,15 @@ def abstracts_agree(first: str | None, second: str | None) -> bool:
     if not first or not second:
         return False
     return normalise_title(first) == normalise_title(second) or abstract_similarity(first, second) >= SAME_ABSTRACT
+
+
+def address_key(address: str) -> str:
+    """What makes two addresses the same subscriber (mail systems ignore case in practice)."""
+    return address.casefold()
+
+
+def slugify(text: str) -> str:
+    """A topic's identity in URLs, feeds and preferences: ASCII, lower case, hyphens."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-") or "topic"
+

@@ -221,6 +221,15 @@ class Edition:
 
 
 @dataclass(frozen=True, slots=True)
+class Climber:
+    """A paper seen before whose upvotes rose since the last edition (stored, then planned)."""
+
+    key: str
+    upvotes: int
+    rise: int
+
+
+@dataclass(frozen=True, slots=True)
 class EditionItem:
     """One row of an edition as the digest stage plans it, before the store numbers it."""
 

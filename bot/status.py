@@ -16,8 +16,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from bot.calendar import Calendar
 from bot.redact import redact_text, without_urls
-from bot.schedule.calendar import Calendar
 from bot.settings import Settings, show_duration
 from bot.store import Database
 from bot.store import service as service_store

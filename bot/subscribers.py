@@ -41,11 +41,6 @@ def normalise_address(raw: str) -> str:
         raise AddressError(f"{text!r} is not a valid address: {exc}") from None
 
 
-def address_key(address: str) -> str:
-    """What makes two addresses the same subscriber (mail systems ignore case in practice)."""
-    return address.casefold()
-
-
 def parse_list(raw: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
     """Comma-separated slugs (``what`` = "topic") or keywords, checked and de-duplicated."""
     if raw is None:

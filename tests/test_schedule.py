@@ -13,8 +13,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from bot.calendar import Calendar
 from bot.pipeline import ingest
-from bot.schedule.calendar import Calendar
 from bot.schedule.reconcile import reconcile
 from bot.settings import Settings
 from bot.store import Database

@@ -8,9 +8,10 @@ from collections import Counter
 
 import pytest
 
+from bot.identity import slugify
 from bot.models import KnownTopic, TopicDoc, TopicRule
 from bot.topics import Options, group_papers
-from bot.topics.rules import Matcher, slugify
+from bot.topics.rules import Matcher
 from bot.topics.text import (
     GENERIC,
     canonical,

@@ -12,6 +12,7 @@ from bot.models import TopicDoc
 from bot.store import Database
 from bot.store.topics import known_topics, save_topics
 from bot.topics import group_papers
+from bot.topics.continuity import blend
 from tests.conftest import ROOT, Cli, run_paperboy
 from tests.topic_corpus import corpus
 
@@ -27,9 +28,9 @@ def _write_listing(path: Path, docs: list[TopicDoc]) -> Path:
 def test_saved_topics_come_back_and_are_not_duplicated(db: Database) -> None:
     grouping = group_papers([d for _, d in corpus()])
     with db.write() as session:
-        assert save_topics(session, grouping, NOW) == 4
+        assert save_topics(session, grouping, NOW, merge=blend) == 4
     with db.write() as session:
-        assert save_topics(session, grouping, NOW + dt.timedelta(days=1)) == 0
+        assert save_topics(session, grouping, NOW + dt.timedelta(days=1), merge=blend) == 0
     with db.read() as session:
         known = known_topics(session)
     assert sorted(k.slug for k in known) == sorted(g.slug for g in grouping.groups if g.kind != "other")

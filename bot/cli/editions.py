@@ -48,7 +48,7 @@ def digest_build(app: App, date: dt.datetime | None, as_json: bool) -> None:
     table.add_column("slug", overflow="fold")
     table.add_column("papers", justify="right")
     for t in topics:
-        table.add_row(shown(t["label"]), t["slug"], str(t["count"]))
+        table.add_row(shown(str(t["label"])), str(t["slug"]), str(t["count"]))
     Console().print(table)
 
 

@@ -252,7 +252,8 @@ def deliveries_list(app: App, status: str | None, date: dt.datetime | None, limi
     from bot.store import deliveries as outbox
 
     with app.database.read() as session:
-        edition = outbox.edition_id(session, _date(date)) if date else None
+        day = _date(date)
+        edition = outbox.edition_id(session, day) if day else None
         if date and edition is None:
             raise PaperboyError(f"no edition for {_date(date)}")
         rows = []

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.errors import MailSetupError, PermanentError, TransientError, UncertainError
 from bot.settings import Settings
@@ -49,7 +49,7 @@ class _Tracked(smtplib.SMTP):
     body_sent = False
     _stage = ""
 
-    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+    def data(self, msg: Any) -> tuple[int, bytes]:  # smtplib's own type (Buffer | str) is newer than 3.11
         self.body_sent, self._stage = False, "data"
         try:
             return super().data(msg)
@@ -102,7 +102,7 @@ def connect(config: SmtpConfig, opened: Callable[[_Tracked], None] | None = None
     wait = config.timeout if timeout is None else min(timeout, config.timeout)
     try:
         smtp = (_TrackedSSL(timeout=wait, context=context) if config.tls == "tls" else _Tracked(timeout=wait))
-        smtp._host = config.host  # what the constructor would set: TLS checks the certificate against it
+        smtp._host = config.host  # type: ignore[attr-defined]  # what the constructor would set: TLS checks the certificate against it
         if opened is not None:
             opened(smtp)
         smtp.connect(config.host, config.port)

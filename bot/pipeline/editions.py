@@ -55,11 +55,12 @@ def group_stored(
     from bot.topics import (
         group_papers,  # scikit-learn loads in about 2 s; ingest does not need it
     )
+    from bot.topics.continuity import blend
 
     grouping = group_papers(docs, rules=settings.topics, known=known, options=grouping_options(settings))
     if save and grouping.groups:
         with database.write() as session:
-            topic_store.save_topics(session, grouping, now or dt.datetime.now(dt.UTC))
+            topic_store.save_topics(session, grouping, now or dt.datetime.now(dt.UTC), merge=blend)
     return grouping, docs
 
 
@@ -93,13 +94,14 @@ def build_edition(
             if not docs and not settings.digest_empty_editions:
                 return None
             from bot.topics import group_papers
+            from bot.topics.continuity import blend
 
             grouping = group_papers(docs, rules=settings.topics, known=topic_store.known_topics(session),
                                     options=grouping_options(settings))
             climbers = edition_store.climbers(session, latest.cutoff) if latest else []
             items = plan(grouping, climbers, settings.digest_climbing_min_upvotes)
             edition_store.insert_edition(session, date, now, now, items, note)
-            topic_store.save_topics(session, grouping, now)
+            topic_store.save_topics(session, grouping, now, merge=blend)
             built = edition_store.find_edition(session, date)
     except IntegrityError:
         # Another process built this date (or claimed these papers) first: theirs stands.

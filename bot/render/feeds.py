@@ -92,7 +92,8 @@ def entries(editions: Sequence[Edition]) -> list[Entry]:
 def _atom(feed: FeedGenerator) -> bytes:
     """Atom with every title's type stated, which feedgen leaves implicit. Titles are escaped
     text, so the literal tag can only be one feedgen wrote."""
-    return feed.atom_str(pretty=True).replace(b"<title>", b'<title type="text">')
+    atom: bytes = feed.atom_str(pretty=True)
+    return atom.replace(b"<title>", b'<title type="text">')
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -23,10 +23,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor  # type: ignore[import
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.calendar import Calendar
 from bot.deliver.lease import worker_name
 from bot.deliver.transport import Transport
 from bot.errors import ConfigError, MailSetupError, PaperboyError, StoreError
-from bot.schedule.calendar import Calendar
 from bot.schedule.reconcile import Report, reconcile
 from bot.settings import Settings, show_duration
 from bot.store import Database, open_database, problem

@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.calendar import Calendar
 from bot.deliver import send_edition
 from bot.deliver.transport import Transport
 from bot.errors import MailSetupError, PaperboyError
 from bot.models import IngestSummary, SendSummary
 from bot.pipeline import build_edition, build_feeds, ingest_sources
-from bot.schedule.calendar import Calendar
 from bot.settings import Settings, show_duration
 from bot.status import Health, health
 from bot.store import Database

@@ -246,7 +246,7 @@ def _from_file(data: Mapping[str, Any], source: str) -> dict[str, Any]:
             values["sources"] = _sources(value, source)
             continue
         if key in sections and isinstance(value, dict):
-            items = [((key, sub), sub_value) for sub, sub_value in value.items()]
+            items: list[tuple[tuple[str, ...], Any]] = [((key, sub), sub_value) for sub, sub_value in value.items()]
         else:
             items = [((key,), value)]
         for path, item in items:

@@ -23,7 +23,7 @@ def _text_list(value: Any, key: str, source: str, required: bool) -> tuple[str, 
 def _topics(value: Any, source: str) -> tuple[TopicRule, ...]:
     """``[[topics]]`` tables: name, include (phrases), optional exclude, slug and formerly (the
     slugs it had before a rename, whose followers move to it)."""
-    from bot.topics.rules import slugify
+    from bot.identity import slugify
 
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise ConfigError("topics", "expected [[topics]] tables", source)

@@ -22,11 +22,13 @@ import datetime as dt
 import secrets
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast as typing_cast
 
 from sqlalchemy import (
     Connection,
     Select,
     String,
+    Table,
     and_,
     case,
     cast,
@@ -43,9 +45,9 @@ from bot.models import Delivery, Preferences
 from bot.store.database import conflict_insert
 from bot.store.schema import DeliveryRow, EditionRow, SubscriberRow, UTCDateTime
 
-deliveries = DeliveryRow.__table__
-subscribers = SubscriberRow.__table__
-editions = EditionRow.__table__
+deliveries = typing_cast(Table, DeliveryRow.__table__)
+subscribers = typing_cast(Table, SubscriberRow.__table__)
+editions = typing_cast(Table, EditionRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +145,10 @@ def claim(
             ).scalars().all()
             continue
         for delivery in session.execute(candidates).scalars().all():
-            done = session.execute(
+            done = session.connection().execute(
                 update(deliveries).where(deliveries.c.id == delivery, _claimable(now)).values(**values))
             if done.rowcount == 1:
-                taken.append(delivery)
+                taken.append(typing_cast(int, delivery))
     if not taken:
         return []
     rows = session.execute(
@@ -288,10 +290,10 @@ def make_due(session: Session, now: dt.datetime, edition: int | None = None) -> 
     waiting for a retry become due now. Returns how many deliveries changed."""
     active = select(subscribers.c.id).where(subscribers.c.status == "active")
     scope = [deliveries.c.edition_id == edition] if edition is not None else []
-    failed = session.execute(
+    failed = session.connection().execute(
         update(deliveries).where(deliveries.c.status == "failed", deliveries.c.subscriber_id.in_(active), *scope)
         .values(status="pending", attempts=0, next_attempt_at=now))
-    waiting = session.execute(
+    waiting = session.connection().execute(
         update(deliveries).where(deliveries.c.status == "pending", deliveries.c.next_attempt_at > now, *scope)
         .values(next_attempt_at=now))
     return (failed.rowcount or 0) + (waiting.rowcount or 0)

@@ -10,19 +10,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
-from bot.digest import Climber
 from bot.errors import EditionError
-from bot.models import Edition, EditionItem, EditionPaper, Section, TopicDoc
+from bot.models import Climber, Edition, EditionItem, EditionPaper, Section, TopicDoc
 from bot.store.schema import DumpRow, EditionItemRow, EditionRow, PaperRow, SightingRow
 from bot.store.topics import topic_docs
 
-editions = EditionRow.__table__
-items = EditionItemRow.__table__
-papers = PaperRow.__table__
+editions = cast(Table, EditionRow.__table__)
+items = cast(Table, EditionItemRow.__table__)
+papers = cast(Table, PaperRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ def insert_edition(
              "upvotes": known[i.key][1], "rise": i.rise}
             for i in planned
         ])
-    return edition_id
+    return int(edition_id)
 
 
 def stored_edition(session: Session, date: dt.date | None) -> tuple[Edition, int]:
@@ -153,7 +153,7 @@ def _find(session: Session, date: dt.date) -> tuple[Edition, int] | None:
 
 
 def list_editions(session: Session) -> list[tuple[dt.date, int, int]]:
-    return [tuple(r) for r in session.execute(  # type: ignore[misc]
+    return [tuple(r) for r in session.execute(
         select(editions.c.date, editions.c.papers, editions.c.climbing).order_by(editions.c.date.desc())
     )]
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Date, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import JSON, Date, Table, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
@@ -25,9 +25,9 @@ from bot.models import DumpHeader, Paper, StoredPaper
 from bot.store.database import conflict_insert
 from bot.store.schema import DumpRow, PaperRow, SightingRow, UTCDateTime
 
-papers = PaperRow.__table__
-sightings = SightingRow.__table__
-dumps = DumpRow.__table__
+papers = cast(Table, PaperRow.__table__)
+sightings = cast(Table, SightingRow.__table__)
+dumps = cast(Table, DumpRow.__table__)
 
 _LOOKUP_CHUNK = 500
 
@@ -58,13 +58,13 @@ def start_dump(
     session: Session, *, content_hash: str, path: str, header: DumpHeader, size: int, now: dt.datetime
 ) -> int:
     """Insert the dump's row first, so that a concurrent ingest of the same bytes conflicts early."""
-    return session.execute(
+    return int(session.execute(
         insert(dumps).values(
             content_hash=content_hash, path=path, layout=header.layout, dump_date=header.dump_date,
             dump_date_in_file=header.dump_date_in_file, ingested_at=now, size_bytes=size,
             items=0, new=0, seen=0, warnings=[],
         ).returning(dumps.c.id)
-    ).scalar_one()
+    ).scalar_one())
 
 
 def finish_dump(
@@ -105,7 +105,7 @@ def _executemany(session: Session, statement: Insert, rows: list[dict[str, Any]]
     order = compiled.positiontup or ()
     table = statement.table
     fixes = [(i, convert) for i, key in enumerate(order)
-             if (convert := _sqlite_converter(table.c[key].type)) is not None]  # type: ignore[union-attr]
+             if (convert := _sqlite_converter(table.c[key].type)) is not None]
     row_of = itemgetter(*order)
     params: list[Any] = []
     for row in rows:

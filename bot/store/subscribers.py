@@ -11,17 +11,18 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from typing import cast as typing_cast
 
-from sqlalchemy import String, cast, delete, func, select, update
+from sqlalchemy import String, Table, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from bot.identity import address_key
 from bot.models import Preferences, Subscriber, SubscriberStatus
 from bot.store.database import conflict_insert
 from bot.store.schema import InstanceRow, SubscriberRow
-from bot.subscribers import address_key
 
-subscribers = SubscriberRow.__table__
-instance = InstanceRow.__table__
+subscribers = typing_cast(Table, SubscriberRow.__table__)
+instance = typing_cast(Table, InstanceRow.__table__)
 
 
 def instance_value(session: Session, name: str, make: Any = lambda: secrets.token_urlsafe(32)) -> str:
@@ -91,7 +92,7 @@ def find_subscriber(session: Session, address: str) -> Subscriber | None:
 
 
 def set_status(session: Session, address: str, status: SubscriberStatus, now: dt.datetime) -> bool:
-    done = session.execute(
+    done = session.connection().execute(
         update(subscribers).where(subscribers.c.address_key == address_key(address))
         .values(status=status, updated_at=now)
     )
@@ -100,7 +101,7 @@ def set_status(session: Session, address: str, status: SubscriberStatus, now: dt
 
 def purge_subscriber(session: Session, address: str) -> bool:
     """Forget the address entirely, with its delivery history (the deliveries cascade)."""
-    done = session.execute(delete(subscribers).where(subscribers.c.address_key == address_key(address)))
+    done = session.connection().execute(delete(subscribers).where(subscribers.c.address_key == address_key(address)))
     return done.rowcount > 0
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import cast
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Table, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.models import Grouping, KnownTopic, TopicDoc
 from bot.store.database import conflict_insert
 from bot.store.schema import PaperRow, SightingRow, TopicRow
 
-topics = TopicRow.__table__
+topics = cast(Table, TopicRow.__table__)
 
 
 def known_topics(session: Session) -> list[KnownTopic]:
@@ -29,16 +31,16 @@ def list_topics(session: Session) -> list[tuple[KnownTopic, dt.datetime, dt.date
     return [(KnownTopic(s, label, k, dict(p or {})), c, u, n) for s, label, k, p, c, u, n in rows]
 
 
-def save_topics(session: Session, grouping: Grouping, now: dt.datetime) -> int:
+Merge = Callable[[Mapping[str, float], Mapping[str, float]], dict[str, float]]
+
+
+def save_topics(session: Session, grouping: Grouping, now: dt.datetime, *, merge: Merge) -> int:
     """Persist the named groups of a grouping; returns how many topics are new.
 
     A new slug is inserted with ``ON CONFLICT DO NOTHING`` so that two processes saving at once
-    cannot create it twice; a known one has its profile blended with today's.
+    cannot create it twice; a known one has its profile merged with today's by ``merge`` (the
+    topics stage's rule, ``bot.topics.continuity.blend``).
     """
-    # Imported here: the topics package loads scikit-learn, which a process that only reads
-    # editions (a sender, the web) should not pay for in memory.
-    from bot.topics.continuity import blend
-
     created = 0
     existing = {k.slug: k for k in known_topics(session)}
     for group in grouping.groups:
@@ -56,7 +58,7 @@ def save_topics(session: Session, grouping: Grouping, now: dt.datetime) -> int:
             continue
         session.execute(
             update(topics).where(topics.c.slug == group.slug).values(
-                profile=blend(known.profile, group.profile) if group.profile else known.profile,
+                profile=merge(known.profile, group.profile) if group.profile else known.profile,
                 updated_at=now, papers=topics.c.papers + len(group.ids),
             )
         )

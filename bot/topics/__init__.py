@@ -13,11 +13,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from bot.identity import slugify
 from bot.models import Grouping, KnownTopic, TopicDoc, TopicGroup, TopicRule
 from bot.topics.continuity import new_slug, pair
 from bot.topics.discover import Options, discover
 from bot.topics.labels import Label, choose, weights
-from bot.topics.rules import Matcher, slugify
+from bot.topics.rules import Matcher
 from bot.topics.text import Tokens, content_tokens, display_forms, term_text
 
 __all__ = ["OTHER_SLUG", "Options", "group_papers", "label_text", "slugify"]
@@ -64,7 +65,7 @@ def _discovered(
 ) -> tuple[list[TopicGroup], list[TopicDoc]]:
     tokens = [tokens_of(d) for d in papers]
     numbers = discover(tokens, options)
-    members = [list(np.flatnonzero(numbers == g)) for g in range(int(numbers.max(initial=-1)) + 1)]
+    members = [[int(i) for i in np.flatnonzero(numbers == g)] for g in range(int(numbers.max(initial=-1)) + 1)]
     phrases = [t.phrases() for t in tokens]
     labels = _labels(members, phrases)
     keep = [g for g, label in enumerate(labels) if label.terms and members[g]]

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from bot.identity import slugify
 from bot.models import KnownTopic
-from bot.topics.rules import slugify
 
 MATCH = 0.3
 PROFILE_TERMS = 30

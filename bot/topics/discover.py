@@ -111,7 +111,8 @@ def _vote(views: list[np.ndarray], options: Options) -> np.ndarray:
     runs = len(columns)
     rows = np.repeat(np.arange(n), runs)
     onehot = csr_matrix((np.ones(n * runs, np.float32), (rows, np.stack(columns, 1).ravel())))
-    return (onehot @ onehot.T).toarray() / runs
+    together: np.ndarray = (onehot @ onehot.T).toarray() / runs
+    return together
 
 
 def _cut(votes: np.ndarray, options: Options) -> np.ndarray:

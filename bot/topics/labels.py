@@ -14,6 +14,7 @@ import heapq
 import math
 from collections import Counter
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from bot.topics.text import is_generic
@@ -79,7 +80,7 @@ def _readable(term: str, weight: dict[str, float]) -> float:
     return weight[term] * (PHRASE_BONUS if " " in term else 1.0)
 
 
-def choose(papers: Sequence[set[str]], weight: dict[str, float], taken: set[str] = frozenset()) -> Label:
+def choose(papers: Sequence[set[str]], weight: dict[str, float], taken: AbstractSet[str] = frozenset()) -> Label:
     """The label of one group: up to MAX_TERMS terms, best first, covering as many papers as it can.
 
     ``taken`` holds terms that already lead another group's label; they can still appear, but

@@ -8,8 +8,6 @@ the title counts three, one in the abstract one); a tie goes to the rule listed 
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,11 +15,6 @@ from bot.models import TopicDoc, TopicRule
 from bot.topics.text import canonical, clean, phrase_tokens, surface_words
 
 TITLE_WEIGHT = 3
-
-
-def slugify(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-") or "topic"
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,7 +126,7 @@ def surface_words(text: str) -> list[str]:
 def canonical(word: str) -> str:
     """The form words are compared in: lower case, singular, then Snowball-stemmed, so that
     "robot", "robots" and "robotics" (or "LLM" and "LLMs") are one term."""
-    return _STEMMER.stemWord(singular(word.lower()))
+    return str(_STEMMER.stemWord(singular(word.lower())))
 
 
 def phrase_tokens(phrase: str) -> tuple[str, ...]:
