@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import os
 from dataclasses import replace
 from email import policy
 from pathlib import Path
@@ -18,8 +17,8 @@ from bot.render.email import MAX_HTML_BYTES, compose, links_for, render_email
 from bot.settings import Settings
 from bot.store import Database
 from tests.conftest import ROOT
+from tests.golden import check_golden
 
-GOLDEN = Path(__file__).with_name("golden")
 NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
 EVIL = [
     "<script>alert('x')</script>",
@@ -29,13 +28,6 @@ EVIL = [
     "nul\x00byte",
 ]
 UNICODE = "大语言模型 🚀 ∑ᵢ xᵢ² ≤ ∞"
-
-
-def _golden(name: str, actual: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") or not path.exists():
-        path.write_text(actual, encoding="utf-8")
-    assert actual == path.read_text(encoding="utf-8"), f"{name} changed; rerun with UPDATE_GOLDEN=1 if meant"
 
 
 @pytest.fixture
@@ -49,8 +41,8 @@ def example_edition(db: Database, settings: Settings) -> Settings:
 
 
 def test_email_matches_the_golden_files(db: Database, example_edition: Settings) -> None:
-    _golden("email.html", preview(db, example_edition, fmt="html").decode())
-    _golden("email.txt", preview(db, example_edition, fmt="text").decode())
+    check_golden("email.html", preview(db, example_edition, fmt="html").decode())
+    check_golden("email.txt", preview(db, example_edition, fmt="text").decode())
 
 
 def test_text_part_is_wrapped_at_78_columns(db: Database, example_edition: Settings) -> None:

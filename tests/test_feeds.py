@@ -18,6 +18,7 @@ from bot.settings import Settings
 from bot.store import Database
 from tests.conftest import ROOT, Cli
 from tests.feed_rules import problems
+from tests.golden import check_golden
 
 NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
 BASE = "https://papers.example.org/"
@@ -57,11 +58,13 @@ def test_every_feed_parses_with_the_expected_entries(built: Path) -> None:
     assert document["version"] == "https://jsonfeed.org/version/1.1" and len(document["items"]) == 26
 
 
-def test_feeds_match_the_golden_files(built: Path) -> None:
-    from tests.test_email import _golden
-
-    for name in ("feed.xml", "atom.xml", "digest.xml", "feed.json"):
-        _golden(name, (built / name).read_text(encoding="utf-8"))
+def test_feeds_and_archive_pages_match_the_golden_files(built: Path) -> None:
+    for name in ("feed.xml", "atom.xml", "digest.xml", "feed.json", "index.html", "editions/2026-11-20.html"):
+        check_golden(name, (built / name).read_text(encoding="utf-8"))
+    topics = sorted((built / "topics").glob("*.xml"))
+    assert topics
+    for topic in topics:
+        check_golden(f"topics/{topic.name}", topic.read_text(encoding="utf-8"))
 
 
 def test_atom_titles_and_content_carry_their_type(built: Path) -> None:
