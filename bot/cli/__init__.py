@@ -20,10 +20,11 @@ from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
+from bot.app import Paperboy
 from bot.errors import ConfigError, PaperboyError
 from bot.redact import printable
 from bot.settings import Settings, load_settings
-from bot.store import Database, open_database, problem
+from bot.store import Database, problem
 
 
 @dataclass
@@ -34,7 +35,7 @@ class App:
     database_url: str | None
     verbose: int
     _settings: Settings | None = field(default=None, init=False)
-    _database: Database | None = field(default=None, init=False)
+    _paperboy: Paperboy | None = field(default=None, init=False)
 
     @property
     def settings(self) -> Settings:
@@ -43,10 +44,15 @@ class App:
         return self._settings
 
     @property
+    def paperboy(self) -> Paperboy:
+        """The composition root (``bot.app``), built once from the settings."""
+        if self._paperboy is None:
+            self._paperboy = Paperboy(self.settings)
+        return self._paperboy
+
+    @property
     def database(self) -> Database:
-        if self._database is None:
-            self._database = open_database(self.settings.database_url)
-        return self._database
+        return self.paperboy.database
 
 
 def _quiet_pipe() -> NoReturn:
@@ -114,7 +120,7 @@ def main(ctx: click.Context, config: str | None, database_url: str | None, verbo
     logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = App(config=config, database_url=database_url, verbose=verbose)
-    ctx.call_on_close(lambda: ctx.obj._database.close() if ctx.obj._database else None)
+    ctx.call_on_close(lambda: ctx.obj._paperboy.close() if ctx.obj._paperboy else None)
 
 
 def _register() -> None:

@@ -6,7 +6,6 @@ notices), 2 when mail cannot go out as configured (login, TLS, sender refused).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import sys
@@ -30,15 +29,9 @@ from bot.errors import PaperboyError
 from bot.models import SendSummary, Subscriber
 from bot.subscribers import (
     AddressError,
-    CsvProblem,
     normalise_address,
     preferences,
-    read_csv,
 )
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _subscriber_json(s: Subscriber) -> dict[str, Any]:
@@ -82,12 +75,8 @@ def _preference_options(func: Any) -> Any:
 def subscribers_add(app: App, email: str, follow: str | None, mute: str | None, include: str | None,
                     exclude: str | None, as_json: bool) -> None:
     """Add EMAIL as an active subscriber (the operator vouches for it), or update its preferences."""
-    from bot.store.subscribers import upsert_subscriber
-
-    address = _checked(normalise_address, email)
     prefs = _checked(preferences, follow, mute, include, exclude)
-    with app.database.write() as session:
-        result = upsert_subscriber(session, address, prefs, _now(), reactivate=True)
+    result = _checked(app.paperboy.subscriptions.add, email, prefs)
     if as_json:
         click.echo(json.dumps({**_subscriber_json(result.subscriber), "outcome": result.outcome}, indent=2,
                               ensure_ascii=False))
@@ -102,13 +91,7 @@ def subscribers_add(app: App, email: str, follow: str | None, mute: str | None, 
 @click.pass_obj
 def subscribers_remove(app: App, email: str, purge: bool) -> None:
     """Stop sending to EMAIL (kept as unsubscribed, so an import cannot add it back)."""
-    from bot.store.subscribers import purge_subscriber, set_status
-
-    address = _checked(normalise_address, email)
-    with app.database.write() as session:
-        done = purge_subscriber(session, address) if purge else set_status(session, address, "unsubscribed", _now())
-    if not done:
-        raise PaperboyError(f"{address}: not a subscriber")
+    address = _checked(lambda: app.paperboy.subscriptions.remove(email, purge=purge))
     click.echo(f"{address}: {'deleted' if purge else 'unsubscribed'}")
 
 
@@ -121,25 +104,23 @@ STATUSES = click.Choice(["pending", "active", "unsubscribed", "bounced"])
 @click.pass_obj
 def subscribers_list(app: App, status: str | None, as_json: bool) -> None:
     """List subscribers by address."""
-    from bot.store.subscribers import iter_subscribers
-
-    with app.database.read() as session:
-        if as_json:
-            click.echo("[", nl=False)
-            for n, s in enumerate(iter_subscribers(session, status)):
-                click.echo(("," if n else "") + "\n  " + json.dumps(_subscriber_json(s), ensure_ascii=False), nl=False)
-            click.echo("\n]")
-            return
-        table = Table(title_justify="left")
-        for name in ("email", "status", "follow", "mute", "keywords", "since"):
-            table.add_column(name, overflow="fold")
-        count = 0
-        for s in iter_subscribers(session, status):
-            p = s.preferences
-            words = ", ".join([*p.include, *(f"-{w}" for w in p.exclude)])
-            table.add_row(shown(s.address), s.status, ", ".join(p.follow) or "all", ", ".join(p.mute), words,
-                          f"{s.created_at:%Y-%m-%d}")
-            count += 1
+    every = app.paperboy.subscriptions.each(status)
+    if as_json:
+        click.echo("[", nl=False)
+        for n, s in enumerate(every):
+            click.echo(("," if n else "") + "\n  " + json.dumps(_subscriber_json(s), ensure_ascii=False), nl=False)
+        click.echo("\n]")
+        return
+    table = Table(title_justify="left")
+    for name in ("email", "status", "follow", "mute", "keywords", "since"):
+        table.add_column(name, overflow="fold")
+    count = 0
+    for s in every:
+        p = s.preferences
+        words = ", ".join([*p.include, *(f"-{w}" for w in p.exclude)])
+        table.add_row(shown(s.address), s.status, ", ".join(p.follow) or "all", ", ".join(p.mute), words,
+                      f"{s.created_at:%Y-%m-%d}")
+        count += 1
     table.title = f"{count} subscribers"
     Console().print(table)
 
@@ -155,17 +136,8 @@ def subscribers_import(app: App, file: Path, as_json: bool) -> None:
     bounced stays so. Bad rows are reported by line; the good ones are imported. Exits 1 when
     a row was bad.
     """
-    from bot.store.subscribers import upsert_subscriber
-
-    counts = {"added": 0, "updated": 0, "unchanged": 0, "kept": 0}
-    problems: list[CsvProblem] = []
-    now = _now()
-    with app.database.write() as session:
-        for row in read_csv(file):
-            if isinstance(row, CsvProblem):
-                problems.append(row)
-                continue
-            counts[upsert_subscriber(session, row.address, row.preferences, now).outcome] += 1
+    report = app.paperboy.subscriptions.import_csv(file)
+    counts, problems = report.counts, report.problems
     if as_json:
         click.echo(json.dumps({**counts, "problems": [{"line": p.line, "problem": p.problem} for p in problems]},
                               indent=2, ensure_ascii=False))
@@ -184,20 +156,12 @@ def subscribers_import(app: App, file: Path, as_json: bool) -> None:
 def subscribers_export(app: App, out: Path | None, status: str | None) -> None:
     """Write every subscriber as CSV (email, status, follow, mute, include, exclude, created, confirmed);
     the file imports back as it is."""
-    from bot.store.subscribers import iter_subscribers
-
     try:
         target = out.open("w", newline="", encoding="utf-8") if out else nullcontext(sys.stdout)
     except OSError as exc:
         raise PaperboyError(f"{out}: cannot be written ({exc.strerror or exc})") from None
-    with target as handle, app.database.read() as session:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["email", "status", "follow", "mute", "include", "exclude", "created", "confirmed"])
-        for s in iter_subscribers(session, status):
-            p = s.preferences
-            writer.writerow([s.address, s.status, ",".join(p.follow), ",".join(p.mute), ",".join(p.include),
-                             ",".join(p.exclude), s.created_at.isoformat(),
-                             s.confirmed_at.isoformat() if s.confirmed_at else ""])
+    with target as handle:
+        app.paperboy.subscriptions.export_csv(handle, status)
 
 
 def _report(summary: SendSummary, as_json: bool, dry_run: bool = False) -> None:

@@ -25,15 +25,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match, Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from bot.deliver import signer as link_signer
-from bot.deliver.notice import notice, send_notice
+from bot.app import Paperboy
 from bot.errors import ConfigError
 from bot.models import Preferences
-from bot.render import environment
 from bot.settings import Settings
 from bot.status import health
 from bot.store import Database
-from bot.store import subscribers as subscriber_store
 from bot.subscribers import (
     AddressError,
     Signer,
@@ -61,15 +58,17 @@ def _now() -> dt.datetime:
 
 
 class Web:
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(self, paperboy: Paperboy) -> None:
+        database, settings = paperboy.database, paperboy.settings
         if not settings.secret_key:
             raise ConfigError("secret_key", "PAPERBOY_SECRET_KEY must be set for the web front: its links must "
                                             "outlive the process (make one with: python3 -c 'import secrets; "
                                             "print(secrets.token_urlsafe(32))')", "the environment")
         self.database, self.settings = database, settings
-        self.env = environment(settings.templates_dir)
+        self.env = paperboy.templates
         self.site = Site(database, settings, self.env)
-        self.signer: Signer = link_signer(database, settings)
+        self.signer: Signer = paperboy.signer
+        self.subscriptions = paperboy.subscriptions
         self.confirm_links = ConfirmLinks(settings.secret_key)
         self.csrf = Csrf(settings.secret_key)
         self.limits = Limits(database, settings.secret_key)
@@ -171,29 +170,13 @@ class Web:
                                  links=[("Back to the form", self.settings.base_url + "#subscribe")])
         task = None
         if await run_in_threadpool(self.limits.allow, "mailbox", mailbox_key(address), *PER_MAILBOX):
-            task = BackgroundTask(self._ask_to_confirm, address, follow)
+            task = BackgroundTask(self.subscriptions.ask_to_confirm, address, follow, self._confirm_link)
         response = self._message(*SENT)
         response.background = task
         return response
 
-    def _ask_to_confirm(self, address: str, follow: tuple[str, ...]) -> None:
-        """After the response (the same whatever the address's state, so nothing is revealed)."""
-        with self.database.write() as session:
-            result = subscriber_store.request_subscription(session, address, Preferences(follow=follow), _now())
-        base = self.settings.base_url
-        if result.outcome == "kept":
-            manage = manage_link(base, self.signer.sign(result.subscriber.token, "manage"))
-            text = ("Someone, probably you, asked to subscribe this address to paperboy's daily digest.\n"
-                    "It is subscribed already. To choose your topics or unsubscribe:\n\n"
-                    f"  {manage}\n\nIf it was not you, you can ignore this message.\n")
-            send_notice(self.settings, notice(self.settings, address, "You are subscribed to paperboy already", text))
-            return
-        link = f"{base}confirm?token={self.confirm_links.make(result.subscriber.token)}"
-        text = ("Someone, probably you, asked to subscribe this address to paperboy, a daily digest of\n"
-                "trending research papers. To confirm, open this link and press the button:\n\n"
-                f"  {link}\n\nThe link works for three days. If it was not you, ignore this message:\n"
-                "nothing will be sent to you.\n")
-        send_notice(self.settings, notice(self.settings, address, "Confirm your subscription to paperboy", text))
+    def _confirm_link(self, token: str) -> str:
+        return f"{self.settings.base_url}confirm?token={self.confirm_links.make(token)}"
 
     async def confirm(self, request: Request) -> Response:
         if request.method == "POST":
@@ -212,11 +195,10 @@ class Web:
             return self._message("Confirm your subscription", "Press the button to start receiving the digest.",
                                  action=f"{self.settings.base_url}confirm", fields=[("token", signed)],
                                  button="Confirm")
-        with self.database.write() as session:
-            subscriber = subscriber_store.confirm(session, token, _now())
+        subscriber = self.subscriptions.confirm(token)
         if subscriber is None or subscriber.status != "active":
             return self._message(*BAD_LINK, status=400)
-        manage = manage_link(self.settings.base_url, self.signer.sign(subscriber.token, "manage"))
+        manage = self.subscriptions.manage_link(subscriber.token)
         return self._message("You are subscribed", "The next edition will be in your inbox. Every email has "
                              "links to choose your topics and to unsubscribe.", links=[("Choose your topics", manage)])
 
@@ -233,13 +215,12 @@ class Web:
             return self._message("Unsubscribe", "Press the button and no further digest is sent to you.",
                                  action=f"{self.settings.base_url}unsubscribe?token={signed}", fields=[],
                                  button="Unsubscribe", danger=True)
-        with self.database.write() as session:
-            subscriber = subscriber_store.unsubscribe(session, token, _now())
+        subscriber = self.subscriptions.unsubscribe(token)
         if subscriber is None:
             return self._message(*BAD_LINK, status=400)
         log.info("web: a subscriber unsubscribed%s",
                  " (one-click)" if form.get("List-Unsubscribe") == ["One-Click"] else "")
-        manage = manage_link(self.settings.base_url, self.signer.sign(subscriber.token, "manage"))
+        manage = self.subscriptions.manage_link(subscriber.token)
         return self._message("You are unsubscribed", "No further digest will be sent to you.",
                              links=[("Subscribe again", manage)])
 
@@ -251,13 +232,11 @@ class Web:
         else:
             signed = request.query_params.get("token", "")
         token = self.signer.verify(signed, "manage")
-        with self.database.read() as session:
-            subscriber = subscriber_store.find_by_token(session, token) if token else None
+        subscriber = self.subscriptions.find(token) if token else None
         if subscriber is None:
             return self._message(*BAD_LINK, status=400)
         if request.method == "POST" and form.get("action") == ["resubscribe"]:
-            with self.database.write() as session:
-                subscriber = subscriber_store.resubscribe(session, subscriber.token, _now()) or subscriber
+            subscriber = self.subscriptions.resubscribe(subscriber.token) or subscriber
         if subscriber.status in ("unsubscribed", "bounced"):
             why = ("you unsubscribed" if subscriber.status == "unsubscribed"
                    else "mail to this address kept bouncing")
@@ -283,16 +262,16 @@ class Web:
             except AddressError as exc:
                 return self._message("Check your choices", str(exc), 400,
                                      links=[("Back to your topics", manage_link(self.settings.base_url, signed))])
-            with self.database.write() as session:
-                subscriber = subscriber_store.set_preferences(session, subscriber.token, prefs, _now()) or subscriber
+            subscriber = self.subscriptions.set_preferences(subscriber.token, prefs) or subscriber
             message = "Saved. The next edition follows these choices."
         return self._page("web/manage.html", token=signed, prefs=subscriber.preferences, message=message,
                           unsubscribe_token=self.signer.sign(subscriber.token, "unsubscribe"))
 
 
-def create_app(database: Database, settings: Settings) -> Starlette:
-    """The ASGI app; refuses (ConfigError) without ``PAPERBOY_SECRET_KEY``."""
-    web = Web(database, settings)
+def create_app(database: Database, settings: Settings, paperboy: Paperboy | None = None) -> Starlette:
+    """The ASGI app over ``paperboy`` (the composition root; built here from the database and
+    settings when not given); refuses (ConfigError) without ``PAPERBOY_SECRET_KEY``."""
+    web = Web(paperboy or Paperboy(settings, database))
     feeds = ["/feed.xml", "/atom.xml", "/digest.xml", "/feed.json", "/topics/{slug}.xml"]
     routes = [
         Route("/", web.home),

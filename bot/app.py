@@ -1,0 +1,56 @@
+"""The composition root: what one paperboy process is built from, made once from its settings
+and handed to the shells (the CLI, the web, the scheduler). The database, the link signer, the
+template environment and the clock are made here and nowhere else; the services get them
+passed in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import cached_property
+
+from jinja2 import Environment
+
+from bot.deliver import signer as make_signer
+from bot.render import environment
+from bot.services.subscriptions import Subscriptions
+from bot.settings import Settings
+from bot.store import Database, open_database
+from bot.subscribers import Signer
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Paperboy:
+    """Settings in, parts out; each part is made on first use (a command that reads the status
+    never loads templates) and once."""
+
+    def __init__(self, settings: Settings, database: Database | None = None,
+                 clock: Callable[[], dt.datetime] = utc_now) -> None:
+        self.settings = settings
+        self.clock = clock
+        if database is not None:
+            self.__dict__["database"] = database
+
+    @cached_property
+    def database(self) -> Database:
+        return open_database(self.settings.database_url)
+
+    @cached_property
+    def signer(self) -> Signer:
+        """Signs unsubscribe and manage links (PAPERBOY_SECRET_KEY, or a key kept in the database)."""
+        return make_signer(self.database, self.settings)
+
+    @cached_property
+    def templates(self) -> Environment:
+        return environment(self.settings.templates_dir)
+
+    @cached_property
+    def subscriptions(self) -> Subscriptions:
+        return Subscriptions(self.database, self.settings, lambda: self.signer, self.clock)
+
+    def close(self) -> None:
+        if "database" in self.__dict__:
+            self.database.close()
