@@ -1,9 +1,21 @@
-"""The one error tree of paperboy.
+"""The one error tree of paperboy, all of it here:
 
-Every error a user or operator can cause derives from :class:`PaperboyError` and carries a
-one-line message written for the operator; the CLI (and later the web) turn them into exit
-codes or HTTP statuses at one boundary each. Transient and permanent failures are separate
-classes because retry logic depends on the difference.
+    PaperboyError                 anything a user, an operator or a server can cause
+    ├── ConfigError               a setting is missing, malformed or out of range (exit 2)
+    │   └── MailSetupError        mail cannot go out at all as configured (login, TLS, sender)
+    ├── SourceError               an input cannot be read or holds no papers (exit 1)
+    │   └── NotDecodable          not valid in the encoding tried (read again as Windows-1252)
+    ├── StoreError                the database cannot be reached, migrated or written
+    ├── EditionError              an edition cannot be built as asked
+    ├── AddressError              an address or a list of topics or keywords as given
+    ├── TransientError            worth retrying later (a dropped connection, an SMTP 4xx)
+    │   └── UncertainError        the server had the whole message but never said so
+    └── PermanentError            will not go away by retrying (an SMTP 5xx)
+        └── HeaderError           a header value that would break out of its header
+
+Each carries a one-line message written for the operator; the CLI turns them into exit codes and
+the web into pages at one boundary each. Transient and permanent failures are separate classes
+because retry logic depends on the difference.
 """
 
 from __future__ import annotations
@@ -33,6 +45,20 @@ class SourceError(PaperboyError):
         self.problem = problem
 
 
+class NotDecodable(SourceError):
+    """The bytes are not valid in the encoding tried."""
+
+    def __init__(self, source: str, encoding: str, offset: int) -> None:
+        super().__init__(source, f"is not {encoding} text (bad byte at offset {offset})")
+        self.encoding = encoding
+        self.offset = offset
+
+
+class AddressError(PaperboyError):
+    """An address that cannot receive mail as written, or a list of topics or keywords that
+    cannot be read."""
+
+
 class StoreError(PaperboyError):
     """The database cannot be reached, migrated or written."""
 
@@ -57,3 +83,7 @@ class MailSetupError(ConfigError):
 class UncertainError(TransientError):
     """The server had the whole message but its reply never came (the connection dropped or the
     deadline passed after the final dot): it may have been delivered. Resent once, later."""
+
+
+class HeaderError(PermanentError):
+    """A header value that would break out of its header (CR or LF), refused before sending."""

@@ -18,16 +18,12 @@ from pathlib import Path
 import email_validator
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from bot.errors import PaperboyError, SourceError
+from bot.errors import AddressError, SourceError
 from bot.models import Preferences
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 CSV_COLUMNS = ("email", "follow", "mute", "include", "exclude")
 MAX_KEYWORD = 100
-
-
-class AddressError(PaperboyError):
-    """An address that cannot receive mail as written."""
 
 
 def normalise_address(raw: str) -> str:

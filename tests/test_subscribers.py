@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot.digest import for_subscriber
+from bot.errors import AddressError
 from bot.models import Edition, EditionPaper, Preferences, Section
-from bot.subscribers import AddressError, Signer, normalise_address, preferences
+from bot.subscribers import Signer, normalise_address, preferences
 from tests.conftest import ROOT, Cli
 from tests.smtp_server import Recorder, SmtpServer
 

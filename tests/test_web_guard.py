@@ -160,3 +160,15 @@ def test_after_unsubscribing_the_manage_link_offers_to_subscribe_again(client: T
     assert again.status_code == 200 and "Subscribed again" in again.text and ">Save<" in again.text
     with db.read() as session:
         assert find_subscriber(session, "hal@example.org").status == "active"  # type: ignore[union-attr]
+
+
+# The one error handler ------------------------------------------------------------------------
+
+def test_a_database_that_is_down_is_a_503_page_not_a_traceback(web_settings: Settings) -> None:
+    gone = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    with TestClient(create_app(gone, web_settings), raise_server_exceptions=False) as test_client:
+        for path in ("/healthz", "/", "/manage?token=x"):
+            answer = test_client.get(path)
+            assert answer.status_code == 503, path
+            assert "try again" in answer.text and "Traceback" not in answer.text and "psycopg" not in answer.text
+            assert "default-src 'none'" in answer.headers["content-security-policy"]

@@ -25,10 +25,9 @@ from rich.progress import (
 from rich.table import Table
 
 from bot.cli import DATE, App, _date, _fail, main, shown
-from bot.errors import PaperboyError
+from bot.errors import AddressError, PaperboyError
 from bot.models import SendSummary, Subscriber
 from bot.subscribers import (
-    AddressError,
     normalise_address,
     preferences,
 )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from bot.errors import PaperboyError, SourceError
+from bot.errors import NotDecodable, PaperboyError, SourceError
 from bot.models import (
     DumpHeader,
     FileReport,
@@ -33,7 +33,7 @@ from bot.sources.dump import DumpParser
 from bot.sources.feed import parse_feed
 from bot.sources.fetch import FetchPolicy, fetch, read_local, user_agent
 from bot.sources.hfapi import parse_hf_api
-from bot.sources.text import NotDecodable, Sniff, read_lines, sniff
+from bot.sources.text import Sniff, read_lines, sniff
 from bot.store import Database, problem
 from bot.store import papers as store
 from bot.store import service as service_store

@@ -20,7 +20,7 @@ from email.utils import format_datetime
 import css_inline
 import jinja2
 
-from bot.errors import PermanentError
+from bot.errors import HeaderError
 from bot.models import Edition, Section
 from bot.render import clean
 
@@ -103,10 +103,6 @@ class Prepared:
     html: tuple[bytes | str, ...]
     edition_date: str
     domain: str
-
-
-class HeaderError(PermanentError):
-    """A header value that would break out of its header (CR or LF), refused before sending."""
 
 
 def _header_safe(name: str, value: str) -> str:

@@ -15,20 +15,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import SourceError
+from bot.errors import NotDecodable, SourceError
 from bot.redact import printable
 
 CHUNK = 1 << 20
 MAX_LINE = CHUNK
-
-
-class NotDecodable(SourceError):
-    """The bytes are not valid in the encoding tried."""
-
-    def __init__(self, source: str, encoding: str, offset: int) -> None:
-        super().__init__(source, f"is not {encoding} text (bad byte at offset {offset})")
-        self.encoding = encoding
-        self.offset = offset
 
 
 @dataclass(frozen=True, slots=True)

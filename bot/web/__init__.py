@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -26,13 +27,12 @@ from starlette.routing import Match, Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot.app import Paperboy
-from bot.errors import ConfigError
+from bot.errors import AddressError, ConfigError, PaperboyError, StoreError
 from bot.models import Preferences
 from bot.settings import Settings
 from bot.status import health
-from bot.store import Database
+from bot.store import Database, problem
 from bot.subscribers import (
-    AddressError,
     Signer,
     mailbox_key,
     manage_link,
@@ -132,6 +132,26 @@ class Web:
             query = request.url.query
             return Response(status_code=308, headers={"Location": target + (f"?{query}" if query else "")})
         return self._message("Not found", "There is no such page.", 404)
+
+    async def failed(self, request: Request, exc: Exception) -> Response:
+        """The one error handler: what a request could not do becomes a page, never a traceback.
+        Bad input is the reader's to fix (400); a database that cannot be reached, and anything
+        else, is ours (503 and 500), logged with its cause."""
+        if isinstance(exc, AddressError):
+            return self._message("Check your input", str(exc), 400)
+        if isinstance(exc, (StoreError, SQLAlchemyError)):
+            log.error("web: %s %s: database unavailable: %s", request.method, request.url.path, problem(exc))
+            return self._plain(503, "The service is unavailable for a moment; please try again shortly.")
+        log.error("web: %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc,
+                  exc_info=not isinstance(exc, PaperboyError))
+        return self._plain(500, "Something went wrong on our side; nothing was changed. Please try again later.")
+
+    @staticmethod
+    def _plain(status: int, text: str) -> Response:
+        """Without the site's templates, which may be what failed (they read the editions)."""
+        return HTMLResponse(f"<!DOCTYPE html><title>paperboy</title><p>{text}</p>", status_code=status,
+                            headers={"Cache-Control": "no-store", "Retry-After": "30"} if status == 503 else
+                            {"Cache-Control": "no-store"})
 
     async def healthz(self, request: Request) -> Response:
         verdict = health(self.database, self.settings, _now())
@@ -289,7 +309,8 @@ def create_app(database: Database, settings: Settings, paperboy: Paperboy | None
     if settings.web_trusted_proxies:
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.web_trusted_proxies)))
     middleware.append(Middleware(GZipMiddleware, minimum_size=1024))
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers={404: web.not_found})
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={
+        404: web.not_found, PaperboyError: web.failed, SQLAlchemyError: web.failed, Exception: web.failed})
     app.router.redirect_slashes = False  # Starlette's redirect is absolute, built from the Host header
     app.state.web = web
     return app
