@@ -13,6 +13,7 @@ from jinja2 import Environment
 
 from bot.deliver import signer as make_signer
 from bot.render import environment
+from bot.services.papers import Papers
 from bot.services.subscriptions import Subscriptions
 from bot.settings import Settings
 from bot.store import Database, open_database
@@ -50,6 +51,10 @@ class Paperboy:
     @cached_property
     def subscriptions(self) -> Subscriptions:
         return Subscriptions(self.database, self.settings, lambda: self.signer, self.clock)
+
+    @cached_property
+    def papers(self) -> Papers:
+        return Papers(self.database, self.settings, self.clock)
 
     def close(self) -> None:
         if "database" in self.__dict__:

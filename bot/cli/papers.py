@@ -35,14 +35,7 @@ PROGRESS_MIN_BYTES = 8 * 2**20
 def ingest(app: App, paths: tuple[Path, ...], dump_date: dt.datetime | None, as_json: bool) -> None:
     """Ingest Daily Papers dumps (files or directories) and report what is new; without paths,
     read every source: the inbox and each [[sources]] entry (dumps, feeds, the Daily Papers API)."""
-    from bot.pipeline import ingest as run_ingest
-    from bot.pipeline import ingest_sources
-
-    settings = app.settings
-    targets = list(paths) or [settings.inbox]
-    if not paths:
-        settings.inbox.mkdir(parents=True, exist_ok=True)
-    database = app.database
+    service = app.paperboy.papers
     with _progress() as bar:
         tasks: dict[Path, Any] = {}
 
@@ -54,9 +47,10 @@ def ingest(app: App, paths: tuple[Path, ...], dump_date: dt.datetime | None, as_
             bar.update(tasks[path], completed=done)
 
         if paths or dump_date:
-            summary = run_ingest(database, settings, targets, dump_date=_date(dump_date), progress=progress)
+            summary = service.ingest(list(paths) or [app.settings.inbox], dump_date=_date(dump_date),
+                                     progress=progress)
         else:
-            summary = ingest_sources(database, settings, progress=progress)
+            summary = service.ingest_sources(progress=progress)
     if as_json:
         click.echo(json.dumps(_summary_json(summary), indent=2))
     else:
@@ -120,10 +114,7 @@ def papers() -> None:
 @click.pass_obj
 def list_papers(app: App, new_since: dt.datetime | None, limit: int | None, as_json: bool) -> None:
     """List papers, newest first."""
-    from bot.store.papers import list_papers as query
-
-    with app.database.read() as session:
-        found = query(session, new_since=_date(new_since), limit=limit)
+    found = app.paperboy.papers.seen(new_since=_date(new_since), limit=limit)
     if as_json:
         click.echo(json.dumps([_paper_json(p) for p in found], indent=2, ensure_ascii=False))
         return
@@ -161,13 +152,7 @@ def topics() -> None:
 @click.pass_obj
 def topics_group(app: App, file: Path, as_json: bool) -> None:
     """Group the papers of a JSON Lines FILE (objects with id, title and abstract)."""
-    from bot.pipeline import grouping_options
-    from bot.sources.listing import read_listing
-    from bot.topics import group_papers
-
-    docs = read_listing(file)
-    settings = app.settings
-    grouping = group_papers(docs, rules=settings.topics, options=grouping_options(settings))
+    grouping, docs = app.paperboy.papers.group_listing(file)
     _print_grouping(grouping, {d.id: d.title for d in docs}, as_json)
 
 
@@ -179,9 +164,7 @@ def topics_group(app: App, file: Path, as_json: bool) -> None:
 @click.pass_obj
 def topics_show(app: App, new_only: bool, save: bool, as_json: bool) -> None:
     """Group the stored papers into topics (ids are paper keys)."""
-    from bot.pipeline import group_stored
-
-    grouping, docs = group_stored(app.database, app.settings, new_only=new_only, save=save)
+    grouping, docs = app.paperboy.papers.group_stored(new_only=new_only, save=save)
     _print_grouping(grouping, {d.id: d.title for d in docs}, as_json)
 
 
@@ -190,10 +173,7 @@ def topics_show(app: App, new_only: bool, save: bool, as_json: bool) -> None:
 @click.pass_obj
 def topics_list(app: App, as_json: bool) -> None:
     """List the persisted topics."""
-    from bot.store.topics import list_topics
-
-    with app.database.read() as session:
-        rows = list_topics(session)
+    rows = app.paperboy.papers.topics()
     if as_json:
         click.echo(json.dumps([
             {"slug": t.slug, "label": t.label, "kind": t.kind, "papers": n,
