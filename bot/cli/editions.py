@@ -26,11 +26,7 @@ def digest() -> None:
 @click.pass_obj
 def digest_build(app: App, date: dt.datetime | None, as_json: bool) -> None:
     """Build the edition of a date from the papers new since the previous one (once per date)."""
-    from bot.pipeline import build_edition, local_date
-
-    settings = app.settings
-    day = _date(date) or local_date(settings, dt.datetime.now(dt.UTC))
-    edition = build_edition(app.database, settings, day)
+    day, edition = app.paperboy.editions.build(_date(date))
     topics = [{"slug": s.slug, "label": s.label, "count": len(s.papers)} for s in edition.sections] if edition else []
     summary = {"date": day.isoformat(), "papers": edition.papers if edition else 0,
                "climbing": len(edition.climbing) if edition else 0, "topics": topics,
@@ -60,9 +56,7 @@ def digest_build(app: App, date: dt.datetime | None, as_json: bool) -> None:
 @click.pass_obj
 def digest_preview(app: App, date: dt.datetime | None, fmt: str, out: Path | None) -> None:
     """Write exactly what a subscriber would receive for an edition."""
-    from bot.pipeline import preview
-
-    data = preview(app.database, app.settings, _date(date), fmt)
+    data = app.paperboy.editions.preview(_date(date), fmt)
     if out is None:
         click.echo(data.decode(), nl=False)
         return
@@ -84,8 +78,6 @@ def feed() -> None:
 @click.pass_obj
 def feed_build(app: App, out: Path | None) -> None:
     """Write feed.xml, atom.xml, digest.xml, topics/*.xml, feed.json and the archive pages."""
-    from bot.pipeline import build_feeds
-
-    written = build_feeds(app.database, app.settings, out)
+    written = app.paperboy.editions.publish(out)
     target = out or app.settings.public_dir
     click.echo(f"wrote {len(written)} files to {target}")

@@ -1,0 +1,38 @@
+"""Editions and what is published from them: build the day's edition, preview it exactly as a
+subscriber receives it, write the feeds and the static archive."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.models import Edition
+from bot.pipeline import build_edition, build_feeds, local_date, preview
+from bot.settings import Settings
+from bot.store import Database
+
+Clock = Callable[[], dt.datetime]
+
+
+class Editions:
+    def __init__(self, database: Database, settings: Settings, clock: Clock) -> None:
+        self._database, self._settings, self._now = database, settings, clock
+
+    def today(self) -> dt.date:
+        """Today in ``schedule.timezone``, which names the editions."""
+        return local_date(self._settings, self._now())
+
+    def build(self, date: dt.date | None = None) -> tuple[dt.date, Edition | None]:
+        """The edition of ``date`` (default: today), built once; None on a day with nothing new."""
+        day = date or self.today()
+        return day, build_edition(self._database, self._settings, day)
+
+    def preview(self, date: dt.date | None, fmt: str) -> bytes:
+        """The HTML part, the text part or the whole message (``eml``) of an edition (default: the
+        latest), as a subscriber would receive it."""
+        return preview(self._database, self._settings, date, fmt)
+
+    def publish(self, out: Path | None = None) -> list[Path]:
+        """The feeds and the static archive, to ``public_dir`` or ``out``."""
+        return build_feeds(self._database, self._settings, out)
