@@ -13,6 +13,7 @@ from jinja2 import Environment
 
 from bot.deliver import signer as make_signer
 from bot.render import environment
+from bot.services.delivery import Delivery
 from bot.services.editions import Editions
 from bot.services.papers import Papers
 from bot.services.subscriptions import Subscriptions
@@ -52,6 +53,10 @@ class Paperboy:
     @cached_property
     def subscriptions(self) -> Subscriptions:
         return Subscriptions(self.database, self.settings, lambda: self.signer, self.clock)
+
+    @cached_property
+    def delivery(self) -> Delivery:
+        return Delivery(self.database, self.settings, self.clock)
 
     @cached_property
     def editions(self) -> Editions:

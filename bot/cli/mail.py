@@ -28,7 +28,6 @@ from bot.cli import DATE, App, _date, _fail, main, shown
 from bot.errors import AddressError, PaperboyError
 from bot.models import SendSummary, Subscriber
 from bot.subscribers import (
-    normalise_address,
     preferences,
 )
 
@@ -190,12 +189,10 @@ def _progress_bar(as_json: bool) -> Any:
 @click.pass_obj
 def send(app: App, date: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
     """Queue an edition for every active subscriber and deliver it, each exactly once."""
-    from bot.deliver import send_edition
-
     with _progress_bar(as_json or dry_run) as bar:
         task = bar.add_task("send", total=None) if bar else None
-        summary = send_edition(app.database, app.settings, _date(date), dry_run=dry_run,
-                               progress=(lambda _outcome: bar.advance(task)) if bar else None)
+        summary = app.paperboy.delivery.send(_date(date), dry_run=dry_run,
+                                             progress=(lambda _outcome: bar.advance(task)) if bar else None)
     _report(summary, as_json, dry_run)
 
 
@@ -212,18 +209,7 @@ def deliveries() -> None:
 @click.pass_obj
 def deliveries_list(app: App, status: str | None, date: dt.datetime | None, limit: int, as_json: bool) -> None:
     """List deliveries, newest edition first."""
-    from bot.store import deliveries as outbox
-
-    with app.database.read() as session:
-        day = _date(date)
-        edition = outbox.edition_id(session, day) if day else None
-        if date and edition is None:
-            raise PaperboyError(f"no edition for {_date(date)}")
-        rows = []
-        for d in outbox.iter_deliveries(session, status, edition):
-            rows.append(d)
-            if len(rows) >= limit:
-                break
+    rows = app.paperboy.delivery.outbox(status=status, date=_date(date), limit=limit)
     if as_json:
         click.echo(json.dumps([
             {"edition": d.edition_date.isoformat(), "email": d.address, "status": d.status,
@@ -247,12 +233,10 @@ def deliveries_list(app: App, status: str | None, date: dt.datetime | None, limi
 @click.pass_obj
 def deliveries_retry(app: App, date: dt.datetime | None, as_json: bool) -> None:
     """Try failed deliveries again (to subscribers still active), and those waiting for a retry, now."""
-    from bot.deliver import retry
-
     with _progress_bar(as_json) as bar:
         task = bar.add_task("retry", total=None) if bar else None
-        summary = retry(app.database, app.settings, _date(date),
-                        progress=(lambda _outcome: bar.advance(task)) if bar else None)
+        summary = app.paperboy.delivery.retry(_date(date),
+                                              progress=(lambda _outcome: bar.advance(task)) if bar else None)
     _report(summary, as_json)
 
 
@@ -266,10 +250,7 @@ def mail() -> None:
 @click.pass_obj
 def mail_check(app: App, to: str | None) -> None:
     """Connect to the SMTP server, check TLS and login, and optionally send a test message."""
-    from bot.deliver.check import check_mail
-
-    address = _checked(normalise_address, to) if to else None
-    steps = check_mail(app.settings, address)
+    steps = _checked(app.paperboy.delivery.check, to)
     for step in steps:
         click.echo(f"{'ok  ' if step.ok else 'FAIL'} {step.name}: {step.detail}")
     sys.exit(0 if all(step.ok for step in steps) else 1)
