@@ -16,6 +16,7 @@ from bot.render import environment
 from bot.services.delivery import Delivery
 from bot.services.editions import Editions
 from bot.services.papers import Papers
+from bot.services.service import Running
 from bot.services.subscriptions import Subscriptions
 from bot.settings import Settings
 from bot.store import Database, open_database
@@ -49,6 +50,12 @@ class Paperboy:
     @cached_property
     def templates(self) -> Environment:
         return environment(self.settings.templates_dir)
+
+    @cached_property
+    def running(self) -> Running:
+        """The service: reconcile once, the daemon, the status; the database is opened only when
+        one of them needs it (the daemon waits for its own)."""
+        return Running(self.settings, lambda: self.database, self.clock)
 
     @cached_property
     def subscriptions(self) -> Subscriptions:

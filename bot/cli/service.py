@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from bot.cli import App, main
-from bot.store.lock import Holder
+from bot.services.service import Holder
 
 
 def _service_logging(verbose: int) -> None:
@@ -60,21 +60,12 @@ def run(app: App, once: bool, on_schedule: bool, as_json: bool) -> None:
     if (on_schedule or as_json) and not once:
         raise click.UsageError("--on-schedule and --json go with --once")
     _service_logging(app.verbose)
-    settings = app.settings
     stop = _stop_on_signals()
+    running = app.paperboy.running
     if not once:
-        from bot.schedule.daemon import Service, wait_for_database
-
-        database = wait_for_database(settings, stop)
-        if database is not None:
-            service = Service(database, settings, stop)
-            service.run()
-            if service.fatal is not None:
-                raise service.fatal
+        running.forever(stop)
         return
-    from bot.schedule.daemon import run_once
-
-    result = run_once(app.database, settings, stop, on_schedule=on_schedule)
+    result = running.once(stop, on_schedule=on_schedule)
     if isinstance(result, Holder):
         if as_json:
             click.echo(json.dumps({"standby": {"holder": result.holder, "since": result.since.isoformat()}}, indent=2))
@@ -106,9 +97,7 @@ def status(app: App, as_json: bool, quiet: bool) -> None:
 
     Exit 0 when the verdict is ok or empty (sources fresh, nothing new), 1 when stale or failing.
     """
-    from bot.status import status as gather
-
-    report = gather(app.database, app.settings, dt.datetime.now(dt.UTC))
+    report = app.paperboy.running.status()
     verdict = report["health"]["verdict"]
     if as_json and not quiet:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
@@ -170,7 +159,7 @@ def serve(app: App, host: str, port: int) -> None:
     from bot.web import create_app
 
     _service_logging(app.verbose)
-    application = create_app(app.database, app.settings)
+    application = create_app(app.database, app.settings, app.paperboy)
     logging.getLogger("paperboy").info("paperboy serve: http://%s:%d/ (public address %s)", host, port,
                                        app.settings.base_url)
     # The app believes X-Forwarded-For only from web.trusted_proxies, and logs each request itself
