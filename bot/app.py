@@ -15,6 +15,7 @@ from bot.deliver import signer as make_signer
 from bot.render import environment
 from bot.services.delivery import Delivery
 from bot.services.editions import Editions
+from bot.services.limits import Limits
 from bot.services.papers import Papers
 from bot.services.service import Running
 from bot.services.subscriptions import Subscriptions
@@ -68,6 +69,11 @@ class Paperboy:
     @cached_property
     def editions(self) -> Editions:
         return Editions(self.database, self.settings, self.clock)
+
+    @cached_property
+    def limits(self) -> Limits:
+        """Keyed with the secret key, which the web front requires."""
+        return Limits(self.database, self.settings.secret_key or "", self.clock)
 
     @cached_property
     def papers(self) -> Papers:

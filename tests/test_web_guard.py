@@ -13,13 +13,13 @@ from dataclasses import replace
 import pytest
 from starlette.testclient import TestClient
 
+from bot.services.limits import Limits
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import limits as limit_store
 from bot.store.subscribers import find_subscriber
 from bot.subscribers import Signer, mailbox_key
 from bot.web import create_app
-from bot.web.guard import Limits
 from tests.test_web import KEY, _active, csrf_of, mails, subscribe
 from tests.test_web import client as client
 from tests.test_web import edition as edition

@@ -11,6 +11,7 @@ from bot.models import Edition
 from bot.pipeline import build_edition, build_feeds, local_date, preview
 from bot.settings import Settings
 from bot.store import Database
+from bot.store import editions as edition_store
 
 Clock = Callable[[], dt.datetime]
 
@@ -32,6 +33,16 @@ class Editions:
         """The HTML part, the text part or the whole message (``eml``) of an edition (default: the
         latest), as a subscriber would receive it."""
         return preview(self._database, self._settings, date, fmt)
+
+    def stored(self) -> list[Edition]:
+        """Every edition, newest first."""
+        with self._database.read() as session:
+            return edition_store.all_editions(session)
+
+    def fingerprint(self) -> tuple[object, ...]:
+        """Changes whenever an edition is built, by any process: what a cache of them checks."""
+        with self._database.read() as session:
+            return edition_store.fingerprint(session)
 
     def publish(self, out: Path | None = None) -> list[Path]:
         """The feeds and the static archive, to ``public_dir`` or ``out``."""

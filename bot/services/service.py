@@ -12,11 +12,11 @@ from bot.errors import ConfigError
 from bot.schedule.daemon import Service, run_once, wait_for_database
 from bot.schedule.reconcile import Report
 from bot.settings import Settings
-from bot.status import status
-from bot.store import Database
+from bot.status import Health, health, status
+from bot.store import Database, problem
 from bot.store.lock import Holder
 
-__all__ = ["Holder", "Report", "Running"]
+__all__ = ["Health", "Holder", "Report", "Running", "problem"]
 
 Clock = Callable[[], dt.datetime]
 
@@ -40,6 +40,10 @@ class Running:
         fatal: ConfigError | None = service.fatal
         if fatal is not None:
             raise fatal
+
+    def health(self) -> Health:
+        """The verdict alone (``/healthz``)."""
+        return health(self._database(), self._settings, self._now())
 
     def status(self) -> dict[str, Any]:
         """The last ingest, edition, deliveries and feeds, and the health verdict."""

@@ -162,3 +162,9 @@ def all_editions(session: Session) -> list[Edition]:
     """Every edition, newest first."""
     dates = session.scalars(select(editions.c.date).order_by(editions.c.date.desc())).all()
     return [e for e in (find_edition(session, d) for d in dates) if e is not None]
+
+
+def fingerprint(session: Session) -> tuple[object, ...]:
+    """What changes whenever an edition is built anywhere: how many, the newest, the last id."""
+    return tuple(session.execute(select(func.count(), func.max(editions.c.created_at), func.max(editions.c.id))).one())
+

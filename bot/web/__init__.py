@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -29,9 +29,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from bot.app import Paperboy
 from bot.errors import AddressError, ConfigError, PaperboyError, StoreError
 from bot.models import Preferences
+from bot.services.service import problem
 from bot.settings import Settings
-from bot.status import health
-from bot.store import Database, problem
 from bot.subscribers import (
     Signer,
     mailbox_key,
@@ -39,8 +38,11 @@ from bot.subscribers import (
     normalise_address,
     parse_list,
 )
-from bot.web.guard import CSRF_COOKIE, ConfirmLinks, Csrf, Guard, Limits, client_key
+from bot.web.guard import CSRF_COOKIE, ConfirmLinks, Csrf, Guard, client_key
 from bot.web.site import Site, serve
+
+if TYPE_CHECKING:
+    from bot.store import Database
 
 log = logging.getLogger("paperboy")
 access_log = logging.getLogger("paperboy.web.access")
@@ -53,10 +55,6 @@ BAD_LINK = ("This link is not valid", ("It may have been cut short by your mail 
                                        "link from the email. Nothing was changed."))
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class Web:
     def __init__(self, paperboy: Paperboy) -> None:
         database, settings = paperboy.database, paperboy.settings
@@ -64,14 +62,14 @@ class Web:
             raise ConfigError("secret_key", "PAPERBOY_SECRET_KEY must be set for the web front: its links must "
                                             "outlive the process (make one with: python3 -c 'import secrets; "
                                             "print(secrets.token_urlsafe(32))')", "the environment")
-        self.database, self.settings = database, settings
+        self.paperboy, self.database, self.settings = paperboy, database, settings
         self.env = paperboy.templates
-        self.site = Site(database, settings, self.env)
+        self.site = Site(paperboy.editions, settings, self.env)
         self.signer: Signer = paperboy.signer
         self.subscriptions = paperboy.subscriptions
         self.confirm_links = ConfirmLinks(settings.secret_key)
         self.csrf = Csrf(settings.secret_key)
-        self.limits = Limits(database, settings.secret_key)
+        self.limits = paperboy.limits
         self.secure_cookie = settings.base_url.startswith("https://")
 
     # Pages ------------------------------------------------------------------------------
@@ -154,7 +152,7 @@ class Web:
                             {"Cache-Control": "no-store"})
 
     async def healthz(self, request: Request) -> Response:
-        verdict = health(self.database, self.settings, _now())
+        verdict = self.paperboy.running.health()
         return JSONResponse(verdict.public_json(), status_code=200 if verdict.verdict in ("ok", "empty") else 503,
                             headers={"Cache-Control": "no-store"})
 

@@ -10,20 +10,16 @@ only when the connection comes from one of ``web.trusted_proxies``) and per mail
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import ipaddress
 import logging
 import secrets
 import time
-from collections.abc import Callable
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.redact import printable
-from bot.store import Database
-from bot.store import limits as limit_store
 
 CSRF_COOKIE = "paperboy_csrf"
 CONFIRM_MAX_AGE = 3 * 24 * 3600
@@ -65,22 +61,6 @@ class ConfirmLinks:
         except BadSignature:
             return None, "invalid"
         return (value, "") if isinstance(value, str) else (None, "invalid")
-
-
-class Limits:
-    """At most ``limit`` requests per key in any ``window`` seconds, counted in the database so
-    that every web process and every restart sees the same counts. Keys are hashed with the
-    secret key before they are stored: the table never holds an address."""
-
-    def __init__(self, database: Database, secret: str, clock: Callable[[], dt.datetime] | None = None) -> None:
-        self._database = database
-        self._secret = secret.encode()
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-
-    def allow(self, bucket: str, key: str, limit: int, window: int) -> bool:
-        digest = hmac.new(self._secret, f"{bucket}:{key}".encode(), "sha256").hexdigest()
-        with self._database.write() as session:
-            return limit_store.hit(session, bucket, digest, limit=limit, window=window, now=self._clock())
 
 
 def client_key(host: str | None) -> str:

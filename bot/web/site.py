@@ -19,16 +19,13 @@ from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
 
 import jinja2
-from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.models import Edition
 from bot.render.feeds import content_type, render_site, site_context
+from bot.services.editions import Editions
 from bot.settings import Settings
-from bot.store import Database
-from bot.store import editions as edition_store
-from bot.store.schema import EditionRow
 
 RECHECK_SECONDS = 1.0
 FEEDS_MAX_AGE = 300
@@ -59,17 +56,12 @@ class Rendering:
 class Site:
     """The current rendering, re-checked against the database at most every ``recheck`` seconds."""
 
-    def __init__(self, database: Database, settings: Settings, env: jinja2.Environment,
+    def __init__(self, editions: Editions, settings: Settings, env: jinja2.Environment,
                  recheck: float = RECHECK_SECONDS) -> None:
-        self.database, self.settings, self.env, self.recheck = database, settings, env, recheck
+        self.editions, self.settings, self.env, self.recheck = editions, settings, env, recheck
         self._current: Rendering | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
-
-    def _fingerprint(self) -> tuple[object, ...]:
-        with self.database.read() as session:
-            row = session.execute(select(func.count(), func.max(EditionRow.created_at), func.max(EditionRow.id))).one()
-        return tuple(row)
 
     def current(self) -> Rendering:
         now = time.monotonic()
@@ -79,15 +71,14 @@ class Site:
         with self._lock:
             if self._current is not None and time.monotonic() - self._checked < self.recheck:
                 return self._current
-            fingerprint = self._fingerprint()
+            fingerprint = self.editions.fingerprint()
             if self._current is None or self._current.fingerprint != fingerprint:
                 self._current = self._render(fingerprint)
             self._checked = time.monotonic()
             return self._current
 
     def _render(self, fingerprint: tuple[object, ...]) -> Rendering:
-        with self.database.read() as session:
-            editions = tuple(edition_store.all_editions(session))
+        editions = tuple(self.editions.stored())
         base = self.settings.base_url
         updated = editions[0].created_at if editions else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
         site = render_site(editions, base, self.env, self.settings.feeds_max_entries, pages=False)
