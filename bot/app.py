@@ -11,6 +11,7 @@ from functools import cached_property
 
 from jinja2 import Environment
 
+from bot.clock import utc_now
 from bot.deliver import signer as make_signer
 from bot.render import environment
 from bot.services.delivery import Delivery
@@ -22,10 +23,6 @@ from bot.services.subscriptions import Subscriptions
 from bot.settings import Settings
 from bot.store import Database, open_database
 from bot.subscribers import Signer
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Paperboy:
@@ -64,11 +61,11 @@ class Paperboy:
 
     @cached_property
     def delivery(self) -> Delivery:
-        return Delivery(self.database, self.settings, self.clock)
+        return Delivery(self.database, self.settings, self.clock, lambda: self.templates, lambda: self.signer)
 
     @cached_property
     def editions(self) -> Editions:
-        return Editions(self.database, self.settings, self.clock)
+        return Editions(self.database, self.settings, self.clock, lambda: self.templates)
 
     @cached_property
     def limits(self) -> Limits:

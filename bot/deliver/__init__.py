@@ -11,6 +11,9 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
+import jinja2
+
+from bot.clock import utc_now
 from bot.deliver.copies import Copies
 from bot.deliver.outbox import Progress, Run, run
 from bot.deliver.transport import Transport, open_transport
@@ -49,6 +52,7 @@ def send_edition(
     database: Database, settings: Settings, date: dt.date | None = None, *, dry_run: bool = False,
     transport: Callable[[], Transport] | None = None, progress: Progress | None = None,
     clock: Callable[[], dt.datetime] | None = None, stop: threading.Event | None = None,
+    templates: jinja2.Environment | None = None, link_signer: Signer | None = None,
 ) -> SendSummary:
     """Queue the edition of ``date`` (default: the latest) for every active subscriber and deliver it.
 
@@ -57,36 +61,41 @@ def send_edition(
     gives the message in flight a moment to finish (then aborts it), gives the other claims back
     and returns; it is only read, never set, so a failed run does not stop its caller.
     """
-    clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    clock = clock or utc_now
     edition, number = _edition(database, date)
     if dry_run:
         return _dry_run(database, edition, number)
     started = clock()
     with database.write() as session:
         queued = outbox.enqueue(session, number, edition.date, _domain(settings), started)
-    return _deliver(database, settings, edition, number, queued, transport, progress, clock, stop)
+    return _deliver(database, settings, edition, number, queued, transport, progress, clock, stop,
+                    templates, link_signer)
 
 
 def retry(
     database: Database, settings: Settings, date: dt.date | None = None, *,
     transport: Callable[[], Transport] | None = None, progress: Progress | None = None,
-    clock: Callable[[], dt.datetime] | None = None,
+    clock: Callable[[], dt.datetime] | None = None, templates: jinja2.Environment | None = None,
+    link_signer: Signer | None = None,
 ) -> SendSummary:
     """Failed deliveries (to subscribers still active) and those waiting for a retry, due now."""
-    clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    clock = clock or utc_now
     edition, number = _edition(database, date) if date else (None, None)
     with database.write() as session:
         outbox.make_due(session, clock(), number)
-    return _deliver(database, settings, edition, number, 0, transport, progress, clock, None)
+    return _deliver(database, settings, edition, number, 0, transport, progress, clock, None, templates,
+                    link_signer)
 
 
 def _deliver(database: Database, settings: Settings, edition: Edition | None, number: int | None, queued: int,
              transport: Callable[[], Transport] | None, progress: Progress | None,
-             clock: Callable[[], dt.datetime], stop: threading.Event | None) -> SendSummary:
+             clock: Callable[[], dt.datetime], stop: threading.Event | None,
+             templates: jinja2.Environment | None = None, link_signer: Signer | None = None) -> SendSummary:
+    """The composition root passes its templates and signer; a direct call makes its own."""
     started = clock()
     work = Run(database=database, settings=settings, transport=transport or (lambda: open_transport(settings)),
-               signer=signer(database, settings),
-               copies=Copies(database, settings, environment(settings.templates_dir), started),
+               signer=link_signer or signer(database, settings),
+               copies=Copies(database, settings, templates or environment(settings.templates_dir), started),
                edition=number, clock=clock, progress=progress, cancel=stop or threading.Event())
     tally = run(work)
     return SendSummary(edition.date if edition else started.date(), queued=queued, sent=tally.sent,

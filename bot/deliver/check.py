@@ -4,13 +4,13 @@ when it failed, the likely fix."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import smtplib
 import socket
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from bot.clock import utc_now
 from bot.deliver.transport import MaildirTransport, SmtpConfig, SmtpTransport, connect
 from bot.errors import PaperboyError
 from bot.settings import Settings
@@ -28,7 +28,7 @@ def _test_message(settings: Settings, to: str) -> bytes:
     message["From"] = settings.mail_from
     message["To"] = to
     message["Subject"] = "paperboy mail check"
-    message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+    message["Date"] = format_datetime(utc_now())
     message["Message-ID"] = make_msgid("check", settings.mail_from.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content("This is a test message from `paperboy mail check`. Mail can go out as configured.\n")

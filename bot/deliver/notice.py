@@ -7,12 +7,12 @@ outbox's render-once machinery.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import secrets
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from bot.clock import utc_now
 from bot.deliver.outbox import redact
 from bot.deliver.transport import open_transport
 from bot.errors import PaperboyError
@@ -26,7 +26,7 @@ def notice(settings: Settings, to: str, subject: str, text: str) -> EmailMessage
     message["From"] = f"paperboy <{settings.mail_from}>"
     message["To"] = to
     message["Subject"] = subject
-    message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+    message["Date"] = format_datetime(utc_now())
     domain = settings.mail_from.rpartition("@")[2] or "paperboy"
     message["Message-ID"] = f"<notice.{secrets.token_hex(12)}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+import jinja2
 from sqlalchemy.exc import IntegrityError
 
+from bot.clock import utc_now
 from bot.digest import plan
 from bot.errors import EditionError, PaperboyError
 from bot.models import (
@@ -48,7 +50,7 @@ def group_stored(
         if new_only:
             latest = edition_store.latest_edition(session)
             docs = edition_store.new_papers(session, latest.cutoff if latest else None,
-                                            now or dt.datetime.now(dt.UTC))
+                                            now or utc_now())
         else:
             docs = topic_store.topic_docs(session)
         known = topic_store.known_topics(session)
@@ -60,7 +62,7 @@ def group_stored(
     grouping = group_papers(docs, rules=settings.topics, known=known, options=grouping_options(settings))
     if save and grouping.groups:
         with database.write() as session:
-            topic_store.save_topics(session, grouping, now or dt.datetime.now(dt.UTC), merge=blend)
+            topic_store.save_topics(session, grouping, now or utc_now(), merge=blend)
     return grouping, docs
 
 
@@ -80,7 +82,7 @@ def build_edition(
     empty editions are configured. An edition cannot be built for a date before the latest one.
     ``note`` is one line the edition carries (the scheduler's health warning).
     """
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or utc_now()
     date = date or local_date(settings, now)
     try:
         with database.write() as session:
@@ -119,7 +121,7 @@ PREVIEW_TO = "subscriber@example.org"
 
 def preview(
     database: Database, settings: Settings, date: dt.date | None = None, fmt: str = "html",
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, templates: jinja2.Environment | None = None,
 ) -> bytes:
     """Exactly what a subscriber would receive for an edition (default: the latest one)."""
     from bot.render import environment
@@ -127,8 +129,8 @@ def preview(
 
     with database.read() as session:
         edition, _ = edition_store.stored_edition(session, date)
-    parts = render_email(environment(settings.templates_dir), edition, links_for(settings.base_url, edition),
-                         settings.digest_email_top_n)
+    env = templates or environment(settings.templates_dir)
+    parts = render_email(env, edition, links_for(settings.base_url, edition), settings.digest_email_top_n)
     unsubscribe = f"{settings.base_url}unsubscribe?token=preview"
     manage = f"{settings.base_url}manage?token=preview"
     if fmt == "eml":
@@ -139,7 +141,8 @@ def preview(
 
 
 def build_feeds(
-    database: Database, settings: Settings, out: Path | None = None, now: dt.datetime | None = None
+    database: Database, settings: Settings, out: Path | None = None, now: dt.datetime | None = None,
+    templates: jinja2.Environment | None = None,
 ) -> list[Path]:
     """Write the feeds and the static archive of every stored edition (to ``public_dir`` unless
     ``out`` is given; only writes to ``public_dir`` count as the service's feeds)."""
@@ -150,7 +153,7 @@ def build_feeds(
         editions = edition_store.all_editions(session)
     target = out or settings.public_dir
     try:
-        written = build(editions, settings.base_url, target, environment(settings.templates_dir),
+        written = build(editions, settings.base_url, target, templates or environment(settings.templates_dir),
                         settings.feeds_max_entries)
     except OSError as exc:
         error = f"{target}: cannot be written ({exc.strerror or exc})"
@@ -165,7 +168,7 @@ def build_feeds(
 def _record_feeds(database: Database, target: Path, now: dt.datetime | None, *, files: int = 0,
                   error: str | None = None) -> None:
     """The public directory's last write, or why it failed (a failing verdict until it works)."""
-    at = now or dt.datetime.now(dt.UTC)
+    at = now or utc_now()
     with database.write() as session:
         previous = service_store.read_state(session, "feeds")
         written_at = previous[1].get("written_at") if previous and error else at.isoformat()

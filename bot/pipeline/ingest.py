@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from bot.clock import utc_now
 from bot.errors import NotDecodable, PaperboyError, SourceError
 from bot.models import (
     DumpHeader,
@@ -64,7 +65,7 @@ def ingest(
     paths: Iterable[Path],
     *,
     dump_date: dt.date | None = None,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    now: Callable[[], dt.datetime] = utc_now,
     progress: Progress | None = None,
 ) -> IngestSummary:
     """Ingest every file under ``paths`` in order; one report per file, failures included.
@@ -99,7 +100,7 @@ def _record_check(database: Database, sources: list[str], summary: IngestSummary
 
 
 def ingest_sources(
-    database: Database, settings: Settings, *, now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    database: Database, settings: Settings, *, now: Callable[[], dt.datetime] = utc_now,
     progress: Progress | None = None, cancel: threading.Event | None = None,
 ) -> IngestSummary:
     """The inbox and every ``[[sources]]`` entry, each read as its kind says. A source that

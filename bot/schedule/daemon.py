@@ -24,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler  # type: ignor
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.calendar import Calendar
+from bot.clock import utc_now
 from bot.deliver.lease import worker_name
 from bot.deliver.transport import Transport
 from bot.errors import ConfigError, MailSetupError, PaperboyError, StoreError
@@ -35,10 +36,6 @@ from bot.store.lock import HEARTBEAT, Holder, SchedulerLock
 log = logging.getLogger("paperboy")
 RETRY_DATABASE = 5.0
 FIRST_RETRY = 5.0
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def wait_for_database(settings: Settings, stop: threading.Event) -> Database | None:
@@ -59,7 +56,7 @@ class Service:
     """The scheduler's state between ticks: the lock, and whom we last saw holding it."""
 
     def __init__(self, database: Database, settings: Settings, stop: threading.Event,
-                 clock: Callable[[], dt.datetime] = _now, transport: Callable[[], Transport] | None = None) -> None:
+                 clock: Callable[[], dt.datetime] = utc_now, transport: Callable[[], Transport] | None = None) -> None:
         self.database, self.settings, self.stop, self.clock, self.transport = database, settings, stop, clock, transport
         self.calendar = Calendar.from_settings(settings)
         self.lock = SchedulerLock(database, worker_name(), clock)
@@ -127,7 +124,7 @@ class Service:
             log.error("reconcile: %s; trying again in %s", why, show_duration(dt.timedelta(seconds=wait)))
         else:
             log.warning("reconcile: trying again in %s", show_duration(dt.timedelta(seconds=wait)))
-        self._retry_at = _now() + dt.timedelta(seconds=wait)
+        self._retry_at = utc_now() + dt.timedelta(seconds=wait)
 
     def _plan_next(self) -> None:
         date, at = self.calendar.next_due(self.clock())
@@ -164,7 +161,7 @@ class Service:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         scheduler.add_job(self.tick, "interval", seconds=self.settings.schedule_interval.total_seconds(),
-                          next_run_time=_now(), id="reconcile")
+                          next_run_time=utc_now(), id="reconcile")
         date, at = self.calendar.next_due(self.clock())
         log.info("paperboy run: reconciling every %s; next edition %s at %s %s (%s)",
                  show_duration(self.settings.schedule_interval), date,
@@ -182,7 +179,7 @@ class Service:
 
 
 def run_once(database: Database, settings: Settings, stop: threading.Event, *, on_schedule: bool,
-             clock: Callable[[], dt.datetime] = _now, transport: Callable[[], Transport] | None = None,
+             clock: Callable[[], dt.datetime] = utc_now, transport: Callable[[], Transport] | None = None,
              ) -> Report | Holder:
     """One reconcile under the scheduler lock (kept alive meanwhile); who holds it, if another."""
     lock = SchedulerLock(database, worker_name(), clock)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.calendar import Calendar
+from bot.clock import utc_now
 from bot.deliver import send_edition
 from bot.deliver.transport import Transport
 from bot.errors import MailSetupError, PaperboyError
@@ -88,12 +89,8 @@ class Report:
         }
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def reconcile(
-    database: Database, settings: Settings, *, on_schedule: bool, clock: Callable[[], dt.datetime] = _now,
+    database: Database, settings: Settings, *, on_schedule: bool, clock: Callable[[], dt.datetime] = utc_now,
     stop: threading.Event | None = None, transport: Callable[[], Transport] | None = None,
 ) -> Report:
     stop = stop or threading.Event()

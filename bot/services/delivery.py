@@ -7,6 +7,9 @@ import datetime as dt
 from collections.abc import Callable
 from itertools import islice
 
+import jinja2
+
+from bot.clock import Clock
 from bot.deliver import retry, send_edition
 from bot.deliver.check import Step, check_mail
 from bot.deliver.outbox import Progress
@@ -16,24 +19,25 @@ from bot.models import SendSummary
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import deliveries as outbox
-from bot.subscribers import normalise_address
-
-Clock = Callable[[], dt.datetime]
+from bot.subscribers import Signer, normalise_address
 
 
 class Delivery:
-    def __init__(self, database: Database, settings: Settings, clock: Clock) -> None:
+    def __init__(self, database: Database, settings: Settings, clock: Clock,
+                 templates: Callable[[], jinja2.Environment], signer: Callable[[], Signer]) -> None:
         self._database, self._settings, self._now = database, settings, clock
+        self._templates, self._signer = templates, signer
 
     def send(self, date: dt.date | None = None, *, dry_run: bool = False,
              progress: Progress | None = None) -> SendSummary:
         """Queue an edition (default: the latest) for every active subscriber and deliver it."""
         return send_edition(self._database, self._settings, date, dry_run=dry_run, progress=progress,
-                            clock=self._now)
+                            clock=self._now, templates=self._templates(), link_signer=self._signer())
 
     def retry(self, date: dt.date | None = None, *, progress: Progress | None = None) -> SendSummary:
         """Failed deliveries to subscribers still active, and those waiting for a retry, now."""
-        return retry(self._database, self._settings, date, progress=progress, clock=self._now)
+        return retry(self._database, self._settings, date, progress=progress, clock=self._now,
+                     templates=self._templates(), link_signer=self._signer())
 
     def outbox(self, *, status: str | None = None, date: dt.date | None = None,
                limit: int = 100) -> list[DeliveryRecord]:

@@ -7,18 +7,20 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+import jinja2
+
+from bot.clock import Clock
 from bot.models import Edition
 from bot.pipeline import build_edition, build_feeds, local_date, preview
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import editions as edition_store
 
-Clock = Callable[[], dt.datetime]
-
 
 class Editions:
-    def __init__(self, database: Database, settings: Settings, clock: Clock) -> None:
-        self._database, self._settings, self._now = database, settings, clock
+    def __init__(self, database: Database, settings: Settings, clock: Clock,
+                 templates: Callable[[], jinja2.Environment]) -> None:
+        self._database, self._settings, self._now, self._templates = database, settings, clock, templates
 
     def today(self) -> dt.date:
         """Today in ``schedule.timezone``, which names the editions."""
@@ -32,7 +34,7 @@ class Editions:
     def preview(self, date: dt.date | None, fmt: str) -> bytes:
         """The HTML part, the text part or the whole message (``eml``) of an edition (default: the
         latest), as a subscriber would receive it."""
-        return preview(self._database, self._settings, date, fmt)
+        return preview(self._database, self._settings, date, fmt, templates=self._templates())
 
     def stored(self) -> list[Edition]:
         """Every edition, newest first."""
@@ -46,4 +48,4 @@ class Editions:
 
     def publish(self, out: Path | None = None) -> list[Path]:
         """The feeds and the static archive, to ``public_dir`` or ``out``."""
-        return build_feeds(self._database, self._settings, out)
+        return build_feeds(self._database, self._settings, out, templates=self._templates())

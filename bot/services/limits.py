@@ -6,6 +6,7 @@ import datetime as dt
 import hmac
 from collections.abc import Callable
 
+from bot.clock import utc_now
 from bot.store import Database
 from bot.store import limits as limit_store
 
@@ -18,7 +19,7 @@ class Limits:
     def __init__(self, database: Database, secret: str, clock: Callable[[], dt.datetime] | None = None) -> None:
         self._database = database
         self._secret = secret.encode()
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._clock = clock or utc_now
 
     def allow(self, bucket: str, key: str, limit: int, window: int) -> bool:
         digest = hmac.new(self._secret, f"{bucket}:{key}".encode(), "sha256").hexdigest()

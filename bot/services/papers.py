@@ -4,9 +4,9 @@ papers group into topics. The CLI's ``ingest``, ``papers`` and ``topics`` comman
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 
+from bot.clock import Clock
 from bot.models import Grouping, IngestSummary, KnownTopic, StoredPaper, TopicDoc
 from bot.pipeline import group_stored, grouping_options, ingest, ingest_sources
 from bot.pipeline.ingest import Progress
@@ -16,7 +16,6 @@ from bot.store import Database
 from bot.store import papers as paper_store
 from bot.store import topics as topic_store
 
-Clock = Callable[[], dt.datetime]
 StoredTopic = tuple[KnownTopic, dt.datetime, dt.datetime, int]
 """A persisted topic, when it was created and last updated, and how many papers it holds."""
 

@@ -3,11 +3,11 @@ the status report with its health verdict."""
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from bot.clock import Clock
 from bot.errors import ConfigError
 from bot.schedule.daemon import Service, run_once, wait_for_database
 from bot.schedule.reconcile import Report
@@ -18,7 +18,6 @@ from bot.store.lock import Holder
 
 __all__ = ["Health", "Holder", "Report", "Running", "problem"]
 
-Clock = Callable[[], dt.datetime]
 
 
 class Running:

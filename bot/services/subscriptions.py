@@ -6,12 +6,12 @@ web only parse input and show the outcome."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from bot.clock import Clock
 from bot.deliver.notice import notice, send_notice
 from bot.errors import PaperboyError
 from bot.models import Preferences, Subscriber
@@ -21,7 +21,6 @@ from bot.store import subscribers as store
 from bot.store.subscribers import Upsert
 from bot.subscribers import CsvProblem, Signer, manage_link, normalise_address, read_csv
 
-Clock = Callable[[], dt.datetime]
 EXPORT_COLUMNS = ["email", "status", "follow", "mute", "include", "exclude", "created", "confirmed"]
 
 
