@@ -137,8 +137,9 @@ def child_baseline(url: str, port: int, concurrency: int) -> dict[str, float]:
     """Every subscriber's message built first (as paperboy would build it), then a bare smtplib
     loop: ``concurrency`` connections, one thread each, sendmail after sendmail."""
     from bot.deliver import signer
+    from bot.deliver.message import message_bytes, prepare
     from bot.render import environment
-    from bot.render.email import links_for, message_bytes, prepare, render_email
+    from bot.render.email import links_for, render_email
     from bot.store.editions import find_edition
     from bot.store.subscribers import iter_subscribers
     from bot.subscribers import unsubscribe_links

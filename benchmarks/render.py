@@ -25,9 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.deliver.message import message_bytes, prepare
 from bot.models import Edition, EditionPaper, Section
 from bot.render import environment
-from bot.render.email import links_for, message_bytes, personalise, prepare, render_email
+from bot.render.email import links_for, personalise, render_email
 from bot.render.feeds import build
 from bot.sources.dumpgen import abstract_of, title_of
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from bot.deliver import retry, send_edition, signer
+from bot.deliver.message import message_bytes, prepare
 from bot.deliver.transport import SmtpConfig, SmtpTransport
 from bot.errors import HeaderError
 from bot.pipeline import build_edition, ingest
-from bot.render.email import message_bytes, prepare, render_email
+from bot.render.email import render_email
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import deliveries as outbox

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.deliver.message import compose
+from bot.deliver.preview import preview
 from bot.models import Edition, EditionPaper, Section
-from bot.pipeline import build_edition, ingest, preview
+from bot.pipeline import build_edition, ingest
 from bot.render import environment
-from bot.render.email import MAX_HTML_BYTES, compose, links_for, render_email
+from bot.render.email import MAX_HTML_BYTES, links_for, render_email
 from bot.settings import Settings
 from bot.store import Database
 from tests.conftest import ROOT

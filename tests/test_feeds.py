@@ -170,7 +170,7 @@ def test_feed_build_command(cli: Cli, tmp_path: Path) -> None:
 def test_samples_render_end_to_end(db: Database, settings: Settings, samples: Path, tmp_path: Path) -> None:
     """The real Daily Papers samples: ingest, edition, email and feeds. Their text stays in
     ../shared (no golden copy here), so this checks structure and reproducibility instead."""
-    from bot.pipeline import preview
+    from bot.deliver.preview import preview
 
     for name in ("flat-list.txt", "blocks.txt", "blocks-with-meta.txt"):
         assert ingest(db, settings, [samples / name], dump_date=dt.date(2025, 6, 3), now=lambda: NOW).ok

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from bot.pipeline import build_edition, ingest, preview
+from bot.deliver.preview import preview
+from bot.pipeline import build_edition, ingest
 from bot.settings import Settings
 from bot.status import health
 from bot.store import Database

@@ -9,9 +9,10 @@ from collections import OrderedDict
 
 import jinja2
 
+from bot.deliver.message import Prepared, prepare
 from bot.digest import for_subscriber
 from bot.models import Edition, Preferences
-from bot.render.email import Prepared, links_for, prepare, render_email
+from bot.render.email import links_for, render_email
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import editions as edition_store

@@ -37,9 +37,9 @@ from sqlalchemy.orm import Session
 
 from bot.deliver.copies import Copies
 from bot.deliver.lease import HELD, Watch, reclaim_dead, worker_name
+from bot.deliver.message import message_bytes
 from bot.deliver.transport import Transport
 from bot.errors import HeaderError, MailSetupError, PermanentError, TransientError, UncertainError
-from bot.render.email import message_bytes
 from bot.settings import Settings
 from bot.store import Database, problem
 from bot.store import deliveries as outbox

@@ -4,13 +4,11 @@ scheduler and the web call these functions; they hold no state of their own.
 """
 
 from bot.pipeline.editions import (
-    PREVIEW_TO,
     build_edition,
     build_feeds,
     group_stored,
     grouping_options,
     local_date,
-    preview,
 )
 from bot.pipeline.ingest import (
     BATCH,
@@ -23,6 +21,6 @@ from bot.pipeline.ingest import (
 )
 
 __all__ = [
-    "BATCH", "MAX_WARNINGS", "PREVIEW_TO", "build_edition", "build_feeds", "expand_paths", "group_stored",
-    "grouping_options", "ingest", "ingest_document", "ingest_file", "ingest_sources", "local_date", "preview",
+    "BATCH", "MAX_WARNINGS", "build_edition", "build_feeds", "expand_paths", "group_stored",
+    "grouping_options", "ingest", "ingest_document", "ingest_file", "ingest_sources", "local_date",
 ]

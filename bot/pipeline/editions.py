@@ -116,30 +116,6 @@ def build_edition(
     return replace(built, created=True)
 
 
-PREVIEW_TO = "subscriber@example.org"
-
-
-def preview(
-    database: Database, settings: Settings, date: dt.date | None = None, fmt: str = "html",
-    now: dt.datetime | None = None, templates: jinja2.Environment | None = None,
-) -> bytes:
-    """Exactly what a subscriber would receive for an edition (default: the latest one)."""
-    from bot.render import environment
-    from bot.render.email import compose, links_for, personalise, render_email
-
-    with database.read() as session:
-        edition, _ = edition_store.stored_edition(session, date)
-    env = templates or environment(settings.templates_dir)
-    parts = render_email(env, edition, links_for(settings.base_url, edition), settings.digest_email_top_n)
-    unsubscribe = f"{settings.base_url}unsubscribe?token=preview"
-    manage = f"{settings.base_url}manage?token=preview"
-    if fmt == "eml":
-        return compose(parts, edition=edition, sender=settings.mail_from, to=PREVIEW_TO,
-                       unsubscribe_url=unsubscribe, date=now or edition.created_at, manage_url=manage)
-    body_html, body_text = personalise(parts, unsubscribe, manage)
-    return (body_html if fmt == "html" else body_text).encode()
-
-
 def build_feeds(
     database: Database, settings: Settings, out: Path | None = None, now: dt.datetime | None = None,
     templates: jinja2.Environment | None = None,

@@ -10,8 +10,9 @@ from pathlib import Path
 import jinja2
 
 from bot.clock import Clock
+from bot.deliver.preview import preview
 from bot.models import Edition
-from bot.pipeline import build_edition, build_feeds, local_date, preview
+from bot.pipeline import build_edition, build_feeds, local_date
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import editions as edition_store

@@ -1,0 +1,124 @@
+"""The message one subscriber receives: MIME, headers and links around the rendered parts.
+
+An edition's email is encoded once for everyone (:func:`prepare`); only the lines that hold a
+subscriber's links are encoded per message (:func:`message_bytes`). Every header value is checked
+for line breaks (HeaderError), so nothing from a title or an address can add a header.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import hashlib
+import html
+from dataclasses import dataclass
+from email import policy
+from email.utils import format_datetime
+
+from bot.errors import HeaderError
+from bot.models import Edition
+from bot.render.email import MANAGE_MARK, UNSUBSCRIBE_MARK, EmailParts, fill
+
+_SMTP = policy.SMTP
+_SMTPUTF8 = policy.SMTPUTF8
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An edition's email encoded once for everyone: only the lines that hold the unsubscribe
+    link are encoded per subscriber (a quoted-printable line encodes on its own)."""
+
+    head: bytes
+    text: tuple[bytes | str, ...]
+    html: tuple[bytes | str, ...]
+    edition_date: str
+    domain: str
+
+
+def _header_safe(name: str, value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise HeaderError(f"{name}: {value[:60]!r} holds a line break, so the message was not sent")
+    return value
+
+
+def _ascii(name: str, value: str) -> str:
+    if not value.isascii() or len(value) > 900:
+        raise HeaderError(f"{name}: {value[:60]!r} is not a short ASCII value, so the message was not sent")
+    return value
+
+
+def _qp(line: str) -> bytes:
+    return binascii.b2a_qp(line.encode(), istext=True).replace(b"=\n", b"=\r\n")
+
+
+def _encode(body: str) -> tuple[bytes | str, ...]:
+    return tuple(line if UNSUBSCRIBE_MARK in line or MANAGE_MARK in line else _qp(line) for line in body.split("\n"))
+
+
+def prepare(parts: EmailParts, *, edition: Edition, sender: str, date: dt.datetime) -> Prepared:
+    domain = sender.rpartition("@")[2] or "paperboy"
+    head = "".join(_SMTP.fold(name, _header_safe(name, value)) for name, value in (
+        ("Subject", parts.subject), ("From", sender), ("Date", format_datetime(date)),
+        ("List-Id", f"paperboy digest <paperboy.{domain}>"),
+        ("Auto-Submitted", "auto-generated"), ("Precedence", "bulk"),
+    ))
+    return Prepared(head.encode(), _encode(parts.text), _encode(parts.html), edition.date.isoformat(), domain)
+
+
+def default_message_id(prepared: Prepared, to: str) -> str:
+    """A Message-ID derived from the edition and the recipient (previews; the outbox stores its own)."""
+    digest = hashlib.sha256(f"{prepared.edition_date}\n{to}".encode()).hexdigest()[:20]
+    return f"<edition-{prepared.edition_date}.{digest}@{prepared.domain}>"
+
+
+def message_bytes(
+    prepared: Prepared, *, to: str, unsubscribe_url: str, unsubscribe_mailto: str | None = None,
+    message_id: str | None = None, manage_url: str | None = None,
+) -> bytes:
+    """The complete MIME message (CRLF line ends, ready for SMTP) one subscriber receives.
+
+    The MIME boundary derives from the Message-ID, so a retried message is byte for byte the
+    one tried before and a preview is reproducible. Any value with CR or LF raises HeaderError.
+    """
+    message_id = message_id or default_message_id(prepared, to)
+    for name, value in (("To", to), ("Message-ID", message_id), ("List-Unsubscribe", unsubscribe_url),
+                        ("List-Unsubscribe", unsubscribe_mailto or "")):
+        _header_safe(name, value)
+    boundary = "=_paperboy_" + hashlib.sha256(message_id.encode()).hexdigest()[:20]  # "=_" is never QP text
+    manage = manage_url or unsubscribe_url
+    _header_safe("manage link", manage)
+    escaped = (html.escape(unsubscribe_url, quote=True), html.escape(manage, quote=True))
+
+    def body(lines: tuple[bytes | str, ...], links: tuple[str, str]) -> bytes:
+        return b"\r\n".join(line if isinstance(line, bytes) else _qp(fill(line, *links)) for line in lines)
+
+    # URIs are written as they are (folded only between them): an encoded word would hide the
+    # link from mail clients, and RFC 5322 allows lines of up to 998 characters.
+    unsubscribe = f"<{_ascii('List-Unsubscribe', unsubscribe_url)}>" + (
+        f",\r\n <{_ascii('List-Unsubscribe', unsubscribe_mailto)}>" if unsubscribe_mailto else "")
+    to_policy = _SMTP if to.isascii() else _SMTPUTF8
+    head = prepared.head + (
+        to_policy.fold("To", to)
+        + f"Message-ID: {_ascii('Message-ID', message_id)}\r\n"
+        + f"List-Unsubscribe: {unsubscribe}\r\n"
+        + "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        + "MIME-Version: 1.0\r\n"
+        + f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'
+    ).encode()
+    part = '--{b}\r\nContent-Type: text/{kind}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+    return b"".join((
+        head, b"\r\n",
+        part.format(b=boundary, kind="plain").encode(), body(prepared.text, (unsubscribe_url, manage)), b"\r\n",
+        part.format(b=boundary, kind="html").encode(), body(prepared.html, escaped), b"\r\n",
+        f"--{boundary}--\r\n".encode(),
+    ))
+
+
+def compose(
+    parts: EmailParts, *, edition: Edition, sender: str, to: str, unsubscribe_url: str, date: dt.datetime,
+    unsubscribe_mailto: str | None = None, message_id: str | None = None, manage_url: str | None = None,
+) -> bytes:
+    """One subscriber's complete message, for a single send or a preview."""
+    return message_bytes(prepare(parts, edition=edition, sender=sender, date=date), to=to,
+                         unsubscribe_url=unsubscribe_url, unsubscribe_mailto=unsubscribe_mailto,
+                         message_id=message_id, manage_url=manage_url)
