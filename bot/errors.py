@@ -6,6 +6,9 @@
     ├── SourceError               an input cannot be read or holds no papers (exit 1)
     │   └── NotDecodable          not valid in the encoding tried (read again as Windows-1252)
     ├── StoreError                the database cannot be reached, migrated or written
+    │   ├── StoreUnavailable      it cannot be reached, or stayed locked past the busy timeout
+    │   ├── StoreConflict         a unique constraint refused a row another writer added first
+    │   └── StoreRefused          a value it will not take (too long, out of range, wrong type)
     ├── EditionError              an edition cannot be built as asked
     ├── AddressError              an address or a list of topics or keywords as given
     ├── TransientError            worth retrying later (a dropped connection, an SMTP 4xx)
@@ -60,7 +63,20 @@ class AddressError(PaperboyError):
 
 
 class StoreError(PaperboyError):
-    """The database cannot be reached, migrated or written."""
+    """The database cannot be reached, migrated or written. The store raises these at its
+    boundary (``Database.read``/``write``), never the driver's own errors."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached, or stayed locked past the busy timeout: try again later."""
+
+
+class StoreConflict(StoreError):
+    """A unique constraint refused a row: another writer added it first (theirs stands)."""
+
+
+class StoreRefused(StoreError):
+    """A value the database will not take (a string too long, a number out of range)."""
 
 
 class EditionError(PaperboyError):

@@ -8,8 +8,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect
-from sqlalchemy.exc import IntegrityError
 
+from bot.errors import StoreConflict
 from bot.identity import normalise_arxiv_id, normalise_title, paper_key
 from bot.store import Database, open_database
 from bot.store.schema import Base, PaperRow
@@ -48,9 +48,9 @@ def _paper(key: str, arxiv_id: str | None = None) -> dict[str, object]:
 
 
 def test_a_key_exists_once(db: Database) -> None:
-    with pytest.raises(IntegrityError), db.write() as session:
+    with pytest.raises(StoreConflict), db.write() as session:
         session.execute(insert(PaperRow), [_paper("title:a"), _paper("title:a")])
-    with pytest.raises(IntegrityError), db.write() as session:
+    with pytest.raises(StoreConflict), db.write() as session:
         session.execute(insert(PaperRow), [_paper("arxiv:1", "2401.00001"), _paper("arxiv:2", "2401.00001")])
 
 

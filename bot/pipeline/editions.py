@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import jinja2
-from sqlalchemy.exc import IntegrityError
 
 from bot.clock import utc_now
 from bot.digest import plan
-from bot.errors import EditionError, PaperboyError
+from bot.errors import EditionError, PaperboyError, StoreConflict
 from bot.models import (
     Edition,
     Grouping,
@@ -105,7 +104,7 @@ def build_edition(
             edition_store.insert_edition(session, date, now, now, items, note)
             topic_store.save_topics(session, grouping, now, merge=blend)
             built = edition_store.find_edition(session, date)
-    except IntegrityError:
+    except StoreConflict:
         # Another process built this date (or claimed these papers) first: theirs stands.
         with database.read() as session:
             built = edition_store.find_edition(session, date)

@@ -16,10 +16,8 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
-
 from bot.clock import utc_now
-from bot.errors import NotDecodable, PaperboyError, SourceError
+from bot.errors import NotDecodable, PaperboyError, SourceError, StoreConflict, StoreError
 from bot.models import (
     DumpHeader,
     FileReport,
@@ -35,7 +33,7 @@ from bot.sources.feed import parse_feed
 from bot.sources.fetch import FetchPolicy, fetch, read_local, user_agent
 from bot.sources.hfapi import parse_hf_api
 from bot.sources.text import Sniff, read_lines, sniff
-from bot.store import Database, problem
+from bot.store import Database
 from bot.store import papers as store
 from bot.store import service as service_store
 from bot.store import sources as source_store
@@ -128,9 +126,9 @@ def _guarded(name: str, read: Callable[[], list[FileReport]]) -> list[FileReport
         return read()
     except OSError as exc:
         error = f"{name}: cannot be read ({exc.strerror or exc})"
-    except DBAPIError as exc:
-        error = f"{name}: database error: {problem(exc)}"
-    except Exception as exc:
+    except StoreError as exc:
+        error = f"{name}: {exc}"
+    except Exception as exc:  # broad on purpose: one source must not stop the day; the traceback goes to debug
         log.debug("ingest: %s", name, exc_info=True)
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
         error = f"{name}: cannot be ingested ({type(exc).__name__}: {first})"
@@ -216,13 +214,12 @@ def ingest_document(database: Database, name: str, data: bytes, kind: str, now: 
                 new, seen, items = new + result.new, seen + result.seen, items + len(batch)
             warnings = _capped(warnings)
             store.finish_dump(session, dump_id, items=items, new=new, seen=seen, warnings=warnings)
+    except StoreConflict:  # another process stored the same bytes first
+        return FileReport(path=name, status="unchanged")
+    except StoreError as exc:  # a value the database refuses: the document fails, the other sources go on
+        return FileReport(path=name, status="failed", error=f"{name}: {exc}", seconds=time.perf_counter() - started)
     except PaperboyError as exc:
         return FileReport(path=name, status="failed", error=str(exc), seconds=time.perf_counter() - started)
-    except IntegrityError:
-        return FileReport(path=name, status="unchanged")
-    except DBAPIError as exc:  # a value the database refuses: the document fails, the other sources go on
-        return FileReport(path=name, status="failed", error=f"{name}: database error: {problem(exc)}",
-                          seconds=time.perf_counter() - started)
     return FileReport(path=name, status="ingested", items=items, new=new, seen=seen, warnings=tuple(warnings),
                       layout=layout, dump_date=now.date(), seconds=time.perf_counter() - started)
 
@@ -251,10 +248,10 @@ def ingest_file(
             except NotDecodable:
                 raise SourceError(name, f"is neither UTF-8 nor Windows-1252 text "
                                         f"(bad byte at offset {exc.offset})") from None
+    except StoreError as exc:
+        report = FileReport(path=name, status="failed", error=f"{name}: {exc}")
     except PaperboyError as exc:
         report = FileReport(path=name, status="failed", error=str(exc))
-    except DBAPIError as exc:
-        report = FileReport(path=name, status="failed", error=f"{name}: database error: {problem(exc)}")
     except OSError as exc:
         report = FileReport(path=name, status="failed", error=f"{name}: cannot be read ({exc.strerror or exc})")
     return replace(report, seconds=time.perf_counter() - started)
@@ -294,7 +291,7 @@ def _ingest_text(
                 raise SourceError(name, "no papers found: expected a title line followed by an abstract")
             warnings = _capped([*warnings, *parser.warnings])
             store.finish_dump(session, dump_id, items=items, new=new, seen=seen, warnings=warnings)
-    except IntegrityError:
+    except StoreConflict:
         # Another process ingested the same bytes between our check and our insert.
         with database.read() as session:
             if store.find_dump(session, how.sha256) is None:

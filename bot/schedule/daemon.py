@@ -76,7 +76,7 @@ class Service:
         try:
             with self._guard:
                 other = self.lock.acquire()
-        except SQLAlchemyError as exc:
+        except (StoreError, SQLAlchemyError) as exc:
             log.error("database: %s; trying again in %s", problem(exc), show_duration(self.settings.schedule_interval))
             return None
         if other is not None:
@@ -149,7 +149,7 @@ class Service:
             with self._guard:
                 if self.lock.held and not self.lock.heartbeat():
                     log.warning("scheduler: lost the lock; standing by")
-        except SQLAlchemyError as exc:
+        except (StoreError, SQLAlchemyError) as exc:
             log.error("database: %s (scheduler heartbeat)", problem(exc))
 
     def run(self) -> None:
@@ -196,7 +196,7 @@ def run_once(database: Database, settings: Settings, stop: threading.Event, *, o
             try:
                 with guard:
                     lock.heartbeat()
-            except SQLAlchemyError as exc:
+            except (StoreError, SQLAlchemyError) as exc:
                 log.error("database: %s (scheduler heartbeat)", problem(exc))
 
     heart = threading.Thread(target=beat, name="scheduler-heartbeat", daemon=True)

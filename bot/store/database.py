@@ -19,10 +19,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, FromClause, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.errors import StoreError
+from bot.errors import StoreConflict, StoreError, StoreRefused, StoreUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _IMMEDIATE = "paperboy_immediate"
@@ -110,16 +110,23 @@ class Database:
     @contextmanager
     def write(self, connection: Connection | None = None) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on any error; on
-        ``connection`` when given (a worker that holds one saves the pool's checkout and ping)."""
-        with nullcontext(connection) if connection is not None else self.engine.connect() as held:
-            held.execution_options(**{_IMMEDIATE: True})
-            with self._sessions(bind=held) as session, session.begin():
-                yield session
+        ``connection`` when given (a worker that holds one saves the pool's checkout and ping).
+        A driver error leaves as one of paperboy's (:func:`translated`)."""
+        try:
+            with nullcontext(connection) if connection is not None else self.engine.connect() as held:
+                held.execution_options(**{_IMMEDIATE: True})
+                with self._sessions(bind=held) as session, session.begin():
+                    yield session
+        except DBAPIError as exc:
+            raise translated(exc) from exc
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            raise translated(exc) from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -137,9 +144,22 @@ def upsert(session: Session, table: FromClause, keys: dict[str, Any], values: di
     session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=values))
 
 
+def translated(exc: DBAPIError) -> StoreError:
+    """The driver's error as paperboy's: a refused duplicate is a conflict (the other writer's row
+    stands), a connection or lock problem is unavailability, anything else a refused value."""
+    line = f"database error: {problem(exc)}"
+    if isinstance(exc, IntegrityError):
+        return StoreConflict(line)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return StoreUnavailable(line)
+    return StoreRefused(line)
+
+
 def problem(exc: BaseException) -> str:
     """A database error as one line for the operator: the driver's own first line, without the
     statement and parameters SQLAlchemy appends."""
+    if isinstance(exc, StoreError):
+        return str(exc).removeprefix("database error: ")
     text = str(getattr(exc, "orig", None) or exc).strip()
     return (text.splitlines() or [type(exc).__name__])[0][:300]
 

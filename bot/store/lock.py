@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Connection, Table, delete, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
+from bot.errors import StoreConflict, StoreError
 from bot.store.database import Database, problem
 from bot.store.schema import SchedulerLockRow
 
@@ -104,7 +105,7 @@ class SchedulerLock:
                                     .values(holder=self.holder, acquired_at=now, expires_at=expires))
                 else:
                     return Holder(*row)
-        except IntegrityError:  # another scheduler inserted the row first
+        except StoreConflict:  # another scheduler inserted the row first
             return current_holder(self.database, now) or Holder("another process", now, now)
         self._beat = now
         return None
@@ -133,7 +134,7 @@ class SchedulerLock:
             try:
                 with self.database.write() as session:
                     session.execute(delete(table).where(table.c.name == LOCK, table.c.holder == self.holder))
-            except DBAPIError as exc:
+            except StoreError as exc:
                 log.warning("scheduler lock: not released (%s); it expires by itself within %s",
                             problem(exc), LEASE)
         self._drop_connection()
