@@ -243,6 +243,11 @@ class EditionItem:
 
 SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
 DeliveryStatus = Literal["pending", "sending", "sent", "failed", "skipped", "uncertain"]
+Outcome = Literal["sent", "skipped", "failed", "retrying", "uncertain"]
+"""What became of one send: recorded as a delivery status (retrying stays pending)."""
+SkipKind = Literal["missed", "empty"]
+StepStatus = Literal["built", "found", "waiting", "empty", "missed", "not-due"]
+Verdict = Literal["ok", "empty", "stale", "failing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,3 +306,37 @@ class SendSummary:
         return {"edition": self.edition.isoformat(), "queued": self.queued, "sent": self.sent,
                 "failed": self.failed, "skipped": self.skipped, "retrying": self.retrying,
                 "uncertain": self.uncertain}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestCheck:
+    """What the last read of every source found; status and health judge it."""
+
+    at: dt.datetime
+    sources: tuple[str, ...] = ()
+    files: int = 0
+    ingested: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    new: int = 0
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FeedsWrite:
+    """The public directory's last write: when it last worked, and why the latest try failed."""
+
+    at: dt.datetime
+    directory: str = ""
+    files: int = 0
+    error: str | None = None
+    written_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MailCheck:
+    """Whether mail could go out at the last send (a setup error makes the verdict failing)."""
+
+    at: dt.datetime
+    error: str | None = None
+

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.calendar import Calendar
+from bot.models import Verdict
 from bot.redact import redact_text, without_urls
 from bot.settings import Settings, show_duration
 from bot.store import Database
@@ -30,7 +31,7 @@ VERDICTS = ("ok", "empty", "stale", "failing")
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    verdict: str
+    verdict: Verdict
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -71,11 +72,11 @@ def assess(facts: service_store.Facts, settings: Settings, now: dt.datetime,
            warnings: tuple[str, ...] = ()) -> Health:
     failing: list[str] = []
     if facts.ingest is not None:
-        failing.extend(facts.ingest[1].get("errors", []))
-    if facts.feeds is not None and facts.feeds[1].get("error"):
-        failing.append(f"feeds: {facts.feeds[1]['error']}")
-    if facts.mail is not None and facts.mail[1].get("error"):
-        failing.append(f"mail cannot go out: {facts.mail[1]['error']}")
+        failing.extend(facts.ingest.errors)
+    if facts.feeds is not None and facts.feeds.error:
+        failing.append(f"feeds: {facts.feeds.error}")
+    if facts.mail is not None and facts.mail.error:
+        failing.append(f"mail cannot go out: {facts.mail.error}")
     edition = facts.last_edition
     if edition is not None:
         sent, failed = edition.deliveries.get("sent", 0), edition.deliveries.get("failed", 0)
@@ -94,7 +95,7 @@ def assess(facts: service_store.Facts, settings: Settings, now: dt.datetime,
         since = f"the last edition ({edition.date})" if edition else "the start"
         empty.append(f"{facts.dumps_since_edition} new dump{'s' if facts.dumps_since_edition != 1 else ''} "
                      f"since {since} brought no new paper")
-    verdict = "failing" if failing else "stale" if stale else "empty" if empty else "ok"
+    verdict: Verdict = "failing" if failing else "stale" if stale else "empty" if empty else "ok"
     return Health(verdict, tuple(failing + stale + empty), warnings)
 
 
@@ -143,7 +144,8 @@ def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str
                           "reason": facts.last_skip.reason} if facts.last_skip else None),
         "next_edition": {"date": next_date.isoformat(), "due_at": next_at.isoformat()},
         "deliveries": {"pending": facts.pending, "failed": facts.failed, "uncertain": facts.uncertain},
-        "feeds_written": facts.feeds[1].get("written_at") if facts.feeds else None,
+        "feeds_written": (facts.feeds.written_at.isoformat()
+                          if facts.feeds and facts.feeds.written_at else None),
         "scheduler": ({"holder": holder.holder, "since": holder.since.isoformat(),
                        "expires_at": holder.expires_at.isoformat()} if holder else None),
         "health": verdict.as_json(),
@@ -154,14 +156,14 @@ def _ingest_json(facts: service_store.Facts) -> dict[str, Any] | None:
     dump = facts.newest_dump
     if facts.ingest is None and dump is None:
         return None
-    checked = facts.ingest[1] if facts.ingest else {}
+    checked = facts.ingest
     return {
-        "at": facts.ingest[0].isoformat() if facts.ingest else None,
-        "sources": checked.get("sources", []),
-        "files": checked.get("files", 0),
-        "new_dumps": checked.get("ingested", 0),
-        "new_papers": checked.get("new", 0),
-        "errors": [redact_text(e) for e in checked.get("errors", [])],
+        "at": checked.at.isoformat() if checked else None,
+        "sources": list(checked.sources) if checked else [],
+        "files": checked.files if checked else 0,
+        "new_dumps": checked.ingested if checked else 0,
+        "new_papers": checked.new if checked else 0,
+        "errors": [redact_text(e) for e in checked.errors] if checked else [],
         "newest_dump": ({"at": dump.at.isoformat(), "path": redact_text(dump.path), "papers": dump.items,
                          "new": dump.new}
                         if dump else None),

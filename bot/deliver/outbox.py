@@ -40,6 +40,7 @@ from bot.deliver.lease import HELD, Watch, reclaim_dead, worker_name
 from bot.deliver.message import message_bytes
 from bot.deliver.transport import Transport
 from bot.errors import HeaderError, MailSetupError, PermanentError, TransientError, UncertainError
+from bot.models import Outcome as OutcomeKind
 from bot.settings import Settings
 from bot.store import Database, problem
 from bot.store import deliveries as outbox
@@ -84,7 +85,7 @@ class Outcome:
     """What became of one claimed delivery, recorded in the sender's next transaction."""
 
     claim: outbox.Claim
-    kind: str  # sent, skipped, failed, retrying, uncertain
+    kind: OutcomeKind
     error: str = ""
     hard: bool = False
     again_in: float | None = None  # seconds before a retry (None: the backoff)

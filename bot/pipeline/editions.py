@@ -17,6 +17,7 @@ from bot.digest import plan
 from bot.errors import EditionError, PaperboyError, StoreConflict
 from bot.models import (
     Edition,
+    FeedsWrite,
     Grouping,
     TopicDoc,
 )
@@ -145,7 +146,6 @@ def _record_feeds(database: Database, target: Path, now: dt.datetime | None, *, 
     """The public directory's last write, or why it failed (a failing verdict until it works)."""
     at = now or utc_now()
     with database.write() as session:
-        previous = service_store.read_state(session, "feeds")
-        written_at = previous[1].get("written_at") if previous and error else at.isoformat()
-        service_store.record_state(session, "feeds", at, {"dir": str(target), "files": files, "error": error,
-                                                          "written_at": written_at})
+        previous = service_store.read_feeds(session)
+        written_at = (previous.written_at if previous else None) if error else at
+        service_store.record_feeds(session, FeedsWrite(at, str(target), files, error, written_at))

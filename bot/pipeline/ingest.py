@@ -21,6 +21,7 @@ from bot.errors import NotDecodable, PaperboyError, SourceError, StoreConflict, 
 from bot.models import (
     DumpHeader,
     FileReport,
+    IngestCheck,
     IngestSummary,
     Layout,
     Paper,
@@ -90,11 +91,9 @@ def ingest(
 
 def _record_check(database: Database, sources: list[str], summary: IngestSummary, at: dt.datetime) -> None:
     with database.write() as session:
-        service_store.record_state(session, "ingest", at, {
-            "sources": sources, "files": len(summary.files), "ingested": summary.count("ingested"),
-            "unchanged": summary.count("unchanged"), "failed": summary.count("failed"), "new": summary.new,
-            "errors": summary.errors,
-        })
+        service_store.record_ingest(session, IngestCheck(
+            at, tuple(sources), len(summary.files), summary.count("ingested"), summary.count("unchanged"),
+            summary.count("failed"), summary.new, tuple(summary.errors)))
 
 
 def ingest_sources(

@@ -24,7 +24,7 @@ from bot.clock import utc_now
 from bot.deliver import send_edition
 from bot.deliver.transport import Transport
 from bot.errors import MailSetupError, PaperboyError
-from bot.models import IngestSummary, SendSummary
+from bot.models import IngestSummary, MailCheck, SendSummary, StepStatus
 from bot.pipeline import build_edition, build_feeds, ingest_sources
 from bot.settings import Settings, show_duration
 from bot.status import Health, health
@@ -43,7 +43,7 @@ class EditionStep:
     """What became of the due edition. ``status``: built, found, waiting (nothing new yet, still
     in time), empty (nothing new), missed, or not-due."""
 
-    status: str
+    status: StepStatus
     date: dt.date | None = None
     due_at: dt.datetime | None = None
     papers: int = 0
@@ -161,7 +161,7 @@ def _edition(database: Database, settings: Settings, calendar: Calendar, now: dt
     note = health(database, settings, now).note
     edition = build_edition(database, settings, date, now, note=note)
     if edition is None:
-        status = "waiting" if on_schedule else "empty"
+        status: StepStatus = "waiting" if on_schedule else "empty"
         log.info("edition %s: nothing new yet%s (%.1f s)", date,
                  f", trying again until {(due + settings.schedule_max_lateness).isoformat()}" if on_schedule else "",
                  time.perf_counter() - t)
@@ -263,17 +263,17 @@ def _send(database: Database, settings: Settings, step: EditionStep, clock: Call
 
 def _record_mail(database: Database, now: dt.datetime, error: str | None) -> None:
     with database.write() as session:
-        service_store.record_state(session, "mail", now, {"error": error})
+        service_store.record_mail(session, MailCheck(now, error))
 
 
 def _feeds(database: Database, settings: Settings, now: dt.datetime, *, rebuilt: bool) -> tuple[int | None, str | None]:
     """Write the feeds when an edition was built, or when they are missing, failed or older than
     the newest edition (a crash between the two)."""
     with database.read() as session:
-        state = service_store.read_state(session, "feeds")
+        state = service_store.read_feeds(session)
         newest = edition_store.latest_created(session)
-    written_at = dt.datetime.fromisoformat(state[1]["written_at"]) if state and state[1].get("written_at") else None
-    current = (not rebuilt and state is not None and not state[1].get("error") and written_at is not None
+    written_at = state.written_at if state else None
+    current = (not rebuilt and state is not None and not state.error and written_at is not None
                and (newest is None or newest <= written_at) and settings.public_dir.joinpath("index.html").exists())
     if current:
         return None, None
@@ -290,7 +290,7 @@ def _feeds(database: Database, settings: Settings, now: dt.datetime, *, rebuilt:
 def _health(database: Database, settings: Settings, now: dt.datetime) -> Health:
     verdict = health(database, settings, now)
     with database.write() as session:
-        service_store.record_state(session, "health", now, verdict.as_json())
+        service_store.record_health(session, now, verdict.verdict, verdict.reasons)
     if verdict.ok:
         log.info("health: ok")
     else:

@@ -8,12 +8,14 @@ row here or in the editions: a rerun, a restart or a second machine reaches the 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.models import FeedsWrite, IngestCheck, MailCheck, SkipKind
 from bot.store.database import conflict_insert, upsert
 from bot.store.deliveries import MAX_UNCERTAIN
 from bot.store.schema import (
@@ -33,19 +35,64 @@ deliveries = cast(Table, DeliveryRow.__table__)
 papers = cast(Table, PaperRow.__table__)
 
 
-def record_state(session: Session, name: str, at: dt.datetime, detail: dict[str, Any]) -> None:
+def _record(session: Session, name: str, at: dt.datetime, detail: dict[str, Any]) -> None:
     upsert(session, state, {"name": name}, {"at": at, "detail": detail})
 
 
-def read_state(session: Session, name: str) -> tuple[dt.datetime, dict[str, Any]] | None:
+def _read(session: Session, name: str) -> tuple[dt.datetime, dict[str, Any]] | None:
     row = session.execute(select(state.c.at, state.c.detail).where(state.c.name == name)).first()
     return (row.at, row.detail) if row else None
+
+
+def record_ingest(session: Session, check: IngestCheck) -> None:
+    _record(session, "ingest", check.at, {
+        "sources": list(check.sources), "files": check.files, "ingested": check.ingested,
+        "unchanged": check.unchanged, "failed": check.failed, "new": check.new, "errors": list(check.errors)})
+
+
+def read_ingest(session: Session) -> IngestCheck | None:
+    found = _read(session, "ingest")
+    if found is None:
+        return None
+    at, d = found
+    return IngestCheck(at, tuple(d.get("sources", [])), d.get("files", 0), d.get("ingested", 0),
+                       d.get("unchanged", 0), d.get("failed", 0), d.get("new", 0), tuple(d.get("errors", [])))
+
+
+def record_feeds(session: Session, write: FeedsWrite) -> None:
+    _record(session, "feeds", write.at, {
+        "dir": write.directory, "files": write.files, "error": write.error,
+        "written_at": write.written_at.isoformat() if write.written_at else None})
+
+
+def read_feeds(session: Session) -> FeedsWrite | None:
+    found = _read(session, "feeds")
+    if found is None:
+        return None
+    at, d = found
+    written = d.get("written_at")
+    return FeedsWrite(at, d.get("dir", ""), d.get("files", 0), d.get("error"),
+                      dt.datetime.fromisoformat(written) if written else None)
+
+
+def record_mail(session: Session, check: MailCheck) -> None:
+    _record(session, "mail", check.at, {"error": check.error})
+
+
+def read_mail(session: Session) -> MailCheck | None:
+    found = _read(session, "mail")
+    return MailCheck(found[0], found[1].get("error")) if found else None
+
+
+def record_health(session: Session, at: dt.datetime, verdict: str, reasons: Sequence[str]) -> None:
+    """Kept for whoever looks at the table; status computes the verdict afresh."""
+    _record(session, "health", at, {"verdict": verdict, "reasons": list(reasons)})
 
 
 @dataclass(frozen=True, slots=True)
 class Skip:
     date: dt.date
-    kind: str  # missed or empty
+    kind: SkipKind
     due_at: dt.datetime
     reason: str
 
@@ -146,9 +193,9 @@ class Facts:
     pending: int
     failed: int
     uncertain: int
-    ingest: tuple[dt.datetime, dict[str, Any]] | None
-    feeds: tuple[dt.datetime, dict[str, Any]] | None
-    mail: tuple[dt.datetime, dict[str, Any]] | None
+    ingest: IngestCheck | None
+    feeds: FeedsWrite | None
+    mail: MailCheck | None
 
 
 def _delivery_counts(session: Session, edition: int | None = None) -> dict[str, int]:
@@ -184,7 +231,7 @@ def facts(session: Session) -> Facts:
         pending=counts.get("pending", 0) + counts.get("sending", 0),
         failed=counts.get("failed", 0),
         uncertain=counts.get("uncertain", 0),
-        ingest=read_state(session, "ingest"),
-        feeds=read_state(session, "feeds"),
-        mail=read_state(session, "mail"),
+        ingest=read_ingest(session),
+        feeds=read_feeds(session),
+        mail=read_mail(session),
     )
