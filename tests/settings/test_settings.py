@@ -9,7 +9,7 @@ import pytest
 from bot.errors import ConfigError
 from bot.settings import SPECS, Settings, load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_are_embedded_and_offline() -> None:

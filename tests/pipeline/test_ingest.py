@@ -183,7 +183,7 @@ def test_two_processes_ingesting_the_same_dumps(database_url: str, tmp_path: Pat
 
 def test_example_inbox_is_the_generators_output(tmp_path: Path, db: Database, settings: Settings) -> None:
     from bot.sources.dumpgen import write_example_inbox
-    root = Path(__file__).resolve().parents[1] / "examples" / "inbox"
+    root = Path(__file__).resolve().parents[2] / "examples" / "inbox"
     for path in write_example_inbox(tmp_path / "inbox"):
         assert path.read_bytes() == (root / path.name).read_bytes(), path.name
     reports = run(db, settings, root).files

@@ -20,10 +20,10 @@ from bot.store import limits as limit_store
 from bot.store.subscribers import find_subscriber
 from bot.subscribers import Signer, mailbox_key
 from bot.web import create_app
-from tests.test_web import KEY, _active, csrf_of, mails, subscribe
-from tests.test_web import client as client
-from tests.test_web import edition as edition
-from tests.test_web import web_settings as web_settings
+from tests.web.test_web import KEY, _active, csrf_of, mails, subscribe
+from tests.web.test_web import client as client
+from tests.web.test_web import edition as edition
+from tests.web.test_web import web_settings as web_settings
 
 NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
 

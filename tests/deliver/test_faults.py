@@ -30,10 +30,10 @@ from bot.settings import Settings
 from bot.store import Database
 from bot.store import deliveries as outbox
 from tests.conftest import ROOT
+from tests.deliver.test_delivery import edition as edition  # the fixtures, shared
+from tests.deliver.test_delivery import mail_settings as mail_settings
+from tests.deliver.test_delivery import readers, statuses, subscribe
 from tests.smtp_server import SmtpServer
-from tests.test_delivery import edition as edition  # the fixtures, shared
-from tests.test_delivery import mail_settings as mail_settings
-from tests.test_delivery import readers, statuses, subscribe
 
 NOW_UTC = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
 MESSAGE = b"Subject: hello\r\nMessage-ID: <one@example.org>\r\n\r\nbody\r\n"
