@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.markup import escape
@@ -23,8 +23,11 @@ from bot import __version__
 from bot.app import Paperboy
 from bot.errors import ConfigError, PaperboyError
 from bot.redact import printable
+from bot.services.service import problem
 from bot.settings import Settings, load_settings
-from bot.store import Database, problem
+
+if TYPE_CHECKING:
+    from bot.store import Database
 
 
 @dataclass
