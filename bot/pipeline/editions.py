@@ -21,6 +21,8 @@ from bot.models import (
     Grouping,
     TopicDoc,
 )
+from bot.render import environment
+from bot.render.feeds import build
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import editions as edition_store
@@ -122,9 +124,6 @@ def build_feeds(
 ) -> list[Path]:
     """Write the feeds and the static archive of every stored edition (to ``public_dir`` unless
     ``out`` is given; only writes to ``public_dir`` count as the service's feeds)."""
-    from bot.render import environment
-    from bot.render.feeds import build
-
     with database.read() as session:
         editions = edition_store.all_editions(session)
     target = out or settings.public_dir

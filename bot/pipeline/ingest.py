@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -181,8 +182,6 @@ def _read_source(database: Database, settings: Settings, source: SourceSpec, now
 def _ingest_fetched_dump(database: Database, settings: Settings, name: str, body: bytes,
                          now: dt.datetime) -> FileReport:
     """A dump from a URL goes through the same parser as a file: written to a temporary file first."""
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="paperboy-") as folder:
         path = Path(folder) / "dump.txt"
         path.write_bytes(body)

@@ -4,11 +4,13 @@ string) into its typed form, or raises ValueError with what was expected."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def _text(value: Any) -> str:
@@ -75,8 +77,6 @@ def _bool(value: Any) -> bool:
 
 
 def _timezone(value: Any) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     name = _nonempty(value)
     try:
         ZoneInfo(name)
@@ -215,8 +215,6 @@ def _hosts(value: Any) -> tuple[str, ...]:
 
 def _networks(value: Any) -> tuple[str, ...]:
     """IP addresses or networks (``10.0.0.0/8``), as uvicorn's ``--forwarded-allow-ips`` takes them."""
-    import ipaddress
-
     networks = _items(value)
     for item in networks:
         try:

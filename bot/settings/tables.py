@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from bot.errors import ConfigError
+from bot.identity import slugify
 from bot.models import SourceSpec, TopicRule
 from bot.redact import redact_url
 
@@ -23,8 +24,6 @@ def _text_list(value: Any, key: str, source: str, required: bool) -> tuple[str, 
 def _topics(value: Any, source: str) -> tuple[TopicRule, ...]:
     """``[[topics]]`` tables: name, include (phrases), optional exclude, slug and formerly (the
     slugs it had before a rename, whose followers move to it)."""
-    from bot.identity import slugify
-
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise ConfigError("topics", "expected [[topics]] tables", source)
     rules: list[TopicRule] = []
