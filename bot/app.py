@@ -13,6 +13,7 @@ from jinja2 import Environment
 
 from bot.clock import utc_now
 from bot.deliver import signer as make_signer
+from bot.deliver.transport import Transport, open_transport
 from bot.render import environment
 from bot.services.delivery import Delivery
 from bot.services.editions import Editions
@@ -45,6 +46,11 @@ class Paperboy:
         """Signs unsubscribe and manage links (PAPERBOY_SECRET_KEY, or a key kept in the database)."""
         return make_signer(self.database, self.settings)
 
+    def transport(self) -> Transport:
+        """A new mail connection (SMTP, or the Maildir without ``smtp.host``); each sender thread
+        and each notice opens its own."""
+        return open_transport(self.settings)
+
     @cached_property
     def templates(self) -> Environment:
         return environment(self.settings.templates_dir)
@@ -53,15 +59,16 @@ class Paperboy:
     def running(self) -> Running:
         """The service: reconcile once, the daemon, the status; the database is opened only when
         one of them needs it (the daemon waits for its own)."""
-        return Running(self.settings, lambda: self.database, self.clock)
+        return Running(self.settings, lambda: self.database, self.clock, self.transport)
 
     @cached_property
     def subscriptions(self) -> Subscriptions:
-        return Subscriptions(self.database, self.settings, lambda: self.signer, self.clock)
+        return Subscriptions(self.database, self.settings, lambda: self.signer, self.clock, self.transport)
 
     @cached_property
     def delivery(self) -> Delivery:
-        return Delivery(self.database, self.settings, self.clock, lambda: self.templates, lambda: self.signer)
+        return Delivery(self.database, self.settings, self.clock, lambda: self.templates, lambda: self.signer,
+                        self.transport)
 
     @cached_property
     def editions(self) -> Editions:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime
 
 from bot.clock import utc_now
 from bot.deliver.outbox import redact
-from bot.deliver.transport import open_transport
+from bot.deliver.transport import Transport, open_transport
 from bot.errors import PaperboyError
 from bot.settings import Settings
 
@@ -34,11 +35,12 @@ def notice(settings: Settings, to: str, subject: str, text: str) -> EmailMessage
     return message
 
 
-def send_notice(settings: Settings, message: EmailMessage) -> bool:
+def send_notice(settings: Settings, message: EmailMessage,
+                transports: Callable[[], Transport] | None = None) -> bool:
     """Send now; a failure is logged (the reader can ask again), never raised to a web request."""
     transport = None
     try:
-        transport = open_transport(settings)
+        transport = transports() if transports else open_transport(settings)
         transport.send(settings.mail_from, str(message["To"]), message.as_bytes(policy=message.policy.clone(
             linesep="\r\n")))
         return True

@@ -13,6 +13,7 @@ from bot.clock import Clock
 from bot.deliver import retry, send_edition
 from bot.deliver.check import Step, check_mail
 from bot.deliver.outbox import Progress
+from bot.deliver.transport import Transport
 from bot.errors import PaperboyError
 from bot.models import Delivery as DeliveryRecord
 from bot.models import SendSummary
@@ -24,20 +25,22 @@ from bot.subscribers import Signer, normalise_address
 
 class Delivery:
     def __init__(self, database: Database, settings: Settings, clock: Clock,
-                 templates: Callable[[], jinja2.Environment], signer: Callable[[], Signer]) -> None:
+                 templates: Callable[[], jinja2.Environment], signer: Callable[[], Signer],
+                 transport: Callable[[], Transport]) -> None:
         self._database, self._settings, self._now = database, settings, clock
-        self._templates, self._signer = templates, signer
+        self._templates, self._signer, self._transport = templates, signer, transport
 
     def send(self, date: dt.date | None = None, *, dry_run: bool = False,
              progress: Progress | None = None) -> SendSummary:
         """Queue an edition (default: the latest) for every active subscriber and deliver it."""
         return send_edition(self._database, self._settings, date, dry_run=dry_run, progress=progress,
-                            clock=self._now, templates=self._templates(), link_signer=self._signer())
+                            clock=self._now, templates=self._templates(), link_signer=self._signer(),
+                            transport=self._transport)
 
     def retry(self, date: dt.date | None = None, *, progress: Progress | None = None) -> SendSummary:
         """Failed deliveries to subscribers still active, and those waiting for a retry, now."""
         return retry(self._database, self._settings, date, progress=progress, clock=self._now,
-                     templates=self._templates(), link_signer=self._signer())
+                     templates=self._templates(), link_signer=self._signer(), transport=self._transport)
 
     def outbox(self, *, status: str | None = None, date: dt.date | None = None,
                limit: int = 100) -> list[DeliveryRecord]:

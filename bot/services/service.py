@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.clock import Clock
+from bot.deliver.transport import Transport
 from bot.errors import ConfigError
 from bot.schedule.daemon import Service, run_once, wait_for_database
 from bot.schedule.reconcile import Report
@@ -21,12 +22,14 @@ __all__ = ["Health", "Holder", "Report", "Running", "problem"]
 
 
 class Running:
-    def __init__(self, settings: Settings, database: Callable[[], Database], clock: Clock) -> None:
-        self._settings, self._database, self._now = settings, database, clock
+    def __init__(self, settings: Settings, database: Callable[[], Database], clock: Clock,
+                 transport: Callable[[], Transport]) -> None:
+        self._settings, self._database, self._now, self._transport = settings, database, clock, transport
 
     def once(self, stop: threading.Event, *, on_schedule: bool) -> Report | Holder:
         """One reconcile under the scheduler lock, or who holds it when another process does."""
-        return run_once(self._database(), self._settings, stop, on_schedule=on_schedule, clock=self._now)
+        return run_once(self._database(), self._settings, stop, on_schedule=on_schedule, clock=self._now,
+                        transport=self._transport)
 
     def forever(self, stop: threading.Event) -> None:
         """The daemon, until ``stop``; it waits for a database that is down rather than failing.
@@ -34,7 +37,7 @@ class Running:
         database = wait_for_database(self._settings, stop)
         if database is None:
             return
-        service = Service(database, self._settings, stop, clock=self._now)
+        service = Service(database, self._settings, stop, clock=self._now, transport=self._transport)
         service.run()
         fatal: ConfigError | None = service.fatal
         if fatal is not None:

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from bot.clock import Clock
 from bot.deliver.notice import notice, send_notice
+from bot.deliver.transport import Transport
 from bot.errors import PaperboyError
 from bot.models import Preferences, Subscriber
 from bot.settings import Settings
@@ -33,8 +34,10 @@ class ImportReport:
 
 
 class Subscriptions:
-    def __init__(self, database: Database, settings: Settings, signer: Callable[[], Signer], clock: Clock) -> None:
+    def __init__(self, database: Database, settings: Settings, signer: Callable[[], Signer], clock: Clock,
+                 transport: Callable[[], Transport]) -> None:
         self._database, self._settings, self._signer, self._now = database, settings, signer, clock
+        self._transport = transport
 
     # The operator ----------------------------------------------------------------------------
 
@@ -100,14 +103,15 @@ class Subscriptions:
                     "It is subscribed already. To choose your topics or unsubscribe:\n\n"
                     f"  {manage}\n\nIf it was not you, you can ignore this message.\n")
             send_notice(self._settings, notice(self._settings, address, "You are subscribed to paperboy already",
-                                               text))
+                                               text), self._transport)
             return
         link = confirm_link(result.subscriber.token)
         text = ("Someone, probably you, asked to subscribe this address to paperboy, a daily digest of\n"
                 "trending research papers. To confirm, open this link and press the button:\n\n"
                 f"  {link}\n\nThe link works for three days. If it was not you, ignore this message:\n"
                 "nothing will be sent to you.\n")
-        send_notice(self._settings, notice(self._settings, address, "Confirm your subscription to paperboy", text))
+        send_notice(self._settings, notice(self._settings, address, "Confirm your subscription to paperboy", text),
+                    self._transport)
 
     def find(self, token: str) -> Subscriber | None:
         with self._database.read() as session:
