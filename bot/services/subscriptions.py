@@ -14,7 +14,7 @@ from typing import TextIO
 from bot.clock import Clock
 from bot.deliver.notice import notice, send_notice
 from bot.deliver.transport import Transport
-from bot.errors import PaperboyError
+from bot.errors import AddressError, PaperboyError
 from bot.models import Preferences, Subscriber
 from bot.settings import Settings
 from bot.store import Database
@@ -33,6 +33,14 @@ class ImportReport:
     problems: tuple[CsvProblem, ...] = ()
 
 
+def _exclusive(preferences: Preferences) -> None:
+    """A topic is followed or muted, never both (which would be read two ways)."""
+    both = sorted(set(preferences.follow) & set(preferences.mute))
+    if both:
+        raise AddressError(f"a topic cannot be followed and muted at once: {', '.join(both)}; "
+                           "choose one of the two for it")
+
+
 class Subscriptions:
     def __init__(self, database: Database, settings: Settings, signer: Callable[[], Signer], clock: Clock,
                  transport: Callable[[], Transport]) -> None:
@@ -44,6 +52,7 @@ class Subscriptions:
     def add(self, email: str, preferences: Preferences) -> Upsert:
         """An active subscriber (the operator vouches for the address); brings back one who left."""
         address = normalise_address(email)
+        _exclusive(preferences)
         with self._database.write() as session:
             return store.upsert_subscriber(session, address, preferences, self._now(), reactivate=True)
 
@@ -130,8 +139,9 @@ class Subscriptions:
             return store.resubscribe(session, token, self._now())
 
     def set_preferences(self, token: str, preferences: Preferences) -> Subscriber | None:
-        """The reader's own choices; a topic followed and muted at once is refused by the caller's
-        parse (``bot.subscribers``), never stored."""
+        """The reader's own choices; a topic followed and muted at once is refused (AddressError)
+        and nothing is stored."""
+        _exclusive(preferences)
         with self._database.write() as session:
             return store.set_preferences(session, token, preferences, self._now())
 

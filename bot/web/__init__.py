@@ -273,14 +273,10 @@ class Web:
                     parse_list((form.get("include") or [""])[0], "keyword"),
                     parse_list((form.get("exclude") or [""])[0], "keyword"),
                 )
-                both = sorted(set(prefs.follow) & set(prefs.mute))
-                if both:
-                    raise AddressError(f"a topic cannot be followed and muted at once: {', '.join(both)}; "
-                                       "untick it in one of the two lists")
+                subscriber = self.subscriptions.set_preferences(subscriber.token, prefs) or subscriber
             except AddressError as exc:
                 return self._message("Check your choices", str(exc), 400,
                                      links=[("Back to your topics", manage_link(self.settings.base_url, signed))])
-            subscriber = self.subscriptions.set_preferences(subscriber.token, prefs) or subscriber
             message = "Saved. The next edition follows these choices."
         return self._page("web/manage.html", token=signed, prefs=subscriber.preferences, message=message,
                           unsubscribe_token=self.signer.sign(subscriber.token, "unsubscribe"))
