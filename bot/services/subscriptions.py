@@ -85,6 +85,11 @@ class Subscriptions:
                 if isinstance(row, CsvProblem):
                     problems.append(row)
                     continue
+                try:
+                    _exclusive(row.preferences)
+                except AddressError as exc:
+                    problems.append(CsvProblem(row.line, f"{row.address}: {exc}"))
+                    continue
                 counts[store.upsert_subscriber(session, row.address, row.preferences, now).outcome] += 1
         return ImportReport(counts, tuple(problems))
 

@@ -178,3 +178,14 @@ def test_mail_check_explains_what_it_finds(cli: Cli) -> None:
     assert refused.exit_code == 1 and "nothing listens on port" in refused.output
     offline = cli("mail", "check")
     assert offline.exit_code == 0 and "Maildir" in offline.output
+
+
+def test_a_topic_followed_and_muted_is_refused_by_add_and_import(cli: Cli, tmp_path: Path) -> None:
+    refused = cli("subscribers", "add", "both@example.org", "--follow", "agents", "--mute", "agents")
+    assert refused.exit_code == 2 and "cannot be followed and muted at once: agents" in refused.stderr
+    rows = tmp_path / "subs.csv"
+    rows.write_text('email,follow,mute\nok@example.org,agents,vision\nboth@example.org,agents,"agents,vision"\n')
+    imported = cli("subscribers", "import", str(rows))
+    assert imported.exit_code == 1
+    assert "line 3: both@example.org: a topic cannot be followed and muted at once: agents" in imported.stderr
+    assert [s["email"] for s in cli.json("subscribers", "list")] == ["ok@example.org"]  # type: ignore[union-attr]
