@@ -165,14 +165,54 @@ def speed(sizes: list[int]) -> None:
               flush=True)
 
 
+def threads(n: int, rounds: int) -> None:
+    """Grouping time with the numeric libraries' default thread pools, two threads and one thread,
+    alternated in one process, on an idle machine and with two busy processes beside it (what CI
+    and a shared host do)."""
+    import multiprocessing
+    import os
+    import statistics
+
+    from bot.sources.dumpgen import abstract_of, title_of
+    from bot.topics import Options
+    docs = [TopicDoc(f"p{i}", title_of(i), abstract_of(i, 5), rank=i) for i in range(n)]
+    modes = {"libraries' default pools (threads=0)": 0, "two threads": 2, "one thread (the default)": 1}
+    print(f"| {n:,} papers, {os.cpu_count()} cores | {' | '.join(modes)} |")
+    print("|---|" + "---|" * len(modes))
+    for busy in (0, 2):
+        spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(busy)]
+        for spinner in spinners:
+            spinner.start()
+        times: dict[str, list[float]] = {mode: [] for mode in modes}
+        for _ in range(rounds):
+            for mode, count in modes.items():
+                started = time.perf_counter()
+                group_papers(docs, options=Options(threads=count))
+                times[mode].append(time.perf_counter() - started)
+        for spinner in spinners:
+            spinner.terminate()
+        cells = [f"{statistics.median(t):.2f} s ({min(t):.2f}–{max(t):.2f})" for t in times.values()]
+        what = "idle" if not busy else f"{busy} busy processes beside it"
+        print(f"| {what} | {' | '.join(cells)} |", flush=True)
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, metavar="ROUNDS",
+                        help="time 1,000 papers with the libraries' thread pools, grouping's limit and one thread")
     args = parser.parse_args()
     if args.one:
         one(args.one)
+    elif args.threads:
+        threads(1_000, args.threads)
     elif args.speed:
         speed([1_000, 10_000])
     else:

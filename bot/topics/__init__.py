@@ -16,7 +16,7 @@ import numpy as np
 from bot.identity import slugify
 from bot.models import Grouping, KnownTopic, TopicDoc, TopicGroup, TopicRule
 from bot.topics.continuity import new_slug, pair
-from bot.topics.discover import Options, discover
+from bot.topics.discover import Options, discover, thread_limit
 from bot.topics.labels import Label, choose, weights
 from bot.topics.rules import Matcher
 from bot.topics.text import Tokens, content_tokens, display_forms, term_text
@@ -64,7 +64,8 @@ def _discovered(
     papers: list[TopicDoc], known: Sequence[KnownTopic], reserved: set[str], options: Options
 ) -> tuple[list[TopicGroup], list[TopicDoc]]:
     tokens = [tokens_of(d) for d in papers]
-    numbers = discover(tokens, options)
+    with thread_limit(options):
+        numbers = discover(tokens, options)
     members = [[int(i) for i in np.flatnonzero(numbers == g)] for g in range(int(numbers.max(initial=-1)) + 1)]
     phrases = [t.phrases() for t in tokens]
     labels = _labels(members, phrases)

@@ -21,6 +21,7 @@ which keeps memory linear.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
+from threadpoolctl import threadpool_limits
 
 from bot.topics.text import Tokens
 
@@ -47,6 +49,21 @@ class Options:
     max_share: float = 0.35
     max_groups: int = 12
     seed: int = 0
+    threads: int = 1
+    """Threads for the numeric libraries while grouping; 0 leaves their own default (one OpenMP
+    thread per core, per pool). One is the fastest measured, idle or loaded, from 1,000 to
+    10,000 papers (benchmarks/topics.py --threads): the vote's matrices are small, so threads
+    cost more to start and synchronise than they save, and on a shared machine they
+    oversubscribe the cores (a 1,000-paper grouping took 2.4–5.1 s beside two busy processes
+    with the default pools, 0.75–1.1 s with one thread)."""
+
+
+def thread_limit(options: Options) -> AbstractContextManager[object]:
+    """Hold scikit-learn's and numpy's thread pools to ``options.threads`` while grouping."""
+    if options.threads == 0:
+        return nullcontext()
+    limiter: AbstractContextManager[object] = threadpool_limits(limits=options.threads)
+    return limiter
 
 
 def discover(docs: Sequence[Tokens], options: Options = Options()) -> np.ndarray:

@@ -243,3 +243,16 @@ def test_generic_only_labels_never_appear_even_on_boilerplate() -> None:
         assert group.kind == "other" or not all(is_generic(t) for t in group.terms), group.label
 
 
+
+
+def test_grouping_holds_the_thread_pools_to_one_thread() -> None:
+    from threadpoolctl import threadpool_info
+
+    from bot.topics.discover import Options, thread_limit
+
+    with thread_limit(Options()):
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    docs = [doc for _, doc in corpus(per_subject=10)]
+    one = group_papers(docs, options=Options())
+    libraries = group_papers(docs, options=Options(threads=0))
+    assert [(g.slug, g.ids) for g in one.groups] == [(g.slug, g.ids) for g in libraries.groups], "no result changes"
