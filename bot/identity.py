@@ -71,8 +71,7 @@ def paper_key(title: str, arxiv_id: str | None = None, abstract: str = "") -> st
     if arxiv_id:
         return "arxiv:" + arxiv_id
     key = title_key(title)
-    words = normalise_title(abstract)
-    if is_short(key) and words:
+    if is_short(key) and (words := normalise_title(abstract)):  # only short titles pay for the abstract
         return f"title:{key} #{_digest(words)}"
     return "title:" + key
 

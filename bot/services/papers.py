@@ -31,8 +31,7 @@ class Papers:
                       progress=progress)
 
     def ingest_sources(self, *, progress: Progress | None = None) -> IngestSummary:
-        """The inbox and every ``[[sources]]`` entry."""
-        self._settings.inbox.mkdir(parents=True, exist_ok=True)
+        """The inbox (made when missing) and every ``[[sources]]`` entry."""
         return ingest_sources(self._database, self._settings, now=self._now, progress=progress)
 
     def seen(self, *, new_since: dt.date | None = None, limit: int | None = None) -> list[StoredPaper]:

@@ -169,20 +169,16 @@ def fetch(url: str, policy: FetchPolicy, *, etag: str | None = None, last_modifi
     timeout = httpx.Timeout(min(policy.timeout, policy.deadline))
     try:
         with httpx.Client(follow_redirects=False, timeout=timeout) as client:
-            return _get(client, httpx.URL(url), headers, policy, watch)
+            return _get(client, httpx.URL(url), shown, headers, policy, watch)
     except _Ended as ended:
         raise _ended(shown, ended.why, policy) from None
-    except httpx.TimeoutException:
-        if watch.why:
-            raise _ended(shown, watch.why, policy) from None
-        raise SourceError(shown, f"timed out after {policy.timeout:g} s (fetch.timeout)") from None
-    except httpx.ConnectError as exc:
-        if watch.why:
-            raise _ended(shown, watch.why, policy) from None
-        raise SourceError(shown, f"cannot connect ({_first_line(exc)})") from None
     except (httpx.HTTPError, httpx.InvalidURL, zlib.error) as exc:
-        if watch.why:
+        if watch.why:  # the watch shut the socket: whatever httpx says, the deadline or a stop ended it
             raise _ended(shown, watch.why, policy) from None
+        if isinstance(exc, httpx.TimeoutException):
+            raise SourceError(shown, f"timed out after {policy.timeout:g} s (fetch.timeout)") from None
+        if isinstance(exc, httpx.ConnectError):
+            raise SourceError(shown, f"cannot connect ({_first_line(exc)})") from None
         raise SourceError(shown, f"failed: {type(exc).__name__}: {_first_line(exc)}") from None
     finally:
         watch.close()
@@ -194,7 +190,7 @@ def _ended(shown: str, why: str, policy: FetchPolicy) -> SourceError:
     return SourceError(shown, f"gave up after {policy.deadline:g} s (fetch.deadline): the server sends too slowly")
 
 
-def _get(client: httpx.Client, url: httpx.URL, headers: dict[str, str], policy: FetchPolicy,
+def _get(client: httpx.Client, url: httpx.URL, shown: str, headers: dict[str, str], policy: FetchPolicy,
          watch: _Watch) -> Fetched:
     source = url
     for _ in range(MAX_REDIRECTS + 1):
@@ -206,20 +202,18 @@ def _get(client: httpx.Client, url: httpx.URL, headers: dict[str, str], policy: 
                 target = url.join(response.headers["location"])
                 refused = redirect_refused(source, target, policy)
                 if refused:
-                    raise SourceError(redact_url(str(source)), f"redirects to {redact_url(str(target))}, "
-                                                               f"which is refused: {refused}")
+                    raise SourceError(shown, f"redirects to {redact_url(str(target))}, which is refused: {refused}")
                 url = target
                 continue
             if response.status_code == 304:
                 return Fetched(None, headers.get("If-None-Match"), headers.get("If-Modified-Since"))
             if response.status_code >= 400:
-                raise SourceError(redact_url(str(source)),
-                                  f"HTTP {response.status_code} {response.reason_phrase}".strip())
-            body = _read_body(response, redact_url(str(source)), policy, watch)
+                raise SourceError(shown, f"HTTP {response.status_code} {response.reason_phrase}".strip())
+            body = _read_body(response, shown, policy, watch)
             return Fetched(body, response.headers.get("etag"), response.headers.get("last-modified"))
         finally:
             response.close()
-    raise SourceError(redact_url(str(source)), f"redirects more than {MAX_REDIRECTS} times")
+    raise SourceError(shown, f"redirects more than {MAX_REDIRECTS} times")
 
 
 def _read_body(response: httpx.Response, shown: str, policy: FetchPolicy, watch: _Watch) -> bytes:
@@ -266,23 +260,23 @@ class _Inflater:
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         while data:
-            try:
-                out = self._decoder.decompress(data, _PIECE)
-            except zlib.error:
-                if not self._raw_fallback:
-                    raise
-                self._raw_fallback = False
-                self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
-                out = self._decoder.decompress(data, _PIECE)
-            self._raw_fallback = False
-            yield out
+            yield self._step(data)
             data = self._decoder.unconsumed_tail
-            while data:
-                yield (out := self._decoder.decompress(data, _PIECE))
-                data = self._decoder.unconsumed_tail
-            if self._decoder.eof and self._decoder.unused_data and self._wbits > zlib.MAX_WBITS:
+            if not data and self._decoder.eof and self._decoder.unused_data and self._wbits > zlib.MAX_WBITS:
                 data = self._decoder.unused_data  # the next gzip member
                 self._decoder = zlib.decompressobj(self._wbits)
+
+    def _step(self, data: bytes) -> bytes:
+        """At most :data:`_PIECE` bytes out; deflate that is not zlib-wrapped is read raw."""
+        try:
+            return self._decoder.decompress(data, _PIECE)
+        except zlib.error:
+            if not self._raw_fallback:
+                raise
+            self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self._decoder.decompress(data, _PIECE)
+        finally:
+            self._raw_fallback = False
 
     def flush(self) -> bytes:
         return self._decoder.flush(_PIECE)

@@ -57,12 +57,12 @@ BAD_LINK = ("This link is not valid", ("It may have been cut short by your mail 
 
 class Web:
     def __init__(self, paperboy: Paperboy) -> None:
-        database, settings = paperboy.database, paperboy.settings
+        settings = paperboy.settings
         if not settings.secret_key:
             raise ConfigError("secret_key", "PAPERBOY_SECRET_KEY must be set for the web front: its links must "
                                             "outlive the process (make one with: python3 -c 'import secrets; "
                                             "print(secrets.token_urlsafe(32))')", "the environment")
-        self.paperboy, self.database, self.settings = paperboy, database, settings
+        self.paperboy, self.settings = paperboy, settings
         self.env = paperboy.templates
         self.site = Site(paperboy.editions, settings, self.env)
         self.signer: Signer = paperboy.signer
