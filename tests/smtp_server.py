@@ -44,6 +44,11 @@ class Recorder:
     stall: set[str] = field(default_factory=set)  # recipients (or "*") whose DATA reply waits for release
     release: threading.Event = field(default_factory=threading.Event)
     arrived: threading.Event = field(default_factory=threading.Event)  # set when a stalled message came
+    pipelining: bool = False  # offer PIPELINING (RFC 2920), as Postfix does; aiosmtpd does not by itself
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:

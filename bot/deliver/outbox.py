@@ -33,7 +33,6 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session
 
 from bot.deliver.copies import Copies
 from bot.deliver.lease import HELD, Watch, reclaim_dead, worker_name
@@ -47,7 +46,7 @@ from bot.store import deliveries as outbox
 from bot.subscribers import Signer, manage_link, unsubscribe_links
 
 log = logging.getLogger(__name__)
-CLAIM_BATCH = 10
+CLAIM_BATCH = 25  # per claim transaction; the heartbeat keeps a slow batch's leases alive
 STOP_GRACE = 2.0  # seconds a message in flight may finish after a stop before it is aborted
 WATCH_EVERY = 0.25
 Progress = Callable[[str], None]
@@ -154,7 +153,7 @@ class Run:
             tokens, ids = HELD.snapshot()
             try:
                 with self.database.write() as session:
-                    outbox.renew(session, ids, tokens, self.clock() + self.lease)
+                    outbox.renew(session.connection(), ids, tokens, self.clock() + self.lease)
                 said = False
             except Exception as exc:  # noqa: BLE001 - the take-up before each send still guards; say it once
                 if not said:
@@ -188,8 +187,8 @@ class Run:
             token = secrets.token_hex(16)
             HELD.register(token)  # before the claim exists: see reclaim_dead
             try:
-                with self.database.write(connection) as session:
-                    claims = outbox.claim(session, self.worker, self.clock(), self.lease, CLAIM_BATCH, self.edition,
+                with self.database.begin(connection) as held:
+                    claims = outbox.claim(held, self.worker, self.clock(), self.lease, CLAIM_BATCH, self.edition,
                                           token=token)
                 if claims:
                     HELD.claimed(token, [c.id for c in claims])
@@ -212,26 +211,30 @@ class Run:
 
     def _work(self, transport: Transport, connection: Connection, fast: Connection | None,
               claims: list[outbox.Claim]) -> None:
-        """Send a batch of claims. Each message costs one transaction: the previous message's
-        outcome is recorded in the same one that takes up the next claim (on PostgreSQL, after a
-        plain success, in one autocommit statement)."""
+        """Send a batch of claims. The claim itself takes up the first (it read the subscriber's
+        status a moment ago); after that each message costs one transaction: the previous
+        message's outcome is recorded in the same one that takes up the next claim (on
+        PostgreSQL, after a plain success, in one autocommit statement)."""
         outcome: Outcome | None = None
         try:
             for index, claim in enumerate(claims):
                 now, stopping = self.clock(), self.halt.is_set()
                 simple = outcome is None or (outcome.kind == "sent" and not outcome.claim.hard_failures)
-                if fast is not None and simple and not stopping:
+                status: str | None
+                if index == 0 and not stopping:
+                    status = claim.status
+                elif fast is not None and simple and not stopping:
                     sent = (outcome.claim.id, outcome.claim.claim) if outcome else None
                     status = outbox.record_then_take_up(fast, sent, now, claim.id, claim.claim, now + self.lease)
                 else:
-                    with self.database.write(connection) as session:
+                    with self.database.begin(connection) as held:
                         if outcome is not None:
-                            self._apply(session, outcome, now)
+                            self._apply(held, outcome, now)
                         if stopping:
-                            outbox.release(session, [c.id for c in claims[index:]], claim.claim)
+                            outbox.release(held, [c.id for c in claims[index:]], claim.claim)
                             status = None
                         else:
-                            status = outbox.take_up(session, claim.id, claim.claim, now + self.lease)
+                            status = outbox.take_up(held, claim.id, claim.claim, now + self.lease)
                 self._tally(outcome)
                 outcome = None
                 if stopping:
@@ -243,9 +246,17 @@ class Run:
                                                    time.monotonic())
         finally:
             if outcome is not None:
-                with self.database.write(connection) as session:
-                    self._apply(session, outcome, self.clock())
-                self._tally(outcome)
+                self._record(connection, fast, outcome)
+
+    def _record(self, connection: Connection, fast: Connection | None, outcome: Outcome) -> None:
+        """The last outcome of a batch; a plain success on PostgreSQL in one autocommit statement."""
+        if fast is not None and outcome.kind == "sent" and not outcome.claim.hard_failures:
+            if not outbox.mark_sent(fast, outcome.claim.id, outcome.claim.claim, self.clock()):
+                log.warning("%s: sent, but its claim was lost before that was recorded", outcome.claim.message_id)
+        else:
+            with self.database.begin(connection) as held:
+                self._apply(held, outcome, self.clock())
+        self._tally(outcome)
 
     def _lost(self, claim: outbox.Claim) -> None:
         log.warning("%s: its lease ran out and another sender took it; not sent here", claim.message_id)
@@ -256,15 +267,15 @@ class Run:
         try:
             return self._deliver(transport, connection, claims[index], wanted, taken_at)
         except MailSetupError:
-            with self.database.write(connection) as session:
-                outbox.release(session, [c.id for c in claims[index:]], claims[index].claim)
+            with self.database.begin(connection) as held:
+                outbox.release(held, [c.id for c in claims[index:]], claims[index].claim)
             raise
 
     def _take_up_again(self, connection: Connection, claim: outbox.Claim) -> str | None:
         """Just before the send: the claim was taken up a while ago (a slow render, the rate
         limit, a pool that kept us waiting), so renew it again, or find out that it is lost."""
-        with self.database.write(connection) as session:
-            return outbox.take_up(session, claim.id, claim.claim, self.clock() + self.lease)
+        with self.database.begin(connection) as held:
+            return outbox.take_up(held, claim.id, claim.claim, self.clock() + self.lease)
 
     def _deliver(self, transport: Transport, connection: Connection, claim: outbox.Claim, wanted: bool,
                  taken_at: float) -> Outcome | None:
@@ -311,23 +322,23 @@ class Run:
             return Outcome(claim, "retrying", str(exc))
         return Outcome(claim, "sent")
 
-    def _apply(self, session: Session, outcome: Outcome, now: dt.datetime) -> None:
+    def _apply(self, connection: Connection, outcome: Outcome, now: dt.datetime) -> None:
         claim, token = outcome.claim, outcome.claim.claim
         if outcome.kind == "sent":
-            recorded = outbox.mark_sent(session, claim.id, token, now)
+            recorded = outbox.mark_sent(connection, claim.id, token, now)
             if recorded and claim.hard_failures:
-                outbox.mark_delivered_to(session, claim.id)
+                outbox.mark_delivered_to(connection, claim.id)
         elif outcome.kind == "skipped":
-            recorded = outbox.mark_skipped(session, claim.id, token, outcome.error)
+            recorded = outbox.mark_skipped(connection, claim.id, token, outcome.error)
         elif outcome.kind == "retrying":
             at = now + (dt.timedelta(seconds=outcome.again_in) if outcome.again_in is not None
                         else self.backoff(claim.attempts))
-            recorded = outbox.mark_retry(session, claim.id, token, outcome.error, at)
+            recorded = outbox.mark_retry(connection, claim.id, token, outcome.error, at)
         elif outcome.kind == "uncertain":
-            recorded = outbox.mark_uncertain(session, claim.id, token, outcome.error,
+            recorded = outbox.mark_uncertain(connection, claim.id, token, outcome.error,
                                              now + dt.timedelta(seconds=outcome.again_in or 0))
         else:
-            if outbox.mark_failed(session, claim.id, token, outcome.error, hard=outcome.hard,
+            if outbox.mark_failed(connection, claim.id, token, outcome.error, hard=outcome.hard,
                                   bounce_after=self.settings.delivery_bounce_after, now=now):
                 self.tally.add("bounced")
             recorded = True

@@ -175,12 +175,12 @@ def test_a_claim_taken_up_long_before_its_send_is_taken_up_again_first(
     run = _sender_run(db, mail_settings)
     now = dt.datetime.now(dt.UTC)
     with db.write() as session:
-        [claim] = outbox.claim(session, run.worker, now, run.lease, 10)
-        assert outbox.take_up(session, claim.id, claim.claim, now + run.lease) == "active"
+        [claim] = outbox.claim(session.connection(), run.worker, now, run.lease, 10)
+        assert outbox.take_up(session.connection(), claim.id, claim.claim, now + run.lease) == "active"
     if stolen:
         with db.write() as session:  # the lease ran out and another sender claimed it
             outbox.expire(session, [run.worker])
-            [theirs] = outbox.claim(session, "elsewhere:1", dt.datetime.now(dt.UTC), run.lease, 10)
+            [theirs] = outbox.claim(session.connection(), "elsewhere:1", dt.datetime.now(dt.UTC), run.lease, 10)
         assert theirs.id == claim.id
     transport = open_transport(mail_settings)
     with db.engine.connect() as connection:
