@@ -52,6 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import fresh_database
 from bot.settings import Settings, load_settings
 from bot.store import open_database
 
@@ -305,23 +306,6 @@ def faults(url_for: Callable[[str], str], subscribers: int, work: Path) -> list[
                 f"{max(0, extra - int(result['uncertain'])) * 5:.0f} from lease expiry; sent {int(result['sent'])} "
                 f"| 0 from lease expiry | |")
     return rows
-
-
-def fresh_database(url: str | None, work: Path, name: str) -> str:
-    """An empty database: a SQLite file, or on PostgreSQL a schema of this name."""
-    if url:
-        from urllib.parse import quote
-
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "bench_{name}" CASCADE; CREATE SCHEMA "bench_{name}"'))
-        engine.dispose()
-        return f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path=bench_{name}')}"
-    for leftover in work.glob(f"{name}.db*"):
-        leftover.unlink()
-    return f"sqlite:///{work / name}.db"
 
 
 def free_port() -> int:

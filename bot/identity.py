@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 from itertools import pairwise
 
 MAX_KEY_CHARS = 200
@@ -38,7 +39,9 @@ def normalise_title(title: str) -> str:
     """Fold a title to the form used for identity: ``"GUI-G1: R1-Zero"`` -> ``"gui g1 r1 zero"``.
     LaTeX commands go (``\\textbf{BERT}`` is ``bert``); braces, ``$`` and a trailing period are
     punctuation like any other."""
-    folded = unicodedata.normalize("NFKC", _LATEX_COMMAND.sub(" ", title)).casefold()
+    if "\\" in title:
+        title = _LATEX_COMMAND.sub(" ", title)
+    folded = title.lower() if title.isascii() else unicodedata.normalize("NFKC", title).casefold()
     return _NON_WORD.sub(" ", folded).strip()
 
 
@@ -53,8 +56,11 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@lru_cache(maxsize=16_384)
 def title_key(title: str) -> str:
-    """The normalised title, or for a long one its start and a hash of the whole."""
+    """The normalised title, or for a long one its start and a hash of the whole. Ingest asks
+    for each paper's up to three times (its key, the lookup by title, its row): remembered for
+    a batch or two."""
     folded = normalise_title(title)
     if len(folded) <= MAX_KEY_CHARS:
         return folded
