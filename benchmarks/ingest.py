@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import resource
 import statistics
@@ -96,7 +97,8 @@ def _load(url: str, papers: list[Paper]) -> float:
     (PostgreSQL) in one transaction; returns the seconds of the load alone."""
     database = open_database(url)
     with database.write() as session:
-        dump_id = store.start_dump(session, content_hash=f"{len(papers):064x}", path="raw", size=0, now=NOW,
+        digest = hashlib.sha256(f"{len(papers)} {papers[0].title}".encode()).hexdigest()
+        dump_id = store.start_dump(session, content_hash=digest, path="raw", size=0, now=NOW,
                                    header=DumpHeader("blocks", DATE, True))
         first = int(session.execute(select(func.coalesce(func.max(store.papers.c.id), 0))).scalar_one())
     rows, seen = _rows(papers, dump_id, first + 1)

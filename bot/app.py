@@ -18,6 +18,7 @@ from bot.render import environment
 from bot.services.delivery import Delivery
 from bot.services.editions import Editions
 from bot.services.limits import Limits
+from bot.services.notices import Notices
 from bot.services.papers import Papers
 from bot.services.service import Running
 from bot.services.subscriptions import Subscriptions
@@ -63,7 +64,12 @@ class Paperboy:
 
     @cached_property
     def subscriptions(self) -> Subscriptions:
-        return Subscriptions(self.database, self.settings, lambda: self.signer, self.clock, self.transport)
+        return Subscriptions(self.database, self.settings, lambda: self.signer, self.clock)
+
+    @cached_property
+    def notices(self) -> Notices:
+        """The worker that sends queued confirmation mails (the web process starts it)."""
+        return Notices(self.database, self.settings, self.clock, self.transport)
 
     @cached_property
     def delivery(self) -> Delivery:

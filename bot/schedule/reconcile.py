@@ -17,12 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from bot.calendar import Calendar
 from bot.clock import utc_now
 from bot.deliver import send_edition
-from bot.deliver.transport import Transport
+from bot.deliver.notice import send_due
+from bot.deliver.transport import Transport, open_transport
 from bot.errors import MailSetupError, PaperboyError
 from bot.models import IngestSummary, MailCheck, SendSummary, StepStatus
 from bot.pipeline import build_edition, build_feeds, ingest_sources
@@ -97,6 +99,7 @@ def reconcile(
     started, t0 = clock(), time.perf_counter()
     calendar = Calendar.from_settings(settings)
     summary = _ingest(database, settings, clock, stop)
+    _notices(database, settings, clock, transport)
     step: EditionStep | None = None
     sent: SendSummary | None = None
     expired, mail_error, feeds, feeds_error = 0, None, None, None
@@ -259,6 +262,19 @@ def _send(database: Database, settings: Settings, step: EditionStep, clock: Call
     log.info("deliver: edition %s: %d queued, %d sent, %d failed, %d skipped, %d retrying (%.1f s)", step.date,
              summary.queued, summary.sent, summary.failed, summary.skipped, summary.retrying, time.perf_counter() - t)
     return summary, None
+
+
+def _notices(database: Database, settings: Settings, clock: Callable[[], dt.datetime],
+             transport: Callable[[], Transport] | None) -> None:
+    """Confirmation mails a web process queued and could not send (it stopped, the server was
+    down): the daemon sends them too, each once (they are claimed)."""
+    try:
+        tally = send_due(database, settings, transport or partial(open_transport, settings), clock)
+    except MailSetupError as exc:
+        log.error("notices: mail cannot go out: %s", exc)
+        return
+    if tally.sent or tally.failed or tally.retrying:
+        log.info("notices: %d sent, %d failed, %d retrying", tally.sent, tally.failed, tally.retrying)
 
 
 def _record_mail(database: Database, now: dt.datetime, error: str | None) -> None:

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.clock import Clock
-from bot.deliver.notice import notice, send_notice
-from bot.deliver.transport import Transport
 from bot.errors import AddressError, PaperboyError
 from bot.models import Preferences, Subscriber
 from bot.settings import Settings
 from bot.store import Database
+from bot.store import notices as notice_store
 from bot.store import subscribers as store
 from bot.store.subscribers import Upsert
 from bot.subscribers import CsvProblem, Signer, manage_link, normalise_address, read_csv
@@ -42,10 +41,8 @@ def _exclusive(preferences: Preferences) -> None:
 
 
 class Subscriptions:
-    def __init__(self, database: Database, settings: Settings, signer: Callable[[], Signer], clock: Clock,
-                 transport: Callable[[], Transport]) -> None:
+    def __init__(self, database: Database, settings: Settings, signer: Callable[[], Signer], clock: Clock) -> None:
         self._database, self._settings, self._signer, self._now = database, settings, signer, clock
-        self._transport = transport
 
     # The operator ----------------------------------------------------------------------------
 
@@ -107,25 +104,24 @@ class Subscriptions:
 
     def ask_to_confirm(self, address: str, follow: tuple[str, ...], confirm_link: Callable[[str], str]) -> None:
         """A subscribe request: a new or former address becomes pending and is mailed a confirmation
-        link; an active one gets a note with its manage link instead. The caller answers the same
-        whatever happens here, so nothing tells whether an address is known."""
+        link; an active one gets a note with its manage link instead. The mail is queued in the
+        same transaction (the notices worker sends it), and the caller answers the same whatever
+        happens here, so nothing tells whether an address is known."""
         with self._database.write() as session:
             result = store.request_subscription(session, address, Preferences(follow=follow), self._now())
-        if result.outcome == "kept":
-            manage = manage_link(self._settings.base_url, self._signer().sign(result.subscriber.token, "manage"))
-            text = ("Someone, probably you, asked to subscribe this address to paperboy's daily digest.\n"
+            if result.outcome == "kept":
+                manage = manage_link(self._settings.base_url, self._signer().sign(result.subscriber.token, "manage"))
+                notice_store.queue(session, address, "You are subscribed to paperboy already", (
+                    "Someone, probably you, asked to subscribe this address to paperboy's daily digest.\n"
                     "It is subscribed already. To choose your topics or unsubscribe:\n\n"
-                    f"  {manage}\n\nIf it was not you, you can ignore this message.\n")
-            send_notice(self._settings, notice(self._settings, address, "You are subscribed to paperboy already",
-                                               text), self._transport)
-            return
-        link = confirm_link(result.subscriber.token)
-        text = ("Someone, probably you, asked to subscribe this address to paperboy, a daily digest of\n"
+                    f"  {manage}\n\nIf it was not you, you can ignore this message.\n"), self._now())
+                return
+            link = confirm_link(result.subscriber.token)
+            notice_store.queue(session, address, "Confirm your subscription to paperboy", (
+                "Someone, probably you, asked to subscribe this address to paperboy, a daily digest of\n"
                 "trending research papers. To confirm, open this link and press the button:\n\n"
                 f"  {link}\n\nThe link works for three days. If it was not you, ignore this message:\n"
-                "nothing will be sent to you.\n")
-        send_notice(self._settings, notice(self._settings, address, "Confirm your subscription to paperboy", text),
-                    self._transport)
+                "nothing will be sent to you.\n"), self._now())
 
     def find(self, token: str) -> Subscriber | None:
         with self._database.read() as session:

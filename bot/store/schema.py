@@ -216,6 +216,29 @@ class DeliveryRow(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class NoticeRow(Base):
+    """A one-off mail to one reader (a confirmation link, "subscribed already"), queued by the web
+    request that asked for it and sent by a worker, so that no request waits on a mail server.
+    Claimed under a lease like a delivery; sent at least once (a sender killed between the
+    server's 250 and the record sends it again when the lease ends)."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
 class SkippedDayRow(Base):
     """A scheduled date that got no edition, so that it is decided once: ``missed`` (the service
     was down past ``schedule.max_lateness``) or ``empty`` (nothing new by then)."""

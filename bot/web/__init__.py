@@ -9,13 +9,14 @@ which a mail client sends with no cookie; its signed token is the authority.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -70,6 +71,7 @@ class Web:
         self.confirm_links = ConfirmLinks(settings.secret_key)
         self.csrf = Csrf(settings.secret_key)
         self.limits = paperboy.limits
+        self.notices = paperboy.notices
         self.secure_cookie = settings.base_url.startswith("https://")
 
     # Pages ------------------------------------------------------------------------------
@@ -151,6 +153,15 @@ class Web:
                             headers={"Cache-Control": "no-store", "Retry-After": "30"} if status == 503 else
                             {"Cache-Control": "no-store"})
 
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """The notices worker runs while the app serves."""
+        self.notices.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(self.notices.stop)
+
     async def healthz(self, request: Request) -> Response:
         verdict = self.paperboy.running.health()
         return JSONResponse(verdict.public_json(), status_code=200 if verdict.verdict in ("ok", "empty") else 503,
@@ -186,12 +197,17 @@ class Web:
         except AddressError as exc:
             return self._message("Check the address", str(exc), 400,
                                  links=[("Back to the form", self.settings.base_url + "#subscribe")])
-        task = None
-        if await run_in_threadpool(self.limits.allow, "mailbox", mailbox_key(address), *PER_MAILBOX):
-            task = BackgroundTask(self.subscriptions.ask_to_confirm, address, follow, self._confirm_link)
-        response = self._message(*SENT)
-        response.background = task
-        return response
+        if await run_in_threadpool(self._ask_to_confirm, address, follow):
+            self.notices.poke()
+        return self._message(*SENT)
+
+    def _ask_to_confirm(self, address: str, follow: tuple[str, ...]) -> bool:
+        """Within the mailbox's limit, the subscription recorded and its mail queued (the notices
+        worker sends it): the request waits for the database, never for a mail server."""
+        if not self.limits.allow("mailbox", mailbox_key(address), *PER_MAILBOX):
+            return False
+        self.subscriptions.ask_to_confirm(address, follow, self._confirm_link)
+        return True
 
     def _confirm_link(self, token: str) -> str:
         return f"{self.settings.base_url}confirm?token={self.confirm_links.make(token)}"
@@ -303,7 +319,7 @@ def create_app(database: Database, settings: Settings, paperboy: Paperboy | None
     if settings.web_trusted_proxies:
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.web_trusted_proxies)))
     middleware.append(Middleware(GZipMiddleware, minimum_size=1024))
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers={
+    app = Starlette(routes=routes, middleware=middleware, lifespan=web.lifespan, exception_handlers={
         404: web.not_found, PaperboyError: web.failed, SQLAlchemyError: web.failed, Exception: web.failed})
     app.router.redirect_slashes = False  # Starlette's redirect is absolute, built from the Host header
     app.state.web = web

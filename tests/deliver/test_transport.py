@@ -34,9 +34,9 @@ def test_a_message_arrives_byte_for_byte(transport: SmtpTransport, smtp: SmtpSer
 def test_refusals_become_errors_and_the_connection_goes_on(transport: SmtpTransport, smtp: SmtpServer) -> None:
     smtp.recorder.replies = {"gone@example.org": ["550 5.1.1 No such user"],
                              "later@example.org": ["451 4.7.1 Greylisted"]}
-    with pytest.raises(PermanentError, match="550 5.1.1 No such user"):
+    with pytest.raises(PermanentError, match=r"550 5\.1\.1 No such user"):
         transport.send(SENDER, "gone@example.org", BODY)
-    with pytest.raises(TransientError, match="451 4.7.1 Greylisted"):
+    with pytest.raises(TransientError, match=r"451 4\.7\.1 Greylisted"):
         transport.send(SENDER, "later@example.org", BODY)
     session = transport._smtp
     transport.send(SENDER, "fine@example.org", BODY)

@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from bot.app import Paperboy
 from bot.errors import ConfigError
 from bot.pipeline import build_edition, ingest
 from bot.settings import Settings
 from bot.store import Database
+from bot.store import notices as notice_store
 from bot.store.subscribers import find_subscriber, upsert_subscriber
 from bot.subscribers import Signer, preferences
 from bot.web import create_app
@@ -55,6 +57,18 @@ def client(db: Database, web_settings: Settings, edition: dt.date) -> Iterator[T
 
 
 def mails(settings: Settings) -> list[email.message.EmailMessage]:
+    """The mails sent so far, once every queued notice is sent: what is due is sent here, and
+    what a web process's worker is sending at that moment is waited for."""
+    paperboy = Paperboy(settings)
+    paperboy.notices.send_due()
+    deadline = time.monotonic() + 30
+    while True:
+        with paperboy.database.read() as session:
+            if not notice_store.waiting(session, dt.datetime.now(dt.UTC)):
+                break
+        assert time.monotonic() < deadline, "a notice was never sent"
+        time.sleep(0.01)
+    paperboy.database.close()
     folder = settings.outbox / "new"
     if not folder.is_dir():
         return []
