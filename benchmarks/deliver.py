@@ -196,7 +196,8 @@ def child_paperboy(url: str, port: int, concurrency: int, **changes: float) -> d
     seconds = time.perf_counter() - started
     assert summary.failed == 0 and (changes or summary.sent == summary.queued), summary
     return {"sent": summary.sent, "seconds": seconds, "rate": summary.sent / seconds, "peak_mb": peak_mb(),
-            "uncertain": getattr(summary, "uncertain", 0), "cpu_ms": (cpu_seconds() - cpu) * 1000 / max(1, summary.sent)}
+            "uncertain": getattr(summary, "uncertain", 0),
+            "cpu_ms": (cpu_seconds() - cpu) * 1000 / max(1, summary.sent)}
 
 
 def child_concurrent(url: str, port: int) -> dict[str, float]:
