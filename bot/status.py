@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from bot.calendar import Calendar
@@ -118,22 +119,34 @@ def _warnings(facts: service_store.Facts, settings: Settings, now: dt.datetime, 
     return tuple(found)
 
 
-def _read(database: Database, settings: Settings, now: dt.datetime) -> tuple[service_store.Facts, Health]:
-    """The facts and the verdict on them, read in one transaction."""
+def _read(database: Database, settings: Settings, now: dt.datetime, *,
+          thorough: bool) -> tuple[service_store.Facts, Health]:
+    """The facts and the verdict on them, read in one transaction. Not ``thorough`` (every tick
+    of the daemon, every poll of /healthz), it reads only what the verdict needs: no whole
+    count of the last edition's deliveries, no pass over the subscribers for followed topics
+    that no longer exist (that warning is ``paperboy status``'s)."""
     with database.read() as session:
-        facts = service_store.facts(session)
-        followed = subscriber_store.followed_topics(session)
+        facts = service_store.facts(session, None if thorough else partial(_sent_needed, settings))
+        followed = subscriber_store.followed_topics(session) if thorough else {}
         known = {k.slug for k in topic_store.known_topics(session)} | {r.slug for r in settings.topics} | {"other"}
     return facts, assess(facts, settings, now, _warnings(facts, settings, now, followed, known))
 
 
-def health(database: Database, settings: Settings, now: dt.datetime) -> Health:
-    return _read(database, settings, now)[1]
+def _sent_needed(settings: Settings, failed: int) -> int:
+    """How many sent deliveries settle whether ``failed`` of them is too many: ``assess`` fails
+    the edition when failed > max_failed_percent of (sent + failed)."""
+    percent = settings.health_max_failed_percent
+    return 1 if percent <= 0 else int(failed * (100 - percent) / percent) + 1
+
+
+def health(database: Database, settings: Settings, now: dt.datetime, *, thorough: bool = True) -> Health:
+    """The verdict; the daemon's every tick and /healthz ask for it not ``thorough`` (see _read)."""
+    return _read(database, settings, now, thorough=thorough)[1]
 
 
 def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str, Any]:
     """The document ``paperboy status --json`` prints (and, later, the web's health page)."""
-    facts, verdict = _read(database, settings, now)
+    facts, verdict = _read(database, settings, now, thorough=True)
     calendar = Calendar.from_settings(settings)
     next_date, next_at = calendar.next_due(now)
     holder = current_holder(database, now)

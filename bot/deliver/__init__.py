@@ -15,6 +15,7 @@ import jinja2
 
 from bot.clock import utc_now
 from bot.deliver.copies import Copies
+from bot.deliver.lease import reclaim_dead, worker_name
 from bot.deliver.outbox import Progress, Run, run
 from bot.deliver.transport import Transport, open_transport
 from bot.digest import for_subscriber
@@ -44,6 +45,11 @@ def _edition(database: Database, date: dt.date | None) -> tuple[Edition, int]:
         return edition_store.stored_edition(session, date)
 
 
+def _ref(database: Database, date: dt.date | None) -> tuple[int, dt.date]:
+    with database.read() as session:
+        return edition_store.edition_ref(session, date)
+
+
 def _domain(settings: Settings) -> str:
     return settings.mail_from.rpartition("@")[2] or "paperboy"
 
@@ -62,13 +68,13 @@ def send_edition(
     and returns; it is only read, never set, so a failed run does not stop its caller.
     """
     clock = clock or utc_now
-    edition, number = _edition(database, date)
     if dry_run:
-        return _dry_run(database, edition, number)
+        return _dry_run(database, *_edition(database, date))
+    number, day = _ref(database, date)
     started = clock()
     with database.write() as session:
-        queued = outbox.enqueue(session, number, edition.date, _domain(settings), started)
-    return _deliver(database, settings, edition, number, queued, transport, progress, clock, stop,
+        queued = outbox.enqueue(session, number, day, _domain(settings), started)
+    return _deliver(database, settings, day, number, queued, transport, progress, clock, stop,
                     templates, link_signer)
 
 
@@ -80,27 +86,39 @@ def retry(
 ) -> SendSummary:
     """Failed deliveries (to subscribers still active) and those waiting for a retry, due now."""
     clock = clock or utc_now
-    edition, number = _edition(database, date) if date else (None, None)
+    number, day = _ref(database, date) if date else (None, None)
     with database.write() as session:
         outbox.make_due(session, clock(), number)
-    return _deliver(database, settings, edition, number, 0, transport, progress, clock, None, templates,
+    return _deliver(database, settings, day, number, 0, transport, progress, clock, None, templates,
                     link_signer)
 
 
-def _deliver(database: Database, settings: Settings, edition: Edition | None, number: int | None, queued: int,
+def _deliver(database: Database, settings: Settings, day: dt.date | None, number: int | None, queued: int,
              transport: Callable[[], Transport] | None, progress: Progress | None,
              clock: Callable[[], dt.datetime], stop: threading.Event | None,
              templates: jinja2.Environment | None = None, link_signer: Signer | None = None) -> SendSummary:
-    """The composition root passes its templates and signer; a direct call makes its own."""
+    """The composition root passes its templates and signer; a direct call makes its own. When
+    nothing is due soon (the daemon's idle tick), no sender starts."""
     started = clock()
+    if not queued and not _due_soon(database, settings, number, started):
+        return SendSummary(day or started.date(), queued=0)
     work = Run(database=database, settings=settings, transport=transport or (lambda: open_transport(settings)),
                signer=link_signer or signer(database, settings),
                copies=Copies(database, settings, templates or environment(settings.templates_dir), started),
                edition=number, clock=clock, progress=progress, cancel=stop or threading.Event())
     tally = run(work)
-    return SendSummary(edition.date if edition else started.date(), queued=queued, sent=tally.sent,
+    return SendSummary(day or started.date(), queued=queued, sent=tally.sent,
                        failed=tally.failed, skipped=tally.skipped, retrying=tally.retrying,
                        uncertain=tally.uncertain, seconds=(clock() - started).total_seconds())
+
+
+def _due_soon(database: Database, settings: Settings, edition: int | None, now: dt.datetime) -> bool:
+    """Whether a delivery is due within ``delivery.wait_seconds`` (as a sender would wait for it),
+    after taking back the claims of senders of this host that died."""
+    reclaim_dead(database, worker_name())
+    with database.read() as session:
+        due = outbox.next_due(session, edition, exclude_worker=worker_name())
+    return due is not None and (due - now).total_seconds() <= settings.delivery_wait_seconds
 
 
 def _dry_run(database: Database, edition: Edition, number: int) -> SendSummary:

@@ -304,7 +304,7 @@ def _feeds(database: Database, settings: Settings, now: dt.datetime, *, rebuilt:
 
 
 def _health(database: Database, settings: Settings, now: dt.datetime) -> Health:
-    verdict = health(database, settings, now)
+    verdict = health(database, settings, now, thorough=False)
     with database.write() as session:
         service_store.record_health(session, now, verdict.verdict, verdict.reasons)
     if verdict.ok:

@@ -45,7 +45,7 @@ class Running:
 
     def health(self) -> Health:
         """The verdict alone (``/healthz``)."""
-        return health(self._database(), self._settings, self._now())
+        return health(self._database(), self._settings, self._now(), thorough=False)
 
     def status(self) -> dict[str, Any]:
         """The last ingest, edition, deliveries and feeds, and the health verdict."""

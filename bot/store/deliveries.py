@@ -75,8 +75,16 @@ def edition_id(session: Session, date: dt.date) -> int | None:
     return session.execute(select(editions.c.id).where(editions.c.date == date)).scalar()
 
 
+QUEUE_SLACK = dt.timedelta(hours=1)
+"""How far before an edition's last queuing re-queuing looks again: a subscriber confirmed in a
+transaction that was still open then (or by a process whose clock is behind) is not missed."""
+
+
 def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.datetime) -> int:
-    """Queue the edition for every active subscriber not queued yet, in one statement.
+    """Queue the edition for every active subscriber not queued yet, in one statement. After the
+    first time, only subscribers changed since the edition was last queued (less
+    :data:`QUEUE_SLACK`) are looked at: the daemon re-queues on every tick, and a list of a
+    million would otherwise be read whole each time.
 
     The Message-ID is made here and stored: ``<YYYY-MM-DD.subscriber.nonce@domain>``; the nonce
     (one per queuing) keeps ids unique should the database ever be rebuilt.
@@ -88,9 +96,13 @@ def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.
         literal(edition), subscribers.c.id, message_id, literal("pending"), literal(0),
         literal(now, UTCDateTime()), literal(now, UTCDateTime()),
     ).where(subscribers.c.status == "active")
+    last = session.execute(select(editions.c.queued_at).where(editions.c.id == edition)).scalar()
+    if last is not None:
+        source = source.where(subscribers.c.updated_at >= last - QUEUE_SLACK)
     statement = conflict_insert(session, deliveries).from_select(
         ["edition_id", "subscriber_id", "message_id", "status", "attempts", "next_attempt_at", "created_at"], source,
     ).on_conflict_do_nothing()
+    session.execute(update(editions).where(editions.c.id == edition).values(queued_at=now))
     # psycopg reports no row count for INSERT … SELECT: count what it returns
     if session.get_bind().dialect.name == "postgresql":
         queued = statement.returning(deliveries.c.id).cte("queued")
@@ -318,17 +330,19 @@ def make_due(session: Session, now: dt.datetime, edition: int | None = None) -> 
 
 def next_due(session: Session, edition: int | None = None, exclude_worker: str | None = None) -> dt.datetime | None:
     """When the earliest unfinished delivery becomes claimable (None when nothing is left).
-    Claims held by ``exclude_worker`` (this process) are not waited for."""
-    due = case((deliveries.c.status.in_(("pending", "uncertain")), deliveries.c.next_attempt_at),
-               else_=deliveries.c.lease_until)
-    query = select(type_coerce(func.min(due), UTCDateTime)).where(
-        or_(deliveries.c.status == "pending",
-            and_(deliveries.c.status == "uncertain", deliveries.c.uncertain < MAX_UNCERTAIN),
-            and_(deliveries.c.status == "sending", or_(deliveries.c.worker.is_(None),
-                                                       deliveries.c.worker != (exclude_worker or "")))))
-    if edition is not None:
-        query = query.where(deliveries.c.edition_id == edition)
-    return session.execute(query).scalar()
+    Claims held by ``exclude_worker`` (this process) are not waited for. One statement of three
+    index ranges (one per unfinished status), so that it costs the same however long the
+    history of sent deliveries is."""
+    scope = [deliveries.c.edition_id == edition] if edition is not None else []
+    others = or_(deliveries.c.worker.is_(None), deliveries.c.worker != (exclude_worker or ""))
+    earliest = [
+        select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == "pending", *scope),
+        select(func.min(deliveries.c.next_attempt_at))
+        .where(deliveries.c.status == "uncertain", deliveries.c.uncertain < MAX_UNCERTAIN, *scope),
+        select(func.min(deliveries.c.lease_until)).where(deliveries.c.status == "sending", others, *scope),
+    ]
+    row = session.execute(select(*(type_coerce(q.scalar_subquery(), UTCDateTime) for q in earliest))).one()
+    return min((at for at in row if at is not None), default=None)
 
 
 def iter_deliveries(session: Session, status: str | None = None, edition: int | None = None,

@@ -102,6 +102,18 @@ def insert_edition(
     return int(edition_id)
 
 
+def edition_ref(session: Session, date: dt.date | None) -> tuple[int, dt.date]:
+    """The row id and date of the edition of ``date`` (default: the latest), without its papers;
+    EditionError as :func:`stored_edition`."""
+    query = select(editions.c.id, editions.c.date)
+    query = query.where(editions.c.date == date) if date else query.order_by(editions.c.date.desc())
+    row = session.execute(query.limit(1)).first()
+    if row is None:
+        raise EditionError(f"no edition for {date}: run paperboy digest build --date {date}" if date
+                           else "no edition yet: run paperboy digest build first")
+    return int(row.id), row.date
+
+
 def stored_edition(session: Session, date: dt.date | None) -> tuple[Edition, int]:
     """The edition of ``date`` (default: the latest) and its row id; EditionError, saying what
     to run, when there is none."""

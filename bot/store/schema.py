@@ -136,6 +136,7 @@ class EditionRow(Base):
     papers: Mapped[int] = mapped_column(Integer)
     climbing: Mapped[int] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
+    queued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # when it was last queued for everyone
 
 
 class EditionItemRow(Base):
@@ -187,7 +188,7 @@ class SubscriberRow(Base):
     hard_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class DeliveryRow(Base):

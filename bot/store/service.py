@@ -8,11 +8,11 @@ row here or in the editions: a rerun, a restart or a second machine reaches the 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, and_, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.models import FeedsWrite, IngestCheck, MailCheck, SkipKind
@@ -198,14 +198,35 @@ class Facts:
     mail: MailCheck | None
 
 
-def _delivery_counts(session: Session, edition: int | None = None) -> dict[str, int]:
-    query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
-    if edition is not None:
-        query = query.where(deliveries.c.edition_id == edition)
+UNFINISHED = ("pending", "sending", "failed", "uncertain")
+
+
+def _delivery_counts(session: Session, edition: int) -> dict[str, int]:
+    query = (select(deliveries.c.status, func.count()).where(deliveries.c.edition_id == edition)
+             .group_by(deliveries.c.status))
     return {status: int(n) for status, n in session.execute(query)}
 
 
-def facts(session: Session) -> Facts:
+def _unfinished(session: Session) -> dict[tuple[int, str], int]:
+    """Deliveries not done yet, per edition and status: a range of the status index, however
+    long the history of sent ones grows."""
+    query = (select(deliveries.c.edition_id, deliveries.c.status, func.count())
+             .where(deliveries.c.status.in_(UNFINISHED)).group_by(deliveries.c.edition_id, deliveries.c.status))
+    return {(edition, status): int(n) for edition, status, n in session.execute(query)}
+
+
+def _sent_up_to(session: Session, edition: int, cap: int) -> int:
+    """The edition's sent deliveries, counted no further than ``cap``."""
+    found = (select(literal(1)).select_from(deliveries)
+             .where(deliveries.c.edition_id == edition, deliveries.c.status == "sent").limit(cap).subquery())
+    return int(session.execute(select(func.count()).select_from(found)).scalar_one())
+
+
+def facts(session: Session, sent_cap: Callable[[int], int] | None = None) -> Facts:
+    """What the status and the health check read. With ``sent_cap`` (the daemon's tick, the
+    health endpoint) the last edition's deliveries are counted only as far as the health check
+    needs: its unfinished ones, and its sent ones up to ``sent_cap(failed)``; without, all of
+    them, by status (``paperboy status``). Either way no query reads the whole history."""
     dump = session.execute(
         select(dumps.c.ingested_at, dumps.c.path, dumps.c["items"], dumps.c.new)
         .order_by(dumps.c.ingested_at.desc(), dumps.c.id.desc()).limit(1)
@@ -214,14 +235,25 @@ def facts(session: Session) -> Facts:
         select(editions.c.id, editions.c.date, editions.c.created_at, editions.c.cutoff_at, editions.c.papers,
                editions.c.climbing, editions.c.note).order_by(editions.c.date.desc()).limit(1)
     ).first()
-    edition = EditionFact(*row, deliveries=_delivery_counts(session, row.id)) if row else None
+    unfinished = _unfinished(session)
+    edition = None
+    if row is not None:
+        if sent_cap is None:
+            counts = _delivery_counts(session, row.id)
+        else:
+            counts = {status: n for (number, status), n in unfinished.items() if number == row.id}
+            failed = counts.get("failed", 0)
+            counts["sent"] = _sent_up_to(session, row.id, sent_cap(failed)) if failed else 0
+        edition = EditionFact(*row, deliveries=counts)
     cutoff = edition.cutoff_at if edition else None
     since = select(func.count()).select_from(dumps)
     if cutoff is not None:
         since = since.where(dumps.c.ingested_at > cutoff)
     skip = session.execute(select(skipped.c.date, skipped.c.kind, skipped.c.due_at, skipped.c.reason)
                            .order_by(skipped.c.date.desc()).limit(1)).first()
-    counts = _delivery_counts(session)
+    counts = {}
+    for (_, status), n in unfinished.items():
+        counts[status] = counts.get(status, 0) + n
     return Facts(
         newest_dump=DumpFact(*dump) if dump else None,
         dumps_since_edition=int(session.execute(since).scalar_one()),

@@ -52,7 +52,7 @@ def edition(db: Database, settings: Settings) -> dt.date:
 
 def subscribe(db: Database, *addresses: str, **prefs: str) -> list[str]:
     with db.write() as session:
-        return [upsert_subscriber(session, normalise_address(a), preferences(**prefs), NOW).subscriber.address
+        return [upsert_subscriber(session, normalise_address(a), preferences(**prefs), dt.datetime.now(dt.UTC)).subscriber.address
                 for a in addresses]
 
 
@@ -363,3 +363,16 @@ def test_starttls_and_login_against_a_real_server(db: Database, mail_settings: S
     assert statuses(db)["second@example.org"] == "pending"
     plain = {s.name: s for s in check_mail(replace(secure, smtp_tls="none"))}
     assert not plain["connect"].ok
+
+
+def test_requeuing_looks_only_at_subscribers_changed_since(db: Database, mail_settings: Settings,
+                                                          edition: dt.date) -> None:
+    """The daemon re-queues the edition on every tick: a reader who confirms later is queued
+    once, and a tick with nobody new queues nobody."""
+    subscribe(db, "first@example.org")
+    assert send_edition(db, mail_settings).queued == 1
+    subscribe(db, "later@example.org")
+    again = send_edition(db, mail_settings)
+    assert (again.queued, again.sent) == (1, 1)
+    assert send_edition(db, mail_settings).queued == 0
+    assert statuses(db) == {"first@example.org": "sent", "later@example.org": "sent"}
