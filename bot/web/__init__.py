@@ -39,8 +39,8 @@ from bot.subscribers import (
     normalise_address,
     parse_list,
 )
-from bot.web.guard import CSRF_COOKIE, ConfirmLinks, Csrf, Guard, client_key
-from bot.web.site import Site, serve
+from bot.web.guard import CSRF_COOKIE, HEADERS, ConfirmLinks, Csrf, Guard, client_key
+from bot.web.site import FeedFront, Site, serve
 
 if TYPE_CHECKING:
     from bot.store import Database
@@ -315,7 +315,8 @@ def create_app(database: Database, settings: Settings, paperboy: Paperboy | None
         Route("/unsubscribe", web.unsubscribe, methods=["GET", "POST"]),
         Route("/manage", web.manage, methods=["GET", "POST"]),
     ]
-    middleware = [Middleware(Guard, log=access_log)]
+    middleware = [Middleware(FeedFront, site=web.site, log=access_log, security=HEADERS),
+                  Middleware(Guard, log=access_log)]
     if settings.web_trusted_proxies:
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.web_trusted_proxies)))
     middleware.append(Middleware(GZipMiddleware, minimum_size=1024))

@@ -140,6 +140,24 @@ def test_feeds_have_their_types_and_validators_and_answer_304(client: TestClient
                                      "Accept-Encoding": "gzip"}).status_code == 304
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("headers", [
+    {"Accept-Encoding": "identity"}, {"Accept-Encoding": "gzip"}, {"If-None-Match": "*"},
+    {"If-Modified-Since": format_datetime(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), usegmt=True)},
+], ids=["identity", "gzip", "if-none-match", "if-modified-since"])
+def test_the_feeds_fast_path_answers_as_the_route_does(client: TestClient, method: str,
+                                                       headers: dict[str, str]) -> None:
+    """Feeds are answered by FeedFront before the app; a query string sends the same request on
+    to the app's own route: status, headers and body must not differ."""
+    for path in ("/feed.xml", "/atom.xml", "/feed.json", "/topics/long-context-discuss-limitations.xml"):
+        fast = client.request(method, path, headers=headers)
+        routed = client.request(method, path + "?via=route", headers=headers)
+        assert fast.status_code == routed.status_code and fast.content == routed.content
+        vary = {v.strip() for v in routed.headers.get("vary", "").split(",") if v.strip()}  # GZip adds its own
+        assert {**dict(fast.headers), "vary": vary} == {**dict(routed.headers), "vary": vary}, path
+        assert fast.headers.get("vary", "") == ", ".join(sorted(vary)), path
+
+
 def test_head_gives_the_headers_without_the_body(client: TestClient) -> None:
     full = client.get("/atom.xml", headers={"Accept-Encoding": "identity"})
     head = client.head("/atom.xml", headers={"Accept-Encoding": "identity"})
