@@ -1,22 +1,35 @@
-"""The web front: requests per second for /feed.xml, conditional and not.
+"""The web front: /feed.xml against nginx serving the same bytes, and /subscribe at a steady rate.
 
-    python benchmarks/web.py [--papers 500] [--seconds 10] [--connections 32] [--database-url URL]
+    python benchmarks/web.py [--papers 500] [--seconds 10] [--connections 32] [--rounds 2]
+                             [--rate 100] [--subscribe-seconds 20] [--database-url URL]
 
-Builds an edition of ``--papers`` synthetic papers, starts ``paperboy serve`` (one uvicorn
-process) and loads it from loopback with wrk (Debian's package), which shares this machine's two
-cores with the server. Measured: GET /feed.xml with a matching If-None-Match (what feed readers
-send: a 304 from the cache), the same with If-Modified-Since, a full GET with gzip, and a full
-GET without. Prints a Markdown table.
+Builds an edition of ``--papers`` synthetic papers and starts ``paperboy serve`` (one uvicorn
+process) and nginx (Debian's nginx-light, one worker process, ``gzip_static``) serving the same
+feed bytes (and their gzip copy) from a folder. wrk (Debian's package) loads each from loopback,
+alternating, ``--rounds`` times; the rate is the median, and paperboy's share of nginx's is
+computed per round. Both servers and wrk share this machine's two cores. Requests: a matching
+If-None-Match (what feed readers send: a 304), If-Modified-Since, a full GET with gzip, and one
+without.
+
+/subscribe: an open-loop load (requests start every 1/``--rate`` s whether or not earlier ones
+finished, so a slow server shows in the latency instead of slowing the load) of distinct
+addresses, each from its own client address (X-Forwarded-For, the server trusting loopback as
+its proxy), for ``--subscribe-seconds``; latency from each request's scheduled start to its last
+byte. The confirmation mails go to the Maildir through the notices outbox; how long the last
+one took to be written after the load ended is shown too. Prints Markdown tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
+import gzip
 import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -27,6 +40,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import clean_env, reset_schema
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    types {{ application/rss+xml xml; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        gzip_static on;
+        location / {{ }}
+    }}
+}}
+"""
 
 
 def free_port() -> int:
@@ -45,60 +76,141 @@ def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> tuple[f
     return rate, p99[1] if p99 else "?"
 
 
+def validators(url: str) -> tuple[str, str, bytes]:
+    with urllib.request.urlopen(url) as response:
+        return response.headers["ETag"], response.headers["Last-Modified"], response.read()
+
+
+def wait_for(url: str) -> None:
+    for _ in range(150):
+        try:
+            with urllib.request.urlopen(url):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer")
+
+
+async def subscribe_load(base: str, rate: float, seconds: float) -> tuple[list[float], int]:
+    """Latencies (s) of an open-loop subscribe load, and how many answers were not 200."""
+    import httpx
+
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
+                                 timeout=30) as client:
+        page = await client.get(base)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]  # type: ignore[index]
+        cookie = client.cookies.get("paperboy_csrf")
+        latencies: list[float] = []
+        bad = 0
+
+        async def one(n: int, at: float) -> None:
+            nonlocal bad
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            answer = await client.post(base + "subscribe", data={"email": f"reader{n}@example.org", "csrf": csrf},
+                                       headers={"X-Forwarded-For": f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}",
+                                                "Cookie": f"paperboy_csrf={cookie}"})
+            latencies.append(time.perf_counter() - at)
+            bad += answer.status_code != 200
+
+        start = time.perf_counter() + 0.5
+        await asyncio.gather(*(one(n, start + n / rate) for n in range(int(rate * seconds))))
+    return latencies, bad
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--papers", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--subscribe-seconds", type=float, default=20)
     parser.add_argument("--database-url")
     parser.add_argument("--work", type=Path, default=Path("/tmp/paperboy-bench-web"))
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install -y wrk")
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            sys.exit(f"{tool} is not installed: apt-get install -y wrk nginx-light")
     shutil.rmtree(args.work, ignore_errors=True)
     (args.work / "inbox").mkdir(parents=True)
     url = args.database_url or f"sqlite:///{args.work / 'paperboy.db'}"
     reset_schema(url)
-    port = free_port()
+    port, nginx_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}/"
     env = clean_env(PAPERBOY_DATABASE_URL=url, PAPERBOY_INBOX=str(args.work / "inbox"),
                     PAPERBOY_PUBLIC_DIR=str(args.work / "public"), PAPERBOY_OUTBOX=str(args.work / "outbox"),
-                    PAPERBOY_SECRET_KEY="benchmark-secret", PAPERBOY_BASE_URL=base)
+                    PAPERBOY_SECRET_KEY="benchmark-secret", PAPERBOY_BASE_URL=base,
+                    PAPERBOY_WEB_TRUSTED_PROXIES="127.0.0.1")
     subprocess.run([sys.executable, "-m", "bot.sources.dumpgen", str(args.work / "inbox" / "today.txt"),
                     "--layout", "blocks-with-meta", "--papers", str(args.papers)], check=True, cwd=ROOT,
                    capture_output=True)
     subprocess.run([sys.executable, "-m", "bot", "run", "--once"], env=env, check=True, cwd=ROOT, capture_output=True)
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nginx = None
     try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(base + "feed.xml") as response:
-                    etag, modified = response.headers["ETag"], response.headers["Last-Modified"]
-                    size = len(response.read())
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_for(base + "feed.xml")
+        etag, modified, body = validators(base + "feed.xml")
+        root = args.work / "static"
+        root.mkdir()
+        (root / "feed.xml").write_bytes(body)
+        (root / "feed.xml.gz").write_bytes(gzip.compress(body, 6, mtime=0))
+        conf = args.work / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(work=args.work, port=nginx_port, root=root))
+        nginx = subprocess.Popen(["nginx", "-c", str(conf), "-e", str(args.work / "nginx-error.log")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(f"http://127.0.0.1:{nginx_port}/feed.xml")
+        n_etag, n_modified, _ = validators(f"http://127.0.0.1:{nginx_port}/feed.xml")
         rows = []
-        for name, headers in (
-            ("conditional GET, If-None-Match matches (304)", [f"If-None-Match: {etag}"]),
-            ("conditional GET, If-Modified-Since (304)", [f"If-Modified-Since: {modified}"]),
-            ("full GET, gzip", ["Accept-Encoding: gzip"]),
-            ("full GET, identity", []),
+        for name, ours, theirs in (
+            ("conditional GET, If-None-Match matches (304)", [f"If-None-Match: {etag}"], [f"If-None-Match: {n_etag}"]),
+            ("conditional GET, If-Modified-Since (304)", [f"If-Modified-Since: {modified}"],
+             [f"If-Modified-Since: {n_modified}"]),
+            ("full GET, gzip", ["Accept-Encoding: gzip"], ["Accept-Encoding: gzip"]),
+            ("full GET, identity", [], []),
         ):
-            rate, p99 = wrk(base + "feed.xml", args.seconds, args.connections, headers)
-            rows.append((name, rate, p99))
+            mine, nginx_rates, shares, p99s = [], [], [], []
+            for _ in range(args.rounds):
+                n_rate, _ = wrk(f"http://127.0.0.1:{nginx_port}/feed.xml", args.seconds, args.connections, theirs)
+                rate, p99 = wrk(base + "feed.xml", args.seconds, args.connections, ours)
+                mine.append(rate)
+                nginx_rates.append(n_rate)
+                shares.append(rate / n_rate)
+                p99s.append(p99)
+            rows.append((name, mine, nginx_rates, shares, p99s))
+
+        latencies, bad = asyncio.run(subscribe_load(base, args.rate, args.subscribe_seconds))
+        ended = time.perf_counter()
+        expected = int(args.rate * args.subscribe_seconds)
+        new = args.work / "outbox" / "new"
+        while len(list(new.iterdir()) if new.is_dir() else []) < expected and time.perf_counter() - ended < 120:
+            time.sleep(0.05)
+        mailed = len(list(new.iterdir())) if new.is_dir() else 0
+        drained = time.perf_counter() - ended
     finally:
         server.terminate()
         server.wait(20)
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(20)
     backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(f"Measured {dt.date.today()} on {os.cpu_count()} cores, {backend}; /feed.xml of {args.papers} papers "
-          f"({size / 1024:.0f} KiB), wrk -t2 -c{args.connections} -d{args.seconds}s on loopback, "
-          "one uvicorn process.\n")
-    print("| request | requests/s | p99 latency | target |")
-    print("|---|---|---|---|")
-    for name, rate, p99 in rows:
-        print(f"| {name} | {rate:,.0f} | {p99} | {'≥ 1,000/s' if '304' in name else ''} |")
+          f"({len(body) / 1024:.0f} KiB), wrk -t2 -c{args.connections} -d{args.seconds}s on loopback, "
+          f"one uvicorn process against one nginx worker, {args.rounds} rounds alternated.\n")
+    print("| request | paperboy req/s | nginx req/s | paperboy / nginx | paperboy p99 | target |")
+    print("|---|---|---|---|---|---|")
+    for name, mine, theirs, shares, p99s in rows:
+        print(f"| {name} | {statistics.median(mine):,.0f} | {statistics.median(theirs):,.0f} | "
+              f"{statistics.median(shares):.0%} ({min(shares):.0%}–{max(shares):.0%}) | {', '.join(p99s)} | "
+              f"{'≥ 15 %' if '304' in name else ''} |")
+    latencies.sort()
+    print(f"\n| /subscribe, {args.rate:.0f} req/s open loop for {args.subscribe_seconds:.0f} s | result | target |")
+    print("|---|---|---|")
+    print(f"| latency p50 / p99 / max | {latencies[len(latencies) // 2] * 1000:.0f} / "
+          f"{latencies[int(len(latencies) * 0.99)] * 1000:.0f} / {latencies[-1] * 1000:.0f} ms | p99 ≤ 100 ms |")
+    print(f"| answers other than 200 | {bad} of {len(latencies)} | 0 |")
+    print(f"| confirmation mails written to the Maildir | {mailed} of {expected}, the last {drained:.1f} s after "
+          "the load ended | all |")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import datetime as dt
 import hmac
 from collections.abc import Callable
 
+from sqlalchemy.orm import Session
+
 from bot.clock import utc_now
 from bot.store import Database
 from bot.store import limits as limit_store
@@ -22,6 +24,20 @@ class Limits:
         self._clock = clock or utc_now
 
     def allow(self, bucket: str, key: str, limit: int, window: int) -> bool:
-        digest = hmac.new(self._secret, f"{bucket}:{key}".encode(), "sha256").hexdigest()
+        return self.first_refused([(bucket, key, limit, window)]) is None
+
+    def first_refused(self, hits: list[tuple[str, str, int, int]]) -> str | None:
+        """Count ``hits`` (bucket, key, limit, window) in order, in one transaction, up to the
+        first over its limit: that one's bucket, or None when all are within."""
         with self._database.write() as session:
-            return limit_store.hit(session, bucket, digest, limit=limit, window=window, now=self._clock())
+            return self.count(session, hits)
+
+    def count(self, session: Session, hits: list[tuple[str, str, int, int]]) -> str | None:
+        """:meth:`first_refused` in the caller's transaction (a request that writes anyway
+        counts its limits in the same one)."""
+        now = self._clock()
+        for bucket, key, limit, window in hits:
+            digest = hmac.new(self._secret, f"{bucket}:{key}".encode(), "sha256").hexdigest()
+            if not limit_store.hit(session, bucket, digest, limit=limit, window=window, now=now):
+                return bucket
+        return None

@@ -17,6 +17,7 @@ from bot.store import Database, problem
 
 log = logging.getLogger("paperboy")
 RECHECK_SECONDS = 60.0  # retries fall due without a request to wake the worker
+GATHER_SECONDS = 0.2  # after a wake, the notices of the requests that follow go in the same batch
 
 
 class Notices:
@@ -55,9 +56,9 @@ class Notices:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(RECHECK_SECONDS)
-            self._wake.clear()
-            if self._stop.is_set():
+            if self._stop.wait(GATHER_SECONDS):
                 return
+            self._wake.clear()
             try:
                 self.send_due()
             except (PaperboyError, OSError) as exc:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy.orm import Session
+
 from bot.clock import Clock
 from bot.errors import AddressError, PaperboyError
 from bot.models import Preferences, Subscriber
@@ -102,12 +104,18 @@ class Subscriptions:
 
     # The reader, from the web ----------------------------------------------------------------
 
-    def ask_to_confirm(self, address: str, follow: tuple[str, ...], confirm_link: Callable[[str], str]) -> None:
+    def ask_to_confirm(self, address: str, follow: tuple[str, ...], confirm_link: Callable[[str], str],
+                       within: Callable[[Session], str | None] | None = None) -> str | None:
         """A subscribe request: a new or former address becomes pending and is mailed a confirmation
         link; an active one gets a note with its manage link instead. The mail is queued in the
         same transaction (the notices worker sends it), and the caller answers the same whatever
-        happens here, so nothing tells whether an address is known."""
+        happens here, so nothing tells whether an address is known. ``within`` counts the
+        request against its rate limits first, in that transaction: what it returns (the limit
+        that refused) stops the request, and is returned."""
         with self._database.write() as session:
+            refused = within(session) if within is not None else None
+            if refused is not None:
+                return refused
             result = store.request_subscription(session, address, Preferences(follow=follow), self._now())
             if result.outcome == "kept":
                 manage = manage_link(self._settings.base_url, self._signer().sign(result.subscriber.token, "manage"))
@@ -115,13 +123,14 @@ class Subscriptions:
                     "Someone, probably you, asked to subscribe this address to paperboy's daily digest.\n"
                     "It is subscribed already. To choose your topics or unsubscribe:\n\n"
                     f"  {manage}\n\nIf it was not you, you can ignore this message.\n"), self._now())
-                return
+                return None
             link = confirm_link(result.subscriber.token)
             notice_store.queue(session, address, "Confirm your subscription to paperboy", (
                 "Someone, probably you, asked to subscribe this address to paperboy, a daily digest of\n"
                 "trending research papers. To confirm, open this link and press the button:\n\n"
                 f"  {link}\n\nThe link works for three days. If it was not you, ignore this message:\n"
                 "nothing will be sent to you.\n"), self._now())
+        return None
 
     def find(self, token: str) -> Subscriber | None:
         with self._database.read() as session:

@@ -188,26 +188,32 @@ class Web:
             return self._message("Please try again", "The form had expired or did not come from this site. "
                                  "Reload the page and submit it again.", 403,
                                  links=[("Back to the form", self.settings.base_url + "#subscribe")])
-        client = client_key(request.client.host if request.client else None)
-        if not await run_in_threadpool(self.limits.allow, "client", client, *PER_CLIENT):
-            return self._message("Too many requests", "Too many subscriptions from here; try again in an hour.", 429)
+        client = ("client", client_key(request.client.host if request.client else None), *PER_CLIENT)
         try:
             address = normalise_address((form.get("email") or [""])[0])
             follow = parse_list([s for s in form.get("follow", []) if s], "topic")
         except AddressError as exc:
+            if not await run_in_threadpool(self.limits.allow, *client):
+                return self._too_many()
             return self._message("Check the address", str(exc), 400,
                                  links=[("Back to the form", self.settings.base_url + "#subscribe")])
-        if await run_in_threadpool(self._ask_to_confirm, address, follow):
+        refused = await run_in_threadpool(self._ask_to_confirm, client, address, follow)
+        if refused == "client":
+            return self._too_many()
+        if refused is None:
             self.notices.poke()
         return self._message(*SENT)
 
-    def _ask_to_confirm(self, address: str, follow: tuple[str, ...]) -> bool:
-        """Within the mailbox's limit, the subscription recorded and its mail queued (the notices
-        worker sends it): the request waits for the database, never for a mail server."""
-        if not self.limits.allow("mailbox", mailbox_key(address), *PER_MAILBOX):
-            return False
-        self.subscriptions.ask_to_confirm(address, follow, self._confirm_link)
-        return True
+    def _too_many(self) -> Response:
+        return self._message("Too many requests", "Too many subscriptions from here; try again in an hour.", 429)
+
+    def _ask_to_confirm(self, client: tuple[str, str, int, int], address: str, follow: tuple[str, ...]) -> str | None:
+        """Within the client's and the mailbox's limits, the subscription recorded and its mail
+        queued, all in one transaction (the notices worker sends the mail): the request waits
+        for the database, never for a mail server. Returns the limit that refused."""
+        hits = [client, ("mailbox", mailbox_key(address), *PER_MAILBOX)]
+        return self.subscriptions.ask_to_confirm(address, follow, self._confirm_link,
+                                                 within=lambda session: self.limits.count(session, hits))
 
     def _confirm_link(self, token: str) -> str:
         return f"{self.settings.base_url}confirm?token={self.confirm_links.make(token)}"

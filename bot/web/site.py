@@ -11,6 +11,7 @@ a dictionary lookup and a header comparison.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import logging
@@ -48,7 +49,7 @@ class Document:
 
     def headers(self, gzipped: bool) -> dict[str, str]:
         return {"ETag": self.etag[:-1] + '-gz"' if gzipped else self.etag,
-                "Last-Modified": format_datetime(self.last_modified, usegmt=True),
+                "Last-Modified": _http_date(self.last_modified),
                 "Cache-Control": f"public, max-age={FEEDS_MAX_AGE}", "Vary": "Accept-Encoding"}
 
 
@@ -104,6 +105,11 @@ def _newest(path: str, editions: tuple[Edition, ...], updated: dt.datetime) -> d
     return updated
 
 
+@functools.lru_cache(maxsize=256)
+def _http_date(moment: dt.datetime) -> str:
+    return format_datetime(moment, usegmt=True)
+
+
 def _etags(header: str) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 
@@ -119,6 +125,8 @@ def _not_modified(if_none_match: str | None, since: str | None, document: Docume
         tags = _etags(if_none_match)
         return "*" in tags or etag in tags or document.etag in tags
     if since:
+        if since == _http_date(document.last_modified):  # what readers send back: no date to parse
+            return True
         try:
             when = parsedate_to_datetime(since)
         except (TypeError, ValueError):

@@ -99,3 +99,23 @@ def test_a_subscribe_request_does_not_wait_for_the_mail_server(db: Database, mai
         assert second.status_code == 200, "answered while the worker is still waiting for the server"
         stalled.recorder.release.set()
     assert set(statuses(db)) == {"ada@example.org", "bob@example.org"}, "both queued by their requests"
+
+
+@pytest.mark.parametrize("to", ["ada@example.org", "zoë@example.org"])
+def test_a_notice_written_out_directly_reads_as_the_email_library_writes_it(mail_settings: Settings,
+                                                                           to: str) -> None:
+    import email
+    import email.policy
+
+    from bot.deliver.notice import notice, notice_bytes
+
+    text = "Hello,\n\n  https://papers.example.org/confirm?token=abc.def\n\nBye.\n"
+    ours = email.message_from_bytes(notice_bytes(mail_settings, to, "Confirm", text, NOW), policy=email.policy.default)
+    made = notice(mail_settings, to, "Confirm", text, NOW)
+    theirs = email.message_from_bytes(made.as_bytes(policy=made.policy.clone(linesep="\r\n")),
+                                      policy=email.policy.default)
+    for name in ("From", "To", "Subject", "Date", "Auto-Submitted", "Content-Type"):
+        assert str(ours[name]) == str(theirs[name]), name
+    assert ours.get_content() == theirs.get_content()  # type: ignore[attr-defined]
+    assert ours.get_content().replace("\r\n", "\n") == text  # type: ignore[attr-defined]
+    assert str(ours["Message-ID"]).endswith("@papers.example.org>")
