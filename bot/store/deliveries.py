@@ -76,15 +76,17 @@ def edition_id(session: Session, date: dt.date) -> int | None:
 
 
 QUEUE_SLACK = dt.timedelta(hours=1)
-"""How far before an edition's last queuing re-queuing looks again: a subscriber confirmed in a
-transaction that was still open then (or by a process whose clock is behind) is not missed."""
+"""How far before the newest change an edition's last queuing saw re-queuing looks again: a
+subscriber confirmed in a transaction still open then, or by a process whose clock is behind
+the others', is not missed."""
 
 
 def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.datetime) -> int:
     """Queue the edition for every active subscriber not queued yet, in one statement. After the
-    first time, only subscribers changed since the edition was last queued (less
-    :data:`QUEUE_SLACK`) are looked at: the daemon re-queues on every tick, and a list of a
-    million would otherwise be read whole each time.
+    first time, only subscribers changed since the newest change that queuing saw (less
+    :data:`QUEUE_SLACK`; both are the subscribers' own ``updated_at``, not this clock) are looked
+    at: the daemon re-queues on every tick, and a list of a million would otherwise be read
+    whole each time.
 
     The Message-ID is made here and stored: ``<YYYY-MM-DD.subscriber.nonce@domain>``; the nonce
     (one per queuing) keeps ids unique should the database ever be rebuilt.
@@ -96,13 +98,14 @@ def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.
         literal(edition), subscribers.c.id, message_id, literal("pending"), literal(0),
         literal(now, UTCDateTime()), literal(now, UTCDateTime()),
     ).where(subscribers.c.status == "active")
-    last = session.execute(select(editions.c.queued_at).where(editions.c.id == edition)).scalar()
+    last = session.execute(select(editions.c.queued_through).where(editions.c.id == edition)).scalar()
     if last is not None:
         source = source.where(subscribers.c.updated_at >= last - QUEUE_SLACK)
+    newest = session.execute(select(func.max(subscribers.c.updated_at))).scalar()
     statement = conflict_insert(session, deliveries).from_select(
         ["edition_id", "subscriber_id", "message_id", "status", "attempts", "next_attempt_at", "created_at"], source,
     ).on_conflict_do_nothing()
-    session.execute(update(editions).where(editions.c.id == edition).values(queued_at=now))
+    session.execute(update(editions).where(editions.c.id == edition).values(queued_through=newest))
     # psycopg reports no row count for INSERT … SELECT: count what it returns
     if session.get_bind().dialect.name == "postgresql":
         queued = statement.returning(deliveries.c.id).cte("queued")

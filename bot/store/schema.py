@@ -136,7 +136,8 @@ class EditionRow(Base):
     papers: Mapped[int] = mapped_column(Integer)
     climbing: Mapped[int] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
-    queued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # when it was last queued for everyone
+    # the newest subscriber change its last queuing saw: re-queuing looks only at later ones
+    queued_through: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class EditionItemRow(Base):

@@ -52,7 +52,7 @@ def edition(db: Database, settings: Settings) -> dt.date:
 
 def subscribe(db: Database, *addresses: str, **prefs: str) -> list[str]:
     with db.write() as session:
-        return [upsert_subscriber(session, normalise_address(a), preferences(**prefs), dt.datetime.now(dt.UTC)).subscriber.address
+        return [upsert_subscriber(session, normalise_address(a), preferences(**prefs), NOW).subscriber.address
                 for a in addresses]
 
 
