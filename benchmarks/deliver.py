@@ -200,6 +200,59 @@ def child_paperboy(url: str, port: int, concurrency: int, **changes: float) -> d
             "cpu_ms": (cpu_seconds() - cpu) * 1000 / max(1, summary.sent)}
 
 
+def child_queue(url: str) -> dict[str, float]:
+    """The edition queued for everyone, nothing sent: what several senders then share."""
+    from bot.deliver import _domain
+    from bot.store import deliveries as outbox
+    from bot.store.editions import edition_ref
+
+    database = open_database(url)
+    settings = settings_for(url, 25, 4)
+    with database.write() as session:
+        session.execute(outbox.deliveries.delete())
+        number, day = edition_ref(session, DATE)
+        return {"queued": outbox.enqueue(session, number, day, _domain(settings), NOW)}
+
+
+def child_sender(url: str, port: int, concurrency: int) -> dict[str, float]:
+    """One ``paperboy send`` among several on one outbox (the edition queued already)."""
+    from bot.deliver import send_edition
+
+    database = open_database(url)
+    summary = send_edition(database, settings_for(url, port, concurrency))
+    assert summary.failed == 0, summary
+    return {"sent": summary.sent, "cpu_ms": 0.0}
+
+
+def postgres_cpu() -> float:
+    """CPU seconds used so far by this machine's PostgreSQL processes (a local server only)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, _, rest = stat.read_text().rpartition(")")
+            fields = rest.split()
+            if name.endswith("(postgres"):
+                total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def processes(url: str, port: int, concurrency: int, count: int) -> dict[str, float]:
+    """``count`` senders started at once on one queued outbox: the rate of all of them together,
+    whether every delivery went out once (their sent counts add up to the queue), and the
+    PostgreSQL server's CPU per message."""
+    queued = run_child("queue", url)["queued"]
+    server_cpu = postgres_cpu()
+    started = time.perf_counter()
+    children = [subprocess.Popen([sys.executable, __file__, "--child", "sender", url, str(port), str(concurrency)],
+                                 stdout=subprocess.PIPE, text=True) for _ in range(count)]
+    sent = [json.loads(child.communicate()[0])["sent"] for child in children]
+    seconds = time.perf_counter() - started
+    return {"queued": queued, "sent": sum(sent), "each": sent, "seconds": seconds, "rate": sum(sent) / seconds,
+            "server_ms": (postgres_cpu() - server_cpu) * 1000 / max(1, sum(sent))}
+
+
 def child_concurrent(url: str, port: int) -> dict[str, float]:
     """Two senders at once (the second a second later), a lease of 10 s, uncertain resends due
     at once: the deliveries are queued first so both work on the same outbox."""
@@ -328,6 +381,8 @@ def main() -> None:
     parser.add_argument("--previous", default="",
                         help="git revision to compare with, in the same run (default: none)")
     parser.add_argument("--faults", action="store_true", help="also run the fault cases (aiosmtpd sinks)")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="PostgreSQL: also run 1 and then this many `paperboy send` at once on one outbox")
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out" / "deliver")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -340,6 +395,8 @@ def main() -> None:
         result = {"setup": lambda: child_setup(rest[0], int(rest[1]), Path(rest[2])),
                   "baseline": lambda: child_baseline(rest[0], int(rest[1]), int(rest[2])),
                   "paperboy": lambda: child_paperboy(rest[0], int(rest[1]), int(rest[2]), **uncertain),
+                  "queue": lambda: child_queue(rest[0]),
+                  "sender": lambda: child_sender(rest[0], int(rest[1]), int(rest[2])),
                   "concurrent": lambda: child_concurrent(rest[0], int(rest[1]))}[task]()
         print(json.dumps(result))
         return
@@ -381,6 +438,15 @@ def main() -> None:
             print(f"| the same from {args.previous} (before the lease heartbeat, the take-up and the deadline "
                   f"watch) | {old_rate:,.0f} messages/s; this code: {our_rate / old_rate - 1:+.1%} "
                   f"| cost ≤ 5 % | {max(r['peak_mb'] for r in before):.0f} MB |")
+        if args.processes and args.database_url:
+            for count in (1, args.processes):
+                result = processes(url, port, args.concurrency, count)
+                assert result["sent"] == result["queued"], result
+                print(f"| {count} `paperboy send` process{'es' if count > 1 else ''} at once on one outbox, "
+                      f"{args.concurrency} connections each | {result['rate']:,.0f} messages/s together; sent "
+                      f"{int(result['sent']):,} of {int(result['queued']):,} queued, each once "
+                      f"({', '.join(f'{n:,}' for n in result['each'])}); PostgreSQL server CPU "
+                      f"{result['server_ms']:.2f} ms per message | | |")
         if args.faults:
             for row in faults(lambda name: fresh_database(args.database_url, work, name), args.subscribers, work):
                 print(row)

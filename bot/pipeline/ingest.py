@@ -91,7 +91,7 @@ def ingest(
 
 
 def _record_check(database: Database, sources: list[str], summary: IngestSummary, at: dt.datetime) -> None:
-    with database.write() as session:
+    with database.write(durable=False) as session:  # a status line, written again by the next check
         service_store.record_ingest(session, IngestCheck(
             at, tuple(sources), len(summary.files), summary.count("ingested"), summary.count("unchanged"),
             summary.count("failed"), summary.new, tuple(summary.errors)))

@@ -149,12 +149,12 @@ def _edition(database: Database, settings: Settings, calendar: Calendar, now: dt
     else:
         date, due = calendar.local_date(now), now
     with database.read() as session:
-        found = edition_store.find_edition(session, date)
+        found = edition_store.edition_head(session, date)
         skip = service_store.find_skip(session, date) if on_schedule else None
         last = service_store.last_decided(session)
     if found is not None:
         log.info("edition %s: built before (%d papers)", date, found.papers)
-        return EditionStep("found", date, due, found.papers, len(found.sections), found.note, found.created_at)
+        return EditionStep("found", date, due, found.papers, found.sections, found.note, found.created_at)
     if skip is not None:
         return EditionStep(skip.kind, date, due, note=skip.reason)
     if on_schedule:
@@ -305,7 +305,7 @@ def _feeds(database: Database, settings: Settings, now: dt.datetime, *, rebuilt:
 
 def _health(database: Database, settings: Settings, now: dt.datetime) -> Health:
     verdict = health(database, settings, now, thorough=False)
-    with database.write() as session:
+    with database.write(durable=False) as session:  # the next tick writes it again
         service_store.record_health(session, now, verdict.verdict, verdict.reasons)
     if verdict.ok:
         log.info("health: ok")

@@ -112,7 +112,7 @@ class Subscriptions:
         happens here, so nothing tells whether an address is known. ``within`` counts the
         request against its rate limits first, in that transaction: what it returns (the limit
         that refused) stops the request, and is returned."""
-        with self._database.write() as session:
+        with self._database.write(durable=False) as session:  # a lost request is asked again
             refused = within(session) if within is not None else None
             if refused is not None:
                 return refused

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, distinct, func, insert, select
 from sqlalchemy.orm import Session
 
 from bot.errors import EditionError
@@ -126,6 +126,26 @@ def stored_edition(session: Session, date: dt.date | None) -> tuple[Edition, int
     if found is None:
         raise EditionError(f"no edition for {date}: run paperboy digest build --date {date}")
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class EditionHead:
+    """What the daemon's tick reports of an edition built before, without reading its papers."""
+
+    papers: int
+    sections: int
+    note: str | None
+    created_at: dt.datetime
+
+
+def edition_head(session: Session, date: dt.date) -> EditionHead | None:
+    head = session.execute(select(editions.c.id, editions.c.papers, editions.c.note, editions.c.created_at)
+                           .where(editions.c.date == date)).first()
+    if head is None:
+        return None
+    sections = session.execute(select(func.count(distinct(items.c.topic_slug)))
+                               .where(items.c.edition_id == head.id, items.c.section != "climbing")).scalar_one()
+    return EditionHead(head.papers, int(sections), head.note, head.created_at)
 
 
 def find_edition(session: Session, date: dt.date) -> Edition | None:

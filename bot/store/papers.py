@@ -16,7 +16,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import JSON, Connection, Date, Table, and_, any_, bindparam, case, func, insert, select, update
+from sqlalchemy import JSON, Connection, Date, Table, and_, any_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -271,9 +271,16 @@ def _typed(name: str, column: str):  # type: ignore[no-untyped-def]
 
 
 _UP = _typed("up", "upvotes")
+_FILLS = [(papers.c.abstract, _typed("abstract", "abstract")), (papers.c.author_count, _typed("ac", "author_count")),
+          (papers.c.organization, _typed("org", "organization")), (papers.c.published, _typed("pub", "published")),
+          (papers.c.authors, _typed("authors", "authors")), (papers.c.categories, _typed("cats", "categories"))]
 _REFRESH = (
     update(papers)
-    .where(papers.c.id == _typed("pid", "id"))
+    # only rows it changes: rewriting a row with its own values still writes its page (and, on
+    # PostgreSQL, a new version of it in every index), and most sightings change nothing
+    .where(papers.c.id == _typed("pid", "id"),
+           or_(and_(_UP.is_not(None), papers.c.upvotes.is_(None) | (papers.c.upvotes < _UP)),
+               *(and_(column.is_(None), value.is_not(None)) for column, value in _FILLS)))
     .values(
         upvotes=case(
             (and_(_UP.is_not(None), papers.c.upvotes.is_(None) | (papers.c.upvotes < _UP)), _UP),
