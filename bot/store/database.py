@@ -74,7 +74,10 @@ class Database:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         options: dict[str, Any] = {"echo": echo}
         if self.dialect == "postgresql":
-            options["pool_pre_ping"] = True
+            # Connections beyond pool_size are closed when given back: with SQLAlchemy's default
+            # of 5, a web process's worker threads opened and closed a server connection (a
+            # fork on the server) for most requests once more than five were in flight.
+            options.update(pool_pre_ping=True, pool_size=20, max_overflow=20)
         try:
             self.engine = create_engine(parsed, **options)
         except (ArgumentError, ImportError) as exc:

@@ -22,14 +22,15 @@ def hit(session: Session, bucket: str, key: str, *, limit: int, window: int, now
     """Count one request for ``key`` and say whether it is within ``limit`` per ``window`` seconds."""
     moment = now.timestamp()
     start = int(moment // window) * window
+    earlier = table.alias("earlier")
+    previous_count = (select(earlier.c.count).where(earlier.c.bucket == bucket, earlier.c.key == key,
+                                                     earlier.c.window_start == start - window).scalar_subquery())
     statement = conflict_insert(session, table).values(bucket=bucket, key=key, window_start=start, count=1)
     statement = statement.on_conflict_do_update(
         index_elements=["bucket", "key", "window_start"], set_={"count": table.c.count + 1},
-    ).returning(table.c.count)
-    current = int(session.execute(statement).scalar_one())
-    previous = session.execute(select(table.c.count).where(
-        table.c.bucket == bucket, table.c.key == key, table.c.window_start == start - window)).scalar()
+    ).returning(table.c.count, previous_count)  # the last window's count in the same round trip
+    current, previous = session.execute(statement).one()
     overlap = 1 - (moment - start) / window
     if random.random() < 0.01:  # forget windows no estimate reads any more, now and then
         session.execute(delete(table).where(table.c.window_start < start - window))
-    return current + (previous or 0) * overlap <= limit
+    return bool(int(current) + (previous or 0) * overlap <= limit)
