@@ -225,14 +225,15 @@ def child_sender(url: str, port: int, concurrency: int) -> dict[str, float]:
 
 
 def postgres_cpu() -> float:
-    """CPU seconds used so far by this machine's PostgreSQL processes (a local server only)."""
+    """CPU seconds used so far by this machine's PostgreSQL processes (a local server only): the
+    live ones', and through the postmaster's children times those of backends that have ended."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             name, _, rest = stat.read_text().rpartition(")")
             fields = rest.split()
             if name.endswith("(postgres"):
-                total += int(fields[11]) + int(fields[12])
+                total += sum(int(f) for f in fields[11:15])
         except (OSError, IndexError, ValueError):
             continue
     return total / os.sysconf("SC_CLK_TCK")
