@@ -15,7 +15,6 @@ import jinja2
 
 from bot.clock import utc_now
 from bot.deliver.copies import Copies
-from bot.deliver.lease import reclaim_dead, worker_name
 from bot.deliver.outbox import Progress, Run, run
 from bot.deliver.transport import Transport, open_transport
 from bot.digest import for_subscriber
@@ -97,11 +96,8 @@ def _deliver(database: Database, settings: Settings, day: dt.date | None, number
              transport: Callable[[], Transport] | None, progress: Progress | None,
              clock: Callable[[], dt.datetime], stop: threading.Event | None,
              templates: jinja2.Environment | None = None, link_signer: Signer | None = None) -> SendSummary:
-    """The composition root passes its templates and signer; a direct call makes its own. When
-    nothing is due soon (the daemon's idle tick), no sender starts."""
+    """The composition root passes its templates and signer; a direct call makes its own."""
     started = clock()
-    if not queued and not _due_soon(database, settings, number, started):
-        return SendSummary(day or started.date(), queued=0)
     work = Run(database=database, settings=settings, transport=transport or (lambda: open_transport(settings)),
                signer=link_signer or signer(database, settings),
                copies=Copies(database, settings, templates or environment(settings.templates_dir), started),
@@ -110,15 +106,6 @@ def _deliver(database: Database, settings: Settings, day: dt.date | None, number
     return SendSummary(day or started.date(), queued=queued, sent=tally.sent,
                        failed=tally.failed, skipped=tally.skipped, retrying=tally.retrying,
                        uncertain=tally.uncertain, seconds=(clock() - started).total_seconds())
-
-
-def _due_soon(database: Database, settings: Settings, edition: int | None, now: dt.datetime) -> bool:
-    """Whether a delivery is due within ``delivery.wait_seconds`` (as a sender would wait for it),
-    after taking back the claims of senders of this host that died."""
-    reclaim_dead(database, worker_name())
-    with database.read() as session:
-        due = outbox.next_due(session, edition, exclude_worker=worker_name())
-    return due is not None and (due - now).total_seconds() <= settings.delivery_wait_seconds
 
 
 def _dry_run(database: Database, edition: Edition, number: int) -> SendSummary:

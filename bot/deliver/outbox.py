@@ -198,13 +198,22 @@ class Run:
             if not claims and not self._wait_for_more(connection):
                 return
 
-    def _wait_for_more(self, connection: Connection) -> bool:
+    def _next_due(self, connection: Connection | None = None) -> float | None:
+        """Seconds until a delivery of this run becomes claimable, when that is within
+        ``delivery.wait_seconds``; None when nothing is due that soon."""
         with self.database.write(connection) as session:
             due = outbox.next_due(session, self.edition, exclude_worker=self.worker)
         if due is None:
-            return False
+            return None
         wait = (due - self.clock()).total_seconds()
-        if wait > self.settings.delivery_wait_seconds:
+        return None if wait > self.settings.delivery_wait_seconds else wait
+
+    def due_soon(self) -> bool:
+        return self._next_due() is not None
+
+    def _wait_for_more(self, connection: Connection) -> bool:
+        wait = self._next_due(connection)
+        if wait is None:
             return False
         self.halt.wait(min(max(wait, 0.05), 1.0))
         return True
@@ -357,8 +366,11 @@ class Run:
 
 
 def run(work: Run) -> Tally:
-    """Run the threads until nothing is due soon; re-raise the first fatal error."""
+    """Run the threads until nothing is due soon; re-raise the first fatal error. When nothing is
+    due soon from the start (the daemon's idle tick), no thread starts."""
     reclaim_dead(work.database, work.worker)
+    if not work.due_soon():
+        return work.tally
     threads = [threading.Thread(target=work.thread, name=f"sender-{n}", daemon=True)
                for n in range(work.settings.delivery_concurrency)]
     watcher = threading.Thread(target=work.watcher, name="sender-watch", daemon=True)

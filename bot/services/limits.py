@@ -24,17 +24,13 @@ class Limits:
         self._clock = clock or utc_now
 
     def allow(self, bucket: str, key: str, limit: int, window: int) -> bool:
-        return self.first_refused([(bucket, key, limit, window)]) is None
-
-    def first_refused(self, hits: list[tuple[str, str, int, int]]) -> str | None:
-        """Count ``hits`` (bucket, key, limit, window) in order, in one transaction, up to the
-        first over its limit: that one's bucket, or None when all are within."""
         with self._database.write() as session:
-            return self.count(session, hits)
+            return self.count(session, [(bucket, key, limit, window)]) is None
 
     def count(self, session: Session, hits: list[tuple[str, str, int, int]]) -> str | None:
-        """:meth:`first_refused` in the caller's transaction (a request that writes anyway
-        counts its limits in the same one)."""
+        """Count ``hits`` (bucket, key, limit, window) in order, in the caller's transaction (a
+        request that writes anyway counts its limits in the same one), up to the first over its
+        limit: that one's bucket, or None when all are within."""
         now = self._clock()
         for bucket, key, limit, window in hits:
             digest = hmac.new(self._secret, f"{bucket}:{key}".encode(), "sha256").hexdigest()

@@ -72,14 +72,7 @@ def release(connection: Connection, notice: Notice) -> None:
 
 
 def waiting(session: Session, now: dt.datetime) -> int:
-    """Notices due now and not sent yet (the status's count, and what a worker would take)."""
+    """Notices not sent yet that are due now or in flight: what a worker has still to finish."""
     return int(session.execute(select(func.count()).select_from(notices).where(
         ((notices.c.status == "pending") & (notices.c.next_attempt_at <= now))
         | (notices.c.status == "sending"))).scalar_one())
-
-
-def prune(session: Session, before: dt.datetime) -> int:
-    """Sent and failed notices older than ``before`` go: they hold addresses and links."""
-    result = session.connection().execute(notices.delete().where(
-        notices.c.status.in_(("sent", "failed")), notices.c.created_at < before))
-    return int(result.rowcount or 0)

@@ -47,8 +47,12 @@ class Document:
         digest = hashlib.sha256(body).hexdigest()[:32]
         return cls(body, gzip.compress(body, 6, mtime=0), f'"{digest}"', last_modified.replace(microsecond=0), kind)
 
+    def etag_for(self, gzipped: bool) -> str:
+        """Each encoding has its own validator."""
+        return self.etag[:-1] + '-gz"' if gzipped else self.etag
+
     def headers(self, gzipped: bool) -> dict[str, str]:
-        return {"ETag": self.etag[:-1] + '-gz"' if gzipped else self.etag,
+        return {"ETag": self.etag_for(gzipped),
                 "Last-Modified": _http_date(self.last_modified),
                 "Cache-Control": f"public, max-age={FEEDS_MAX_AGE}", "Vary": "Accept-Encoding"}
 
@@ -186,7 +190,7 @@ class FeedFront:
                 since = value.decode("latin-1")
             elif name == b"accept-encoding":
                 gzipped = b"gzip" in value.lower()
-        fresh = _not_modified(if_none_match, since, document, self._etag(document, gzipped))
+        fresh = _not_modified(if_none_match, since, document, document.etag_for(gzipped))
         head = scope["method"] == "HEAD"
         body = b"" if fresh else document.gzipped if gzipped else document.body
         await send({"type": "http.response.start", "status": 304 if fresh else 200,
@@ -194,10 +198,6 @@ class FeedFront:
         await send({"type": "http.response.body", "body": b"" if head else body})
         self.log.info("%s %s %d %.0f ms", scope["method"], path[:200], 304 if fresh else 200,
                       (time.perf_counter() - started) * 1000)
-
-    @staticmethod
-    def _etag(document: Document, gzipped: bool) -> str:
-        return document.etag[:-1] + '-gz"' if gzipped else document.etag
 
     def _headers(self, rendering: Rendering, path: str, document: Document, gzipped: bool,
                  fresh: bool) -> list[tuple[bytes, bytes]]:
