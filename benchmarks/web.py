@@ -73,7 +73,7 @@ def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> tuple[f
         args += ["-H", header]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
-    p99 = re.search(r"99%\s+(\S+)", out)
+    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.M)  # the latency distribution line, not a 99.99% stdev share
     return rate, p99[1] if p99 else "?"
 
 
