@@ -32,6 +32,22 @@ class Paper:
     categories: tuple[str, ...] | None = None
     announce: str | None = None
     """arXiv's announce type (new, cross, replace); a replace of a known paper only updates it."""
+    links: PaperLinks | None = None
+    """What the Daily Papers API adds: code, project page, counts, its own summary."""
+
+
+@dataclass(frozen=True, slots=True)
+class PaperLinks:
+    """The Daily Papers API's fields beyond the paper itself, each None when it did not say."""
+
+    github_repo: str | None = None
+    github_stars: int | None = None
+    project_page: str | None = None
+    comments: int | None = None
+    submitted_by: str | None = None
+    ai_summary: str | None = None
+    ai_keywords: tuple[str, ...] | None = None
+    thumbnail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +121,11 @@ class IngestSummary:
         return [f.error for f in self.files if f.error]
 
 
+TldrSource = Literal["source", "extract", "model"]
+"""Where a TL;DR came from: the source's own summary (the Daily Papers API's ``ai_summary``),
+sentences paperboy picked from the abstract, or the operator's language model."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredPaper:
     """A paper as the store knows it, with when it was first seen."""
@@ -120,6 +141,11 @@ class StoredPaper:
     upvotes: int | None
     first_seen: dt.datetime
     first_dump_date: dt.date | None = field(default=None)
+    categories: tuple[str, ...] | None = None
+    announce: str | None = None
+    links: PaperLinks = field(default_factory=lambda: PaperLinks())
+    tldr: str | None = None
+    tldr_source: TldrSource | None = None
 
 
 TopicKind = Literal["configured", "discovered", "other"]
@@ -145,6 +171,8 @@ class TopicDoc:
     abstract: str = ""
     upvotes: int | None = None
     rank: int | None = None
+    comments: int | None = None
+    stars: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +222,14 @@ class EditionPaper:
     topic_slug: str | None = None
     topic_label: str | None = None
     rise: int | None = None
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    first_seen: dt.datetime | None = None
+    links: PaperLinks = field(default_factory=lambda: PaperLinks())
+    tldr: str | None = None
+    tldr_source: TldrSource | None = None
+    listing_only: bool = False
+    """Known only from dumps of the Daily Papers page (no arXiv id, no author names yet)."""
 
 
 @dataclass(frozen=True, slots=True)

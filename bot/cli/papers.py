@@ -136,6 +136,12 @@ def _paper_json(p: StoredPaper) -> dict[str, Any]:
         "authors": list(p.authors) if p.authors is not None else None, "author_count": p.author_count,
         "organization": p.organization, "published": p.published.isoformat() if p.published else None,
         "upvotes": p.upvotes, "first_seen": p.first_seen.isoformat(),
+        "categories": list(p.categories) if p.categories else None, "announce": p.announce,
+        "github_repo": p.links.github_repo, "github_stars": p.links.github_stars,
+        "project_page": p.links.project_page, "comments": p.links.comments,
+        "submitted_by": p.links.submitted_by, "ai_summary": p.links.ai_summary,
+        "ai_keywords": list(p.links.ai_keywords) if p.links.ai_keywords else None,
+        "thumbnail": p.links.thumbnail, "tldr": p.tldr, "tldr_source": p.tldr_source,
     }
 
 

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import jinja2
+from sqlalchemy.orm import Session
 
 from bot.clock import utc_now
 from bot.digest import plan
+from bot.digest.tldr import key_sentences
 from bot.errors import EditionError, PaperboyError, StoreConflict
 from bot.models import (
     Edition,
@@ -26,6 +28,7 @@ from bot.render.feeds import build
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import editions as edition_store
+from bot.store import papers as paper_store
 from bot.store import service as service_store
 from bot.store import topics as topic_store
 
@@ -105,6 +108,7 @@ def build_edition(
             climbers = edition_store.climbers(session, latest.cutoff) if latest else []
             items = plan(grouping, climbers, settings.digest_climbing_min_upvotes)
             edition_store.insert_edition(session, date, now, now, items, note)
+            _tldrs(session, [i.key for i in items], [d.abstract for d in docs])
             topic_store.save_topics(session, grouping, now, merge=blend)
             built = edition_store.find_edition(session, date)
     except StoreConflict:
@@ -116,6 +120,18 @@ def build_edition(
         return built
     assert built is not None
     return replace(built, created=True)
+
+
+def _tldrs(session: Session, keys: list[str], day: list[str]) -> None:
+    """Each paper of the edition gets its TL;DR once: the source's summary, else key sentences
+    of its abstract scored against the day's abstracts (``day``)."""
+    missing = paper_store.needing_tldr(session, keys)
+    picked = key_sentences([abstract for _, abstract, _ in missing] + day)
+    tldrs: list[tuple[str, str, str]] = []
+    for (key, _abstract, summary), extract in zip(missing, picked, strict=False):
+        if summary or extract:
+            tldrs.append((key, summary, "source") if summary else (key, extract or "", "extract"))
+    paper_store.set_tldrs(session, tldrs)
 
 
 def build_feeds(

@@ -82,13 +82,28 @@ def arxiv_atom(samples: Sequence[Sample], day: dt.date = dt.date(2026, 11, 20)) 
 
 
 def hf_api(samples: Sequence[Sample], day: dt.date = dt.date(2026, 11, 20)) -> bytes:
-    """A Daily Papers API list: fields under ``paper``, some copied to the top level."""
+    """A Daily Papers API list: fields under ``paper``, some copied to the top level. Every other
+    paper has code, a summary of the API's own and a submitter; every third an organisation;
+    every fourth a project page: cards with and without each."""
     when = dt.datetime.combine(day, dt.time(9), dt.UTC).isoformat().replace("+00:00", ".000Z")
     items = []
     for rank, s in enumerate(samples):
-        paper = {"id": s.arxiv_id, "title": s.title, "summary": s.abstract,
-                 "authors": [{"name": a, "hidden": False} for a in s.authors],
-                 "publishedAt": when, "upvotes": 100 - rank, "ai_keywords": ["sparse attention"]}
-        items.append({"paper": paper, "publishedAt": when, "submittedOnDailyAt": when, "numComments": rank % 3,
-                      "title": s.title, "summary": s.abstract})
+        paper: dict[str, object] = {
+            "id": s.arxiv_id, "title": s.title, "summary": s.abstract,
+            "authors": [{"name": a, "hidden": False} for a in s.authors],
+            "publishedAt": when, "upvotes": 100 - rank, "ai_keywords": ["sparse attention"]}
+        item: dict[str, object] = {"paper": paper, "publishedAt": when, "submittedOnDailyAt": when,
+                                   "numComments": rank % 3, "title": s.title, "summary": s.abstract,
+                                   "thumbnail": f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/"
+                                                f"{s.arxiv_id}.png"}
+        if rank % 2 == 0:
+            paper["githubRepo"] = f"https://github.com/example/kernels-{rank}"
+            paper["githubStars"] = 40 * (rank + 1)
+            paper["ai_summary"] = f"Sparse attention kernel {rank + 1} runs faster on long inputs."
+            item["submittedBy"] = {"fullname": "Ada Example", "name": "ada"}
+        if rank % 3 == 0:
+            item["organization"] = {"name": "example-lab", "fullname": "Example Lab"}
+        if rank % 4 == 0:
+            paper["projectPage"] = f"https://example.org/kernels/{rank}"
+        items.append(item)
     return json.dumps(items).encode()

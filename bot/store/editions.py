@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, distinct, func, insert, select
 from sqlalchemy.orm import Session
 
 from bot.errors import EditionError
 from bot.models import Climber, Edition, EditionItem, EditionPaper, Section, TopicDoc
+from bot.store.papers import links_of
 from bot.store.schema import DumpRow, EditionItemRow, EditionRow, PaperRow, SightingRow
 from bot.store.topics import topic_docs
 
@@ -160,28 +161,40 @@ def _find(session: Session, date: dt.date) -> tuple[Edition, int] | None:
     if head is None:
         return None
     rows = session.execute(
-        select(items.c.section, items.c.topic_slug, items.c.topic_label, items.c.upvotes, items.c.rise,
-               papers.c.key, papers.c.arxiv_id, papers.c.title, papers.c.abstract, papers.c.author_count,
-               papers.c.organization, papers.c.published)
+        select(items.c.section, items.c.topic_slug, items.c.topic_label, items.c.upvotes.label("shown_upvotes"),
+               items.c.rise, *(papers.c[name] for name in _CARD))
         .join(papers, papers.c.id == items.c.paper_id)
         .where(items.c.edition_id == head.id)
         .order_by(items.c.position)
     )
     sections: list[tuple[str, str, list[EditionPaper]]] = []
     climbing: list[EditionPaper] = []
-    for (section, slug, label, upvotes, rise, key, arxiv_id, title, abstract, authors,
-         organization, published) in rows:
-        paper = EditionPaper(key, arxiv_id, title, abstract or "", authors, organization, published,
-                             upvotes, slug, label, rise)
-        if section == "climbing":
+    for row in rows:
+        paper = card(row, row.shown_upvotes, row.topic_slug, row.topic_label, row.rise)
+        if row.section == "climbing":
             climbing.append(paper)
-        elif sections and sections[-1][0] == slug:
+        elif sections and sections[-1][0] == row.topic_slug:
             sections[-1][2].append(paper)
         else:
-            sections.append((slug, label, [paper]))
+            sections.append((row.topic_slug, row.topic_label, [paper]))
     return Edition(date, head.created_at,
                    tuple(Section(slug, label, tuple(ps)) for slug, label, ps in sections), tuple(climbing),
                    note=head.note), head.id
+
+
+_CARD = ("key", "arxiv_id", "title", "abstract", "author_count", "organization", "published", "authors",
+         "categories", "first_seen_at", "github_repo", "github_stars", "project_page", "comments", "submitted_by",
+         "ai_summary", "ai_keywords", "thumbnail", "tldr", "tldr_source")
+
+
+def card(row: Any, upvotes: int | None, slug: str | None, label: str | None, rise: int | None) -> EditionPaper:
+    """An edition's paper from a row that selected the :data:`_CARD` columns."""
+    return EditionPaper(
+        row.key, row.arxiv_id, row.title, row.abstract or "", row.author_count, row.organization, row.published,
+        upvotes, slug, label, rise, authors=tuple(row.authors or ()), categories=tuple(row.categories or ()),
+        first_seen=row.first_seen_at, links=links_of(row), tldr=row.tldr, tldr_source=row.tldr_source,
+        listing_only=row.arxiv_id is None and not row.authors,
+    )
 
 
 def list_editions(session: Session) -> list[tuple[dt.date, int, int]]:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from bot.identity import abstracts_agree, is_short, paper_key, title_key
-from bot.models import DumpHeader, Paper, StoredPaper
+from bot.models import DumpHeader, Paper, PaperLinks, StoredPaper
 from bot.store.database import conflict_insert
 from bot.store.schema import DumpRow, PaperRow, SightingRow, UTCDateTime
 
@@ -253,7 +253,20 @@ def _new_row(key: str, paper: Paper, dump_id: int, now: dt.datetime) -> dict[str
         "published": paper.published, "upvotes": paper.upvotes,
         "categories": list(paper.categories) if paper.categories else None,
         "first_seen_at": now, "first_dump_id": dump_id,
+        **_extras(paper),
     }
+
+
+_NO_LINKS = PaperLinks()
+
+
+def _extras(paper: Paper) -> dict[str, object]:
+    """The columns beyond the paper itself, by column name (None where the source said nothing)."""
+    links = paper.links or _NO_LINKS
+    return {"announce": paper.announce, "github_repo": links.github_repo, "github_stars": links.github_stars,
+            "project_page": links.project_page, "comments": links.comments, "submitted_by": links.submitted_by,
+            "ai_summary": links.ai_summary,
+            "ai_keywords": list(links.ai_keywords) if links.ai_keywords else None, "thumbnail": links.thumbnail}
 
 
 def _refresh_params(paper_id: int, paper: Paper) -> dict[str, object]:
@@ -262,6 +275,7 @@ def _refresh_params(paper_id: int, paper: Paper) -> dict[str, object]:
         "ac": paper.author_count, "org": paper.organization, "pub": paper.published,
         "authors": list(paper.authors) if paper.authors else None,
         "cats": list(paper.categories) if paper.categories else None,
+        **_extras(paper),
     }
 
 
@@ -273,14 +287,19 @@ def _typed(name: str, column: str):  # type: ignore[no-untyped-def]
 _UP = _typed("up", "upvotes")
 _FILLS = [(papers.c.abstract, _typed("abstract", "abstract")), (papers.c.author_count, _typed("ac", "author_count")),
           (papers.c.organization, _typed("org", "organization")), (papers.c.published, _typed("pub", "published")),
-          (papers.c.authors, _typed("authors", "authors")), (papers.c.categories, _typed("cats", "categories"))]
+          (papers.c.authors, _typed("authors", "authors")), (papers.c.categories, _typed("cats", "categories")),
+          *((papers.c[name], _typed(name, name)) for name in (
+              "announce", "github_repo", "project_page", "submitted_by", "ai_summary", "ai_keywords", "thumbnail"))]
+# Counts that move both ways: the latest sighting that gives one sets it.
+_LATEST = [(papers.c[name], _typed(name, name)) for name in ("github_stars", "comments")]
 _REFRESH = (
     update(papers)
     # only rows it changes: rewriting a row with its own values still writes its page (and, on
     # PostgreSQL, a new version of it in every index), and most sightings change nothing
     .where(papers.c.id == _typed("pid", "id"),
            or_(and_(_UP.is_not(None), papers.c.upvotes.is_(None) | (papers.c.upvotes < _UP)),
-               *(and_(column.is_(None), value.is_not(None)) for column, value in _FILLS)))
+               *(and_(column.is_(None), value.is_not(None)) for column, value in _FILLS),
+               *(and_(value.is_not(None), column.is_(None) | (column != value)) for column, value in _LATEST)))
     .values(
         upvotes=case(
             (and_(_UP.is_not(None), papers.c.upvotes.is_(None) | (papers.c.upvotes < _UP)), _UP),
@@ -292,6 +311,8 @@ _REFRESH = (
         published=func.coalesce(papers.c.published, _typed("pub", "published")),
         authors=case((papers.c.authors.is_(None), _typed("authors", "authors")), else_=papers.c.authors),
         categories=case((papers.c.categories.is_(None), _typed("cats", "categories")), else_=papers.c.categories),
+        **{column.name: case((column.is_(None), value), else_=column) for column, value in _FILLS[6:]},
+        **{column.name: func.coalesce(value, column) for column, value in _LATEST},
     )
 )
 
@@ -317,9 +338,40 @@ def list_papers(
             authors=tuple(row.authors) if row.authors is not None else None,
             author_count=row.author_count, organization=row.organization, published=row.published,
             upvotes=row.upvotes, first_seen=row.first_seen_at, first_dump_date=row.dump_date,
+            categories=tuple(row.categories) if row.categories else None, announce=row.announce,
+            links=links_of(row), tldr=row.tldr, tldr_source=row.tldr_source,
         )
         for row in session.execute(query)
     ]
+
+
+def links_of(row: Any) -> PaperLinks:
+    """The API's extra fields of a row that selected the paper's columns."""
+    return PaperLinks(
+        github_repo=row.github_repo, github_stars=row.github_stars, project_page=row.project_page,
+        comments=row.comments, submitted_by=row.submitted_by, ai_summary=row.ai_summary,
+        ai_keywords=tuple(row.ai_keywords) if row.ai_keywords else None, thumbnail=row.thumbnail,
+    )
+
+
+def needing_tldr(session: Session, keys: Sequence[str]) -> list[tuple[str, str, str | None]]:
+    """(key, abstract, source summary) of the papers among ``keys`` that have no TL;DR yet, or
+    only picked sentences where the source has since given its own summary."""
+    rows: list[tuple[str, str, str | None]] = []
+    wanted = or_(papers.c.tldr.is_(None), and_(papers.c.tldr_source == "extract", papers.c.ai_summary.is_not(None)))
+    for chunk in _chunks(session, list(keys)):
+        rows.extend((key, abstract or "", summary) for key, abstract, summary in session.execute(
+            select(papers.c.key, papers.c.abstract, papers.c.ai_summary)
+            .where(_among(session, papers.c.key, chunk), wanted)))
+    return rows
+
+
+def set_tldrs(session: Session, tldrs: Sequence[tuple[str, str, str]]) -> None:
+    """Store (key, TL;DR, where it came from) for each paper."""
+    if tldrs:
+        session.execute(update(papers).where(papers.c.key == bindparam("k"))
+                        .values(tldr=bindparam("t"), tldr_source=bindparam("s")),
+                        [{"k": k, "t": t, "s": source} for k, t, source in tldrs])
 
 
 def key_for(paper: Paper) -> str:

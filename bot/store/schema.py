@@ -95,6 +95,19 @@ class PaperRow(Base):
     categories: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     first_dump_id: Mapped[int | None] = mapped_column(ForeignKey("dumps.id"))
+    # What the Daily Papers API and arXiv's feeds add (migration 0012).
+    announce: Mapped[str | None] = mapped_column(String(16))
+    github_repo: Mapped[str | None] = mapped_column(Text)
+    github_stars: Mapped[int | None] = mapped_column(Integer)
+    project_page: Mapped[str | None] = mapped_column(Text)
+    comments: Mapped[int | None] = mapped_column(Integer)
+    submitted_by: Mapped[str | None] = mapped_column(Text)
+    ai_summary: Mapped[str | None] = mapped_column(Text)
+    ai_keywords: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    thumbnail: Mapped[str | None] = mapped_column(Text)
+    # The TL;DR shown, kept once made: the source's summary, picked sentences or a model's.
+    tldr: Mapped[str | None] = mapped_column(Text)
+    tldr_source: Mapped[str | None] = mapped_column(String(16))
 
 
 class SightingRow(Base):

@@ -74,10 +74,11 @@ def topic_docs(session: Session, *where: ColumnElement[bool]) -> list[TopicDoc]:
         .subquery()
     )
     query = (
-        select(PaperRow.key, PaperRow.title, PaperRow.abstract, PaperRow.upvotes, best_rank.c.rank)
+        select(PaperRow.key, PaperRow.title, PaperRow.abstract, PaperRow.upvotes, best_rank.c.rank,
+               PaperRow.comments, PaperRow.github_stars)
         .outerjoin(best_rank, best_rank.c.paper_id == PaperRow.id)
         .where(*where)
         .order_by(PaperRow.id)
     )
-    return [TopicDoc(key, title, abstract or "", upvotes, rank)
-            for key, title, abstract, upvotes, rank in session.execute(query)]
+    return [TopicDoc(key, title, abstract or "", upvotes, rank, comments, stars)
+            for key, title, abstract, upvotes, rank, comments, stars in session.execute(query)]

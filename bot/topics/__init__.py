@@ -131,9 +131,12 @@ def label_text(terms: Sequence[str], forms: dict[str, str]) -> str:
 
 
 def _ordered(papers: Sequence[TopicDoc]) -> tuple[str, ...]:
-    """Most upvoted first, then by rank in the dump; papers without either come last."""
-    def key(doc: TopicDoc) -> tuple[int, int, str]:
+    """Most upvoted first, then most discussed, then most starred code, then by rank in the
+    dump; a paper that lacks a count comes after those that have it."""
+    def key(doc: TopicDoc) -> tuple[int, int, int, int, str]:
         return (-(doc.upvotes if doc.upvotes is not None else -1),
+                -(doc.comments if doc.comments is not None else -1),
+                -(doc.stars if doc.stars is not None else -1),
                 doc.rank if doc.rank is not None else 1 << 30, doc.id)
 
     return tuple(doc.id for doc in sorted(papers, key=key))
