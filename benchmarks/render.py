@@ -1,12 +1,18 @@
-"""Rendering: complete emails per second for a 40-paper edition, and all feeds for 10,000 papers.
+"""Rendering: complete emails per second for a 40-paper edition, the size of a 100-paper email,
+TL;DRs for 1,000 papers, and all feeds for 10,000 papers.
 
     python benchmarks/render.py [--subscribers N] [--papers N]
 
-Emails: the edition's shared parts are rendered once (templates, CSS inlining), then for each
-subscriber the personal parts (the unsubscribe link) are filled in and the complete MIME message
-(text and HTML, quoted-printable) is serialised to bytes, on one core. Feeds: editions of 100
-generated papers each, written by `bot.render.feeds.build` into a temporary directory (every
-feed, the JSON Feed and one archive page per edition), default settings (500 entries per feed).
+Every paper has a full card, as the Daily Papers API gives it: eight authors, an organisation,
+code with stars, a project page (every other paper), comments, categories and a TL;DR (the
+API's summary for half, key sentences for the rest). Emails: the edition's shared parts are
+rendered once (templates, CSS inlining), then for each subscriber the personal parts (the
+unsubscribe link) are filled in and the complete MIME message (text and HTML, quoted-printable)
+is serialised to bytes, on one core. Size: the HTML part of a 100-paper edition in 10 topics,
+which Gmail clips above 102 KB. TL;DR: key sentences for 1,000 generated abstracts, scored
+against each other (:func:`bot.digest.tldr.key_sentences`). Feeds: editions of 100 generated
+papers each, written by `bot.render.feeds.build` into a temporary directory (every feed, the
+JSON Feed and one archive page per edition), default settings (500 entries per feed).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.deliver.message import message_bytes, prepare
-from bot.models import Edition, EditionPaper, Section
+from bot.digest.tldr import key_sentences
+from bot.models import Edition, EditionPaper, PaperLinks, Section
 from bot.render import environment
 from bot.render.email import links_for, personalise, render_email
 from bot.render.feeds import build
@@ -35,18 +42,45 @@ from bot.sources.dumpgen import abstract_of, title_of
 NOW = dt.datetime(2026, 11, 21, 7, tzinfo=dt.UTC)
 
 
+AUTHORS = ("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov", "Donald Knuth",
+           "Frances Allen", "John McCarthy")
+
+
 def edition(number: int, papers: int, topics: int = 6) -> Edition:
-    made = [
-        EditionPaper(f"arxiv:2611.{number:03d}{i:02d}", f"2611.{number:03d}{i:02d}", title_of(number * 1000 + i),
-                     abstract_of(number * 1000 + i), 5 + i % 7, None, dt.date(2026, 11, 1), 100 - i % 90,
-                     f"topic-{i % topics}", f"Topic {i % topics} · things")
-        for i in range(papers)
-    ]
+    abstracts = [abstract_of(number * 1000 + i) for i in range(papers)]
+    tldrs = key_sentences(abstracts)
+    made = []
+    for i in range(papers):
+        ident = f"2611.{number:03d}{i:02d}"
+        links = PaperLinks(github_repo=f"https://github.com/example-lab/project-{number}-{i}", github_stars=40 * i + 7,
+                           project_page=f"https://example-lab.github.io/project-{i}/" if i % 2 else None,
+                           comments=i % 5, submitted_by="Ada Example",
+                           ai_summary=f"Kernel {i} makes sparse attention faster on long inputs." if i % 2 else None)
+        made.append(EditionPaper(
+            f"arxiv:{ident}", ident, title_of(number * 1000 + i), abstracts[i], 8, "Example Lab", dt.date(2026, 11, 1),
+            100 - i % 90, f"topic-{i % topics}", f"Topic {i % topics} · things", authors=AUTHORS,
+            categories=("cs.LG", "cs.CL"), first_seen=NOW - dt.timedelta(days=number), links=links,
+            tldr=links.ai_summary or tldrs[i], tldr_source="source" if links.ai_summary else "extract"))
     sections = tuple(
         Section(f"topic-{t}", f"Topic {t} · things", tuple(p for p in made if p.topic_slug == f"topic-{t}"))
         for t in range(topics)
     )
     return Edition(dt.date(2026, 11, 21) - dt.timedelta(days=number), NOW - dt.timedelta(days=number), sections)
+
+
+def size_and_tldr() -> None:
+    big = edition(0, 100, topics=10)
+    parts = render_email(environment(), big, links_for("https://papers.example.org/", big), 100)
+    html_size = len(parts.html.encode())
+    print(f"| 100-paper edition in 10 topics, full cards: the email's HTML part | {html_size / 1000:.1f} KB "
+          f"({html_size / 100:,.0f} bytes a paper); {parts.shown} of 100 papers shown | < 102 KB, all shown | |")
+    abstracts = [abstract_of(i) for i in range(1000)]
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        key_sentences(abstracts)
+        runs.append(time.perf_counter() - started)
+    print(f"| key sentences (extractive TL;DR) for 1,000 papers | {sorted(runs)[1]:.2f} s (median of 3) | ≤ 1 s | |")
 
 
 def emails(subscribers: int) -> None:
@@ -100,6 +134,7 @@ def main() -> None:
     print("| measurement | result | target | peak memory |")
     print("|---|---|---|---|")
     emails(args.subscribers)
+    size_and_tldr()
     feeds(args.papers)
 
 

@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-LIMIT = 280
+LIMIT = 240
 """Characters a TL;DR may take: about four lines of a phone's card."""
 
 # A sentence ends at . ! or ? before a space and a capital, digit or opening mark, but not after

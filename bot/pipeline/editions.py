@@ -24,7 +24,7 @@ from bot.models import (
     TopicDoc,
 )
 from bot.render import environment
-from bot.render.feeds import build
+from bot.render.feeds import build, feed_limits
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import editions as edition_store
@@ -145,7 +145,7 @@ def build_feeds(
     target = out or settings.public_dir
     try:
         written = build(editions, settings.base_url, target, templates or environment(settings.templates_dir),
-                        settings.feeds_max_entries)
+                        feed_limits(settings))
     except OSError as exc:
         error = f"{target}: cannot be written ({exc.strerror or exc})"
         if out is None:

@@ -70,6 +70,7 @@ def _render(env: jinja2.Environment, edition: Edition, links: Links, limit: int 
     context = {
         "edition": edition, "sections": sections, "hidden": {s.slug: len(s.papers) for s in edition.sections},
         "links": links, "truncated": shown < edition.papers, "shown": shown,
+        "ranked": any(p.upvotes is not None for s in edition.sections for p in s.papers),
         "unsubscribe": UNSUBSCRIBE_MARK, "manage": MANAGE_MARK, "date_text": f"{edition.date.day} {edition.date:%b %Y}",
     }
     subject = clean(env.get_template("email/subject.txt").render(context))

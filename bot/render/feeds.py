@@ -1,9 +1,12 @@
 """Feeds and the static archive, written from the stored editions.
 
 RSS 2.0 and Atom come from python-feedgen; JSON Feed 1.1 is a plain JSON document (feedgen has
-no writer for it). Every date in every file comes from the editions, never from the clock, and
-ids derive from the paper's identity or the edition's date, so two builds from the same data are
-byte-identical and a reader never sees an entry twice. HTML placed in feeds goes through nh3.
+no writer for it). Every date in every file comes from the data, never from the clock: an entry
+is published when its paper was (or first seen, when the source gave no date) and updated when
+paperboy first saw it; ids derive from the paper's identity or the edition's date, so two builds
+from the same data are byte-identical and a reader never sees an entry twice. HTML placed in
+feeds goes through nh3. RSS and Atom carry a stylesheet (``feed.xsl``) so that a browser opening
+one shows a readable page; feed readers ignore it.
 """
 
 from __future__ import annotations
@@ -23,10 +26,27 @@ from feedgen.feed import FeedGenerator
 
 import bot
 from bot.models import Edition, EditionPaper
-from bot.render import clean, paper_url
+from bot.render import card, clean, paper_url
+from bot.render.cards import Card
+from bot.settings import Settings
 
 TITLE = "paperboy: trending papers"
 GENERATOR = ("paperboy", bot.__version__)
+STYLESHEET = "feed.xsl"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLimits:
+    """How much each feed holds: ``entries`` per paper feed; digest.xml at most
+    ``digest_editions`` editions and ``digest_bytes`` bytes (its newest edition always)."""
+
+    entries: int = 500
+    digest_editions: int = 30
+    digest_bytes: int = 1024 * 1024
+
+
+def feed_limits(settings: Settings) -> FeedLimits:
+    return FeedLimits(settings.feeds_max_entries, settings.feeds_digest_editions, settings.feeds_digest_max_kb * 1024)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +64,32 @@ def edition_id(edition: Edition) -> str:
 
 
 def _content(paper: EditionPaper) -> str:
-    bits = [f"<p>{html.escape(clean(paper.abstract))}</p>"] if paper.abstract else []
-    facts = [f"Topic: {html.escape(clean(paper.topic_label))}" if paper.topic_label else "",
-             f"{paper.author_count} authors" if paper.author_count else html.escape(clean(paper.organization)),
-             f"{paper.upvotes} upvotes" if paper.upvotes is not None else ""]
-    bits.append("<p>" + " · ".join(f for f in facts if f) + "</p>")
+    """The whole card as HTML: TL;DR, abstract, authors, links and counts."""
+    c = card(paper)
+    bits = []
+    if c.tldr:
+        bits.append(f"<p><b>{html.escape(c.tldr_label)}:</b> {html.escape(c.tldr)}</p>")
+    if paper.abstract:
+        bits.append(f"<p>{html.escape(clean(paper.abstract))}</p>")
+    facts = [c.authors or c.byline, *c.counts, c.dates, c.note or ""]
+    bits.append("<p>" + " · ".join(html.escape(f) for f in facts if f) + "</p>")
+    bits.append("<p>" + " · ".join(f'<a href="{html.escape(link.url, quote=True)}">{html.escape(link.label)}</a>'
+                                   for link in c.links) + "</p>")
     return nh3.clean("".join(bits))
+
+
+def _dates(paper: EditionPaper, edition: Edition) -> tuple[dt.datetime, dt.datetime]:
+    """(published, updated) of a paper's entry: its own publication date, else when paperboy
+    first saw it; updated when first seen (the edition's time for papers stored before that was
+    kept)."""
+    seen = paper.first_seen or edition.created_at
+    published = dt.datetime.combine(paper.published, dt.time(), dt.UTC) if paper.published else seen
+    return min(published, seen), seen
 
 
 def _generator(base_url: str, self_path: str, title: str, updated: dt.datetime) -> FeedGenerator:
     feed = FeedGenerator()
+    feed.load_extension("dc")  # RSS names authors without addresses by dc:creator
     feed.id(base_url + self_path)
     feed.title(title)
     feed.subtitle("The papers new each day on Hugging Face Daily Papers, grouped by topic.")
@@ -70,6 +106,7 @@ def _generator(base_url: str, self_path: str, title: str, updated: dt.datetime) 
 
 def _add_paper(feed: FeedGenerator, entry: Entry) -> None:
     paper, edition = entry.paper, entry.edition
+    c: Card = card(paper)
     item = feed.add_entry(order="append")
     item.id(paper_id(paper))
     item.guid(paper_id(paper), permalink=False)
@@ -77,11 +114,16 @@ def _add_paper(feed: FeedGenerator, entry: Entry) -> None:
     item.link(href=paper_url(paper))
     if paper.topic_slug:
         item.category(term=paper.topic_slug, label=clean(paper.topic_label) or paper.topic_slug)
-    by = f"{paper.author_count} authors" if paper.author_count else clean(paper.organization) or "unknown"
-    item.author({"name": by})
+    names = [clean(a) for a in paper.authors if clean(a)] or ([clean(paper.organization)] if paper.organization else [])
+    if names:
+        item.author([{"name": name} for name in names])
+        item.dc.dc_creator(names)
+    if c.tldr:
+        item.summary(c.tldr)
     item.content(_content(paper), type="html")
-    item.published(edition.created_at)
-    item.updated(edition.created_at)
+    published, updated = _dates(paper, edition)
+    item.published(published)
+    item.updated(updated)
 
 
 def entries(editions: Sequence[Edition]) -> list[Entry]:
@@ -89,11 +131,17 @@ def entries(editions: Sequence[Edition]) -> list[Entry]:
     return [Entry(p, edition) for edition in editions for section in edition.sections for p in section.papers]
 
 
-def _atom(feed: FeedGenerator) -> bytes:
-    """Atom with every title's type stated, which feedgen leaves implicit. Titles are escaped
-    text, so the literal tag can only be one feedgen wrote."""
+def _atom(feed: FeedGenerator, base_url: str) -> bytes:
+    """Atom with every title's type stated, which feedgen leaves implicit, and the stylesheet.
+    Titles are escaped text, so the literal tag can only be one feedgen wrote."""
     atom: bytes = feed.atom_str(pretty=True)
-    return atom.replace(b"<title>", b'<title type="text">')
+    return _styled(atom.replace(b"<title>", b'<title type="text">'), base_url)
+
+
+def _styled(document: bytes, base_url: str) -> bytes:
+    """The feed with its stylesheet named after the XML declaration."""
+    head, _, rest = document.partition(b"?>")
+    return head + b"?>\n" + f'<?xml-stylesheet type="text/xsl" href="{base_url}{STYLESHEET}"?>'.encode() + rest
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -109,7 +157,8 @@ def _write(path: Path, data: bytes) -> None:
         raise
 
 
-FEED_TYPES = {".xml": "application/atom+xml", ".json": "application/feed+json", ".html": "text/html"}
+FEED_TYPES = {".xml": "application/atom+xml", ".json": "application/feed+json", ".html": "text/html",
+              ".xsl": "text/xsl", ".bib": "application/x-bibtex"}
 
 
 def content_type(relative: str) -> str:
@@ -120,20 +169,20 @@ def content_type(relative: str) -> str:
 
 
 def render_site(
-    editions: Sequence[Edition], base_url: str, env: jinja2.Environment, max_entries: int, *, pages: bool = True,
+    editions: Sequence[Edition], base_url: str, env: jinja2.Environment, limits: FeedLimits, *, pages: bool = True,
 ) -> dict[str, bytes]:
     """Every feed and, with ``pages``, every archive page for ``editions`` (newest first), by
     path relative to the site's root; the web front serves the same bytes ``build`` writes."""
     site: dict[str, bytes] = {}
     updated = editions[0].created_at if editions else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     every = entries(editions)
-    papers = every[:max_entries]
+    papers = every[:limits.entries]
 
-    for relative, kind in (("feed.xml", "rss"), ("atom.xml", "atom")):
-        feed = _generator(base_url, relative, TITLE, updated)
+    for relative, kind, title in (("feed.xml", "rss", f"{TITLE} (RSS)"), ("atom.xml", "atom", f"{TITLE} (Atom)")):
+        feed = _generator(base_url, relative, title, updated)
         for entry in papers:
             _add_paper(feed, entry)
-        site[relative] = feed.rss_str(pretty=True) if kind == "rss" else _atom(feed)
+        site[relative] = _styled(feed.rss_str(pretty=True), base_url) if kind == "rss" else _atom(feed, base_url)
 
     by_topic: dict[str, list[Entry]] = {}
     labels: dict[str, str] = {}
@@ -144,33 +193,57 @@ def render_site(
     for slug, topic_entries in sorted(by_topic.items()):
         relative = f"topics/{slug}.xml"
         feed = _generator(base_url, relative, f"{TITLE}: {labels[slug]}", topic_entries[0].edition.created_at)
-        for entry in topic_entries[:max_entries]:
+        for entry in topic_entries[:limits.entries]:
             _add_paper(feed, entry)
-        site[relative] = _atom(feed)
+        site[relative] = _atom(feed, base_url)
 
-    digest = _generator(base_url, "digest.xml", f"{TITLE}, one entry a day", updated)
-    edition_template = env.get_template("archive/_edition.html")
-    for edition in editions[:max_entries]:
-        item = digest.add_entry(order="append")
-        item.id(edition_id(edition))
-        item.guid(edition_id(edition), permalink=False)
-        item.title(f"Trending papers, {edition.date:%d %b %Y}: {edition.papers} new")
-        item.link(href=f"{base_url}editions/{edition.date.isoformat()}.html")
-        item.author({"name": "paperboy"})
-        item.content(nh3.clean(edition_template.render(edition=edition, base_url=base_url)), type="html")
-        item.published(edition.created_at)
-        item.updated(edition.created_at)
-    site["digest.xml"] = _atom(digest)
-
+    site["digest.xml"] = _digest(editions, base_url, env, limits, updated)
     site["feed.json"] = _json_feed(base_url, papers).encode()
+    site[STYLESHEET] = env.get_template("feed/feed.xsl").render(base_url=base_url).encode()
 
     if pages:
         context = site_context(editions, base_url)
         site["index.html"] = env.get_template("archive/index.html").render(context).encode()
         page = env.get_template("archive/edition.html")
         for edition in editions:
-            site[f"editions/{edition.date.isoformat()}.html"] = page.render(context, edition=edition).encode()
+            day = edition.date.isoformat()
+            site[f"editions/{day}.html"] = page.render(context, edition=edition).encode()
+            site[f"editions/{day}.bib"] = edition_bibtex(edition).encode()
     return site
+
+
+def edition_bibtex(edition: Edition) -> str:
+    """Every paper of ``edition`` as BibTeX, in the edition's order: its "copy citation"."""
+    papers = [p for section in edition.sections for p in section.papers] + list(edition.climbing)
+    return "\n\n".join(card(p).bibtex for p in papers) + "\n"
+
+
+def _digest(editions: Sequence[Edition], base_url: str, env: jinja2.Environment, limits: FeedLimits,
+            updated: dt.datetime) -> bytes:
+    """digest.xml: one entry per edition, newest first, within ``limits`` (editions, then bytes:
+    the oldest are left out until it fits; the newest edition stays whatever its size)."""
+    edition_template = env.get_template("archive/_edition.html")
+    rendered = [(edition, nh3.clean(edition_template.render(edition=edition, base_url=base_url, in_feed=True)))
+                for edition in editions[:limits.digest_editions]]
+    count = len(rendered)
+    while True:
+        digest = _generator(base_url, "digest.xml", f"{TITLE}, one entry a day", updated)
+        for edition, content in rendered[:count]:
+            item = digest.add_entry(order="append")
+            item.id(edition_id(edition))
+            item.guid(edition_id(edition), permalink=False)
+            item.title(f"Trending papers, {edition.date.day} {edition.date:%b %Y}: {edition.papers} new")
+            item.link(href=f"{base_url}editions/{edition.date.isoformat()}.html")
+            item.author({"name": "paperboy"})
+            item.content(content, type="html")
+            item.published(edition.created_at)
+            item.updated(edition.created_at)
+        document = _atom(digest, base_url)
+        if len(document) <= limits.digest_bytes or count <= 1:
+            return document
+        # drop as many of the oldest as the excess needs, by their share of the size
+        share = sum(len(c) for _, c in rendered[:count]) / count
+        count = max(1, min(count - 1, count - int((len(document) - limits.digest_bytes) / max(share, 1))))
 
 
 def site_context(editions: Sequence[Edition], base_url: str) -> dict[str, object]:
@@ -186,11 +259,11 @@ def site_context(editions: Sequence[Edition], base_url: str) -> dict[str, object
 
 
 def build(
-    editions: Sequence[Edition], base_url: str, out: Path, env: jinja2.Environment, max_entries: int
+    editions: Sequence[Edition], base_url: str, out: Path, env: jinja2.Environment, limits: FeedLimits
 ) -> list[Path]:
     """Write every feed and archive page for ``editions`` (newest first) under ``out``."""
     written: list[Path] = []
-    for relative, data in render_site(editions, base_url, env, max_entries).items():
+    for relative, data in render_site(editions, base_url, env, limits).items():
         _write(out / relative, data)
         written.append(out / relative)
     return written
@@ -199,21 +272,47 @@ def build(
 def _json_feed(base_url: str, papers: Sequence[Entry]) -> str:
     document = {
         "version": "https://jsonfeed.org/version/1.1",
-        "title": TITLE,
+        "title": f"{TITLE} (JSON Feed)",
         "home_page_url": base_url,
         "feed_url": base_url + "feed.json",
         "language": "en",
         "authors": [{"name": "paperboy"}],
-        "items": [
-            {
-                "id": paper_id(e.paper),
-                "url": paper_url(e.paper),
-                "title": clean(e.paper.title),
-                "content_html": _content(e.paper),
-                "date_published": e.edition.created_at.isoformat(),
-                "tags": [clean(e.paper.topic_label)] if e.paper.topic_label else [],
-            }
-            for e in papers
-        ],
+        "items": [_json_item(e) for e in papers],
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _json_item(entry: Entry) -> dict[str, object]:
+    paper = entry.paper
+    c = card(paper)
+    published, updated = _dates(paper, entry.edition)
+    item: dict[str, object] = {
+        "id": paper_id(paper),
+        "url": paper_url(paper),
+        "title": clean(paper.title),
+        "content_html": _content(paper),
+        "date_published": published.isoformat(),
+        "date_modified": updated.isoformat(),
+        "tags": [clean(paper.topic_label)] if paper.topic_label else [],
+    }
+    if c.tldr:
+        item["summary"] = c.tldr
+    names = [clean(a) for a in paper.authors if clean(a)]
+    if names:
+        item["authors"] = [{"name": n} for n in names]
+    if paper.links.thumbnail:
+        item["image"] = paper.links.thumbnail
+    links = paper.links
+    # JSON Feed's extension convention: an underscore-prefixed key a reader may ignore
+    item["_paperboy"] = {
+        "arxiv_id": paper.arxiv_id, "upvotes": paper.upvotes, "rise": paper.rise,
+        "author_count": paper.author_count or (len(names) or None), "organization": clean(paper.organization) or None,
+        "published": paper.published.isoformat() if paper.published else None,
+        "first_seen": paper.first_seen.isoformat() if paper.first_seen else None,
+        "categories": list(paper.categories), "tldr_source": paper.tldr_source if c.tldr else None,
+        "github_repo": links.github_repo, "github_stars": links.github_stars, "project_page": links.project_page,
+        "comments": links.comments, "submitted_by": links.submitted_by,
+        "ai_keywords": list(links.ai_keywords) if links.ai_keywords else None,
+        "links": {link.label: link.url for link in c.links}, "listing_only": paper.listing_only,
+    }
+    return item

@@ -145,6 +145,10 @@ SPECS: tuple[Spec, ...] = (
          "when an edition is too big for one email (102 KB), show this many papers per topic"),
     Spec("feeds_max_entries", ("feeds", "max_entries"), 500, _int_between(1, 1_000_000),
          "newest entries per feed (the archive pages keep everything)"),
+    Spec("feeds_digest_editions", ("feeds", "digest_editions"), 30, _int_between(1, 10_000),
+         "newest editions in digest.xml, one entry each"),
+    Spec("feeds_digest_max_kb", ("feeds", "digest_max_kb"), 1024, _int_between(64, 1_000_000),
+         "digest.xml's size limit in KiB: its oldest editions are left out until it fits (the newest always stays)"),
     Spec("templates_dir", ("templates_dir",), None, _path,
          "a directory whose templates override the bundled ones (same names)"),
     Spec("grouping_min_size", ("grouping", "min_size"), 3, _int_between(1, 1000),
@@ -197,6 +201,8 @@ class Settings:
     digest_empty_editions: bool = _DEFAULT["digest_empty_editions"]
     digest_email_top_n: int = _DEFAULT["digest_email_top_n"]
     feeds_max_entries: int = _DEFAULT["feeds_max_entries"]
+    feeds_digest_editions: int = _DEFAULT["feeds_digest_editions"]
+    feeds_digest_max_kb: int = _DEFAULT["feeds_digest_max_kb"]
     templates_dir: Path | None = None
     grouping_min_size: int = _DEFAULT["grouping_min_size"]
     grouping_max_share: int = _DEFAULT["grouping_max_share"]

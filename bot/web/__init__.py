@@ -30,6 +30,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from bot.app import Paperboy
 from bot.errors import AddressError, ConfigError, PaperboyError, StoreError
 from bot.models import Preferences
+from bot.render.feeds import content_type, edition_bibtex
 from bot.services.service import problem
 from bot.settings import Settings
 from bot.subscribers import (
@@ -103,13 +104,16 @@ class Web:
         return self._page("archive/index.html")
 
     async def edition(self, request: Request) -> Response:
-        name = request.path_params["date"].removesuffix(".html")
+        name = request.path_params["date"]
+        bib = name.endswith(".bib")
         try:
-            date = dt.date.fromisoformat(name)
+            date = dt.date.fromisoformat(name.removesuffix(".bib") if bib else name.removesuffix(".html"))
         except ValueError:
             return self._message("Not found", "There is no such edition.", 404)
         for edition in self.site.current().editions:
             if edition.date == date:
+                if bib:
+                    return Response(edition_bibtex(edition), media_type=content_type("x.bib"))
                 return self._with_form(request, "archive/edition.html", edition=edition)
         return self._message("Not found", f"There is no edition for {date}.", 404)
 
@@ -308,7 +312,7 @@ def create_app(database: Database, settings: Settings, paperboy: Paperboy | None
     """The ASGI app over ``paperboy`` (the composition root; built here from the database and
     settings when not given); refuses (ConfigError) without ``PAPERBOY_SECRET_KEY``."""
     web = Web(paperboy or Paperboy(settings, database))
-    feeds = ["/feed.xml", "/atom.xml", "/digest.xml", "/feed.json", "/topics/{slug}.xml"]
+    feeds = ["/feed.xml", "/atom.xml", "/digest.xml", "/feed.json", "/feed.xsl", "/topics/{slug}.xml"]
     routes = [
         Route("/", web.home),
         Route("/editions/", web.archive),

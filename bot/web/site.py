@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.models import Edition
-from bot.render.feeds import content_type, render_site, site_context
+from bot.render.feeds import content_type, feed_limits, render_site, site_context
 from bot.services.editions import Editions
 from bot.settings import Settings
 
@@ -93,7 +93,7 @@ class Site:
         editions = tuple(self.editions.stored())
         base = self.settings.base_url
         updated = editions[0].created_at if editions else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        site = render_site(editions, base, self.env, self.settings.feeds_max_entries, pages=False)
+        site = render_site(editions, base, self.env, feed_limits(self.settings), pages=False)
         feeds = {path: Document.of(body, _newest(path, editions, updated), content_type(path))
                  for path, body in site.items()}
         return Rendering(fingerprint, editions, feeds, site_context(editions, base))
