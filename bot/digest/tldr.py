@@ -16,8 +16,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-LIMIT = 240
-"""Characters a TL;DR may take: about four lines of a phone's card."""
+LIMIT = 200
+"""Characters a TL;DR may take: four lines of a card on a phone."""
 
 # A sentence ends at . ! or ? before a space and a capital, digit or opening mark, but not after
 # the abbreviations abstracts use (e.g., i.e., et al., Fig., vs.) or a single capital (J. Smith).
@@ -75,9 +75,9 @@ def _pick(doc: list[str], doc_words: list[list[str]], idf: dict[str, float], lim
         scores.append((score, i))
     ranked = [i for _, i in sorted(scores, key=lambda si: (-si[0], si[1]))]
     chosen = [ranked[0]]
-    for i in ranked[1:2]:
-        if len(doc[chosen[0]]) + 1 + len(doc[i]) <= limit:
-            chosen.append(i)
+    second = next((i for i in ranked[1:] if doc[i] != doc[chosen[0]]), None)  # a sentence said twice counts once
+    if second is not None and len(doc[chosen[0]]) + 1 + len(doc[second]) <= limit:
+        chosen.append(second)
     return _fit(" ".join(doc[i] for i in sorted(chosen)), limit)
 
 

@@ -3,7 +3,7 @@ shared by the email, the feeds and the archive, so that each says the same thing
 
 A card says what is known and where it came from: authors (the first three and "et al." where
 space is short), the arXiv, PDF and Daily Papers links when the arXiv id is known and a plain
-"no arXiv id known yet" with a search link when it is not, code with its stars, the project page,
+"no arXiv id yet" with a search link when it is not, code with its stars, the project page,
 the counts (upvotes, comments), the paper's own dates, and a TL;DR labelled by its origin.
 """
 
@@ -64,6 +64,9 @@ class Card:
     links: tuple[Link, ...]
     counts: tuple[str, ...]
     dates: str
+    """When the paper was published, as its source says."""
+    seen: str
+    """When paperboy first saw it (the feeds say it; a card in an edition need not)."""
     note: str | None
     """Said plainly when the paper is known only from the Daily Papers listing."""
     anchor: str
@@ -110,21 +113,18 @@ def make_card(paper: EditionPaper, clean: Clean) -> Card:
         counts.append(f"+{paper.rise:,} since the last edition")
     if extra.comments:
         counts.append(plural(extra.comments, "comment"))
-    dates = []
-    if paper.published:
-        dates.append(f"published {day(paper.published)}")
-    if paper.first_seen and (paper.published is None or paper.first_seen.date() != paper.published):
-        dates.append(f"first seen {day(paper.first_seen)}")
+    dates = f"published {day(paper.published)}" if paper.published else ""
+    seen = f"first seen {day(paper.first_seen)}" if paper.first_seen else ""
     note = None
     if paper.listing_only:
-        note = "From the Daily Papers listing; no arXiv id known yet"
+        note = "From the Daily Papers listing, no arXiv id yet"
     elif not paper.arxiv_id:
         note = "No arXiv id known yet"
     tldr = clean(paper.tldr) or None
     return Card(
         paper=paper, byline=byline, authors=", ".join(names), tldr=tldr,
         tldr_label=TLDR_LABELS.get(paper.tldr_source or "", "TL;DR") if tldr else "",
-        links=tuple(links), counts=tuple(counts), dates=_sentence(" · ".join(dates)), note=note,
+        links=tuple(links), counts=tuple(counts), dates=_sentence(dates), seen=seen, note=note,
         anchor="p-" + hashlib.sha1(paper.key.encode()).hexdigest()[:10],
         bibtex=bibtex(paper, names, clean),
     )

@@ -71,7 +71,7 @@ def _content(paper: EditionPaper) -> str:
         bits.append(f"<p><b>{html.escape(c.tldr_label)}:</b> {html.escape(c.tldr)}</p>")
     if paper.abstract:
         bits.append(f"<p>{html.escape(clean(paper.abstract))}</p>")
-    facts = [c.authors or c.byline, *c.counts, c.dates, c.note or ""]
+    facts = [c.authors or c.byline, *c.counts, c.dates, c.seen, c.note or ""]
     bits.append("<p>" + " · ".join(html.escape(f) for f in facts if f) + "</p>")
     bits.append("<p>" + " · ".join(f'<a href="{html.escape(link.url, quote=True)}">{html.escape(link.label)}</a>'
                                    for link in c.links) + "</p>")

@@ -1,7 +1,8 @@
 """End to end in a real browser: Playwright drives Debian's chromium against `paperboy serve` (a
 real process) with an aiosmtpd server on loopback. Subscribe through the form, confirm from the
 mail, receive an edition, unsubscribe through the email's link, and keep a screenshot of the
-archive page in test-artifacts/."""
+archive page in test-artifacts/. The received email's cards, and the home page's, are measured
+at a phone's width: each paper takes at most 250 px."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.pipeline import build_edition, ingest
+from bot.pipeline import build_edition, ingest, ingest_document
 from bot.settings import Settings
+from bot.sources.samples import hf_api, synthetic
 from bot.store import Database
 from bot.store.subscribers import find_subscriber
 from tests.conftest import ROOT
@@ -33,6 +35,8 @@ NOW = dt.datetime.now(dt.UTC)
 def server(db: Database, settings: Settings, smtp: SmtpServer, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     for day in ("18", "19", "20"):
         assert ingest(db, settings, [ROOT / "examples" / "inbox" / f"2026-11-{day}.txt"], now=lambda: NOW).ok
+    # and full cards: papers from the Daily Papers API, with authors, code, summaries
+    assert ingest_document(db, "api", hf_api(synthetic(8)), "hf-api", NOW).new == 8
     assert build_edition(db, settings, dt.date(2026, 11, 20), NOW) is not None
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
@@ -59,13 +63,17 @@ def server(db: Database, settings: Settings, smtp: SmtpServer, tmp_path: Path) -
     process.wait(20)
 
 
-def _mail_to(smtp: SmtpServer, address: str, count: int, timeout: float = 30) -> str:
+CARD_MAX_PX = 250
+PHONE = {"width": 400, "height": 800}
+
+
+def _mail_to(smtp: SmtpServer, address: str, count: int, timeout: float = 30, kind: str = "plain") -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         messages = [m for m in smtp.recorder.received if address in m.recipients]
         if len(messages) >= count:
             message = messages[count - 1].message
-            part = message.get_body(("plain",)) if message.is_multipart() else message
+            part = message.get_body((kind,)) if message.is_multipart() else message
             return part.get_content()  # type: ignore[union-attr,no-any-return]
         time.sleep(0.1)
     raise AssertionError(f"no mail number {count} to {address}")
@@ -102,6 +110,10 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_a_real_browser(
         assert sent.returncode == 0, sent.stderr
         edition = _mail_to(smtp, address, 2)
         assert "TRENDING PAPERS" in edition
+        _cards_fit(page, _mail_to(smtp, address, 2, kind="html"), "td.paper", "email")
+        page.set_viewport_size(PHONE)
+        page.goto(base)
+        _cards_fit(page, None, "div.paper", "home page")
         unsubscribe = re.search(r"Unsubscribe: (\S+)", edition)[1]  # type: ignore[index]
         page.goto(unsubscribe)
         page.click("form.action button")
@@ -116,3 +128,17 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_a_real_browser(
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert shot.stat().st_size > 10_000
+
+
+def _cards_fit(page, html: str | None, selector: str, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Every card of ``html`` (or of the page already loaded) at most CARD_MAX_PX tall at 400 px."""
+    page.set_viewport_size(PHONE)
+    if html is not None:
+        page.set_content(html)
+    heights = page.eval_on_selector_all(selector, "cards => cards.map(c => c.getBoundingClientRect().height)")
+    assert len(heights) >= 30, heights
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"card-heights-{what.replace(' ', '-')}.txt").write_text(
+        f"{what}: {len(heights)} cards at 400 px, max {max(heights):.0f} px, mean {sum(heights) / len(heights):.0f} px, "
+        f"page {page.evaluate('document.documentElement.scrollHeight')} px\n")
+    assert max(heights) <= CARD_MAX_PX, f"{what}: a card is {max(heights):.0f} px tall at 400 px"
