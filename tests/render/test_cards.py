@@ -18,7 +18,7 @@ import pytest
 
 from bot.deliver.preview import preview
 from bot.digest.tldr import LIMIT, key_sentences, sentences
-from bot.models import Edition, EditionPaper, PaperLinks, Section
+from bot.models import Edition, EditionPaper, Section
 from bot.pipeline import build_edition, build_feeds, ingest, ingest_document
 from bot.render import clean, environment
 from bot.render.cards import bibtex, day, make_card, plural
