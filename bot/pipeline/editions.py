@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.clock import utc_now
 from bot.digest import plan
+from bot.digest.model import ModelConfig, summarise
 from bot.digest.tldr import key_sentences
 from bot.errors import EditionError, PaperboyError, StoreConflict
 from bot.models import (
@@ -89,6 +90,8 @@ def build_edition(
     """
     now = now or utc_now()
     date = date or local_date(settings, now)
+    if settings.summaries_url:
+        _ask_model(database, settings, date, now)
     try:
         with database.write() as session:
             existing = edition_store.find_edition(session, date)
@@ -120,6 +123,26 @@ def build_edition(
         return built
     assert built is not None
     return replace(built, created=True)
+
+
+def _ask_model(database: Database, settings: Settings, date: dt.date, now: dt.datetime) -> None:
+    """Before the edition of ``date`` is built: the operator's language model summarises its
+    new papers that have no summary of their source's, within ``summaries.timeout``. What it
+    does not answer keeps paperboy's key sentences; nothing here can fail the edition."""
+    with database.read() as session:
+        if edition_store.find_edition(session, date) is not None:
+            return
+        latest = edition_store.latest_edition(session)
+        keys = [doc.id for doc in edition_store.new_papers(session, latest.cutoff if latest else None, now)]
+        wanted = paper_store.needing_model(session, keys, settings.summaries_max_papers)
+    if not wanted:
+        return
+    config = ModelConfig(settings.summaries_url, settings.summaries_model, settings.summaries_api_key,
+                         settings.summaries_timeout)
+    answers = summarise(config, wanted)
+    if answers:
+        with database.write() as session:
+            paper_store.set_tldrs(session, [(key, text, "model") for key, text in answers.items()])
 
 
 def _tldrs(session: Session, keys: list[str], day: list[str]) -> None:

@@ -28,6 +28,7 @@ from bot.settings.checks import (
     _float_between,
     _hosts,
     _http_url,
+    _http_url_or_off,
     _int_between,
     _networks,
     _nonempty,
@@ -149,6 +150,16 @@ SPECS: tuple[Spec, ...] = (
          "newest editions in digest.xml, one entry each"),
     Spec("feeds_digest_max_kb", ("feeds", "digest_max_kb"), 1024, _int_between(64, 1_000_000),
          "digest.xml's size limit in KiB: its oldest editions are left out until it fits (the newest always stays)"),
+    Spec("summaries_url", ("summaries", "url"), "", _http_url_or_off,
+         "an OpenAI-compatible API (its base URL, e.g. https://api.openai.com/v1/) that writes each paper's TL;DR "
+         "where the source gave none; empty (the default) keeps paperboy's own key sentences"),
+    Spec("summaries_model", ("summaries", "model"), "gpt-4o-mini", _nonempty, "the model asked for summaries"),
+    Spec("summaries_api_key", ("summaries", "api_key"), None, _nonempty,
+         "the summaries API's key (sent as a bearer token); environment only", secret=True),
+    Spec("summaries_timeout", ("summaries", "timeout"), 20, _int_between(1, 600),
+         "seconds all of an edition's summaries may take; what is not back by then keeps its key sentences"),
+    Spec("summaries_max_papers", ("summaries", "max_papers"), 100, _int_between(1, 10_000),
+         "at most this many papers an edition asks the model about"),
     Spec("templates_dir", ("templates_dir",), None, _path,
          "a directory whose templates override the bundled ones (same names)"),
     Spec("grouping_min_size", ("grouping", "min_size"), 3, _int_between(1, 1000),
@@ -203,6 +214,11 @@ class Settings:
     feeds_max_entries: int = _DEFAULT["feeds_max_entries"]
     feeds_digest_editions: int = _DEFAULT["feeds_digest_editions"]
     feeds_digest_max_kb: int = _DEFAULT["feeds_digest_max_kb"]
+    summaries_url: str = _DEFAULT["summaries_url"]
+    summaries_model: str = _DEFAULT["summaries_model"]
+    summaries_api_key: str | None = None
+    summaries_timeout: int = _DEFAULT["summaries_timeout"]
+    summaries_max_papers: int = _DEFAULT["summaries_max_papers"]
     templates_dir: Path | None = None
     grouping_min_size: int = _DEFAULT["grouping_min_size"]
     grouping_max_share: int = _DEFAULT["grouping_max_share"]

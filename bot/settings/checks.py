@@ -108,6 +108,11 @@ def _http_url(value: Any) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def _http_url_or_off(value: Any) -> str:
+    """An http(s) base URL, or empty for "off"."""
+    return _http_url(value) if _text(value) else ""
+
+
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

@@ -366,6 +366,20 @@ def needing_tldr(session: Session, keys: Sequence[str]) -> list[tuple[str, str, 
     return rows
 
 
+def needing_model(session: Session, keys: Sequence[str], limit: int) -> list[tuple[str, str, str]]:
+    """(key, title, abstract) of the papers among ``keys`` a language model may summarise: an
+    abstract, no summary from the source, none from a model yet; most upvoted first."""
+    rows: list[Any] = []
+    for chunk in _chunks(session, list(keys)):
+        rows.extend(session.execute(
+            select(papers.c.key, papers.c.title, papers.c.abstract, func.coalesce(papers.c.upvotes, -1))
+            .where(_among(session, papers.c.key, chunk), papers.c.abstract.is_not(None),
+                   papers.c.ai_summary.is_(None), or_(papers.c.tldr_source.is_(None), papers.c.tldr_source != "model"))
+        ).all())
+    rows.sort(key=lambda row: (-row[3], row[0]))
+    return [(key, title, abstract) for key, title, abstract, _ in rows[:limit]]
+
+
 def set_tldrs(session: Session, tldrs: Sequence[tuple[str, str, str]]) -> None:
     """Store (key, TL;DR, where it came from) for each paper."""
     if tldrs:

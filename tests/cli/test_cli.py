@@ -147,3 +147,25 @@ def test_the_quickstart_main_job_runs_offline(tmp_path: Path) -> None:
     for where in ("data/outbox/new/", "data/public/index.html", "paperboy status"):
         assert where in readme.split("## Quickstart", 1)[1].split("##", 1)[0], f"the Quickstart says where: {where}"
     assert (tmp_path / "data" / "public" / "feed.xml").is_file()
+
+
+def test_papers_list_json_carries_the_card_fields(cli: Cli, database_url: str) -> None:
+    import datetime as dt
+
+    from bot.pipeline import ingest_document
+    from bot.sources.samples import hf_api, synthetic
+    from bot.store import open_database
+
+    database = open_database(database_url)
+    try:
+        assert ingest_document(database, "api", hf_api(synthetic(2)), "hf-api",
+                               dt.datetime(2026, 11, 20, tzinfo=dt.UTC)).new == 2
+    finally:
+        database.close()
+    papers = cli.json("papers", "list")
+    first = next(p for p in papers if p["arxiv_id"] == "2411.00001")  # type: ignore[union-attr]
+    assert first["github_repo"] == "https://github.com/example/kernels-0" and first["github_stars"] == 40
+    assert first["project_page"] == "https://example.org/kernels/0" and first["comments"] == 0
+    assert first["submitted_by"] == "Ada Example" and first["ai_keywords"] == ["sparse attention"]
+    assert first["ai_summary"].startswith("Sparse attention kernel 1") and first["thumbnail"].endswith(".png")
+    assert first["tldr"] is None  # made when an edition carries the paper

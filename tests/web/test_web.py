@@ -370,3 +370,15 @@ def test_serve_refuses_to_start_without_a_secret_key(cli) -> None:  # type: igno
     result = cli("serve", "--port", "1")
     assert result.exit_code == 2
     assert "PAPERBOY_SECRET_KEY must be set" in result.output and "Traceback" not in result.output
+
+
+def test_the_edition_s_bibtex_and_the_feed_stylesheet_are_served(client: TestClient) -> None:
+    bib = client.get("/editions/2026-11-20.bib")
+    assert bib.status_code == 200 and bib.headers["content-type"].startswith("application/x-bibtex")
+    assert bib.text.startswith("@misc{") and bib.text.count("@misc{") == 26
+    assert client.get("/editions/2026-11-19.bib").status_code == 404
+    page = client.get("/editions/2026-11-20.html").text
+    assert f'href="{BASE}editions/2026-11-20.bib"' in page
+    xsl = client.get("/feed.xsl")
+    assert xsl.status_code == 200 and xsl.headers["content-type"].startswith("text/xsl")
+    assert client.get("/feed.xml").text.count('<?xml-stylesheet type="text/xsl"') == 1
