@@ -36,7 +36,7 @@ from bot.digest.tldr import key_sentences
 from bot.models import Edition, EditionPaper, PaperLinks, Section
 from bot.render import environment
 from bot.render.email import links_for, personalise, render_email
-from bot.render.feeds import build
+from bot.render.feeds import FeedLimits, build
 from bot.sources.dumpgen import abstract_of, title_of
 
 NOW = dt.datetime(2026, 11, 21, 7, tzinfo=dt.UTC)
@@ -119,7 +119,7 @@ def feeds(papers: int) -> None:
     env = environment()
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        written = build(editions, "https://papers.example.org/", Path(out), env, 500)
+        written = build(editions, "https://papers.example.org/", Path(out), env, FeedLimits())
         seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"| all feeds and archive pages for {papers:,} papers ({len(written)} files) "

@@ -55,10 +55,13 @@ class Link:
 @dataclass(frozen=True, slots=True)
 class Card:
     paper: EditionPaper
+    title: str
+    abstract: str
     byline: str
     """The first three authors and "et al.", then the organisation; or what a dump says."""
     authors: str
     """Every author, for the feeds and the archive."""
+    names: tuple[str, ...]
     tldr: str | None
     tldr_label: str
     links: tuple[Link, ...]
@@ -71,7 +74,11 @@ class Card:
     """Said plainly when the paper is known only from the Daily Papers listing."""
     anchor: str
     """The paper's place on its edition's archive page (stable: derived from its identity)."""
-    bibtex: str
+
+    @property
+    def bibtex(self) -> str:
+        """Made when asked (the archive page and the edition's .bib file ask; feeds do not)."""
+        return bibtex(self.paper, list(self.names), self.title)
 
     @property
     def more(self) -> tuple[Link, ...]:
@@ -84,7 +91,7 @@ Clean = Callable[[str | None], str]
 
 def make_card(paper: EditionPaper, clean: Clean) -> Card:
     """The card of ``paper``; ``clean`` makes untrusted text one readable line."""
-    names = [clean(a) for a in paper.authors if clean(a)]
+    names = [name for name in map(clean, paper.authors) if name]
     org = clean(paper.organization)
     if names:
         shown = ", ".join(names[:SHORT_AUTHORS]) + (" et al." if len(names) > SHORT_AUTHORS else "")
@@ -122,32 +129,35 @@ def make_card(paper: EditionPaper, clean: Clean) -> Card:
         note = "No arXiv id known yet"
     tldr = clean(paper.tldr) or None
     return Card(
-        paper=paper, byline=byline, authors=", ".join(names), tldr=tldr,
+        paper=paper, title=clean(paper.title), abstract=clean(paper.abstract), byline=byline,
+        authors=", ".join(names), names=tuple(names), tldr=tldr,
         tldr_label=TLDR_LABELS.get(paper.tldr_source or "", "TL;DR") if tldr else "",
         links=tuple(links), counts=tuple(counts), dates=_sentence(dates), seen=seen, note=note,
         anchor="p-" + hashlib.sha1(paper.key.encode()).hexdigest()[:10],
-        bibtex=bibtex(paper, names, clean),
     )
 
 
 _BIB_SPECIAL = re.compile(r"([&%$#_])")
+_BIB_DROP = str.maketrans("", "", "\\{}")
 
 
 def _bib(text: str) -> str:
     """Text inside a BibTeX field: its special characters escaped, braces balanced away."""
-    return _BIB_SPECIAL.sub(r"\\\1", text.replace("\\", "").replace("{", "").replace("}", ""))
+    if "\\" in text or "{" in text or "}" in text:
+        text = text.translate(_BIB_DROP)
+    return _BIB_SPECIAL.sub(r"\\\1", text)
 
 
-def bibtex(paper: EditionPaper, names: list[str], clean: Clean) -> str:
+def bibtex(paper: EditionPaper, names: list[str], title: str) -> str:
     """A ``@misc`` entry as arXiv's own export writes it (eprint, archivePrefix, primaryClass);
     without an arXiv id, the Daily Papers search link stands in for the URL."""
     year = (paper.published or (paper.first_seen.date() if paper.first_seen else None))
     surname = _ascii(names[0].split()[-1]) if names else "anon"
-    word = next((w for w in (_ascii(w) for w in clean(paper.title).split()) if len(w) > 3), "paper")
+    word = next((w for w in (_ascii(w) for w in title.split()) if len(w) > 3), "paper")
     key = f"{surname}{year.year if year else ''}{word}".lower()
-    fields = [("title", "{" + _bib(clean(paper.title)) + "}")]
+    fields = [("title", "{" + _bib(title) + "}")]
     if names:
-        fields.append(("author", " and ".join(_bib(n) for n in names)))
+        fields.append(("author", _bib(" and ".join(names))))
     if year:
         fields.append(("year", str(year.year)))
     if paper.arxiv_id:
@@ -156,7 +166,7 @@ def bibtex(paper: EditionPaper, names: list[str], clean: Clean) -> str:
             fields.append(("primaryClass", _bib(paper.categories[0])))
         fields.append(("url", f"https://arxiv.org/abs/{paper.arxiv_id}"))
     else:
-        fields += [("url", f"https://huggingface.co/papers?q={quote(clean(paper.title))}"),
+        fields += [("url", f"https://huggingface.co/papers?q={quote(title)}"),
                    ("note", "Hugging Face Daily Papers")]
     body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
     return f"@misc{{{key},\n{body}\n}}"

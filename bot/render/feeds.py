@@ -12,6 +12,7 @@ one shows a readable page; feed readers ignore it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import json
 import os
@@ -63,14 +64,15 @@ def edition_id(edition: Edition) -> str:
     return f"urn:paperboy:edition:{edition.date.isoformat()}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _content(paper: EditionPaper) -> str:
     """The whole card as HTML: TL;DR, abstract, authors, links and counts."""
     c = card(paper)
     bits = []
     if c.tldr:
         bits.append(f"<p><b>{html.escape(c.tldr_label)}:</b> {html.escape(c.tldr)}</p>")
-    if paper.abstract:
-        bits.append(f"<p>{html.escape(clean(paper.abstract))}</p>")
+    if c.abstract:
+        bits.append(f"<p>{html.escape(c.abstract)}</p>")
     facts = [c.authors or c.byline, *c.counts, c.dates, c.seen, c.note or ""]
     bits.append("<p>" + " · ".join(html.escape(f) for f in facts if f) + "</p>")
     bits.append("<p>" + " · ".join(f'<a href="{html.escape(link.url, quote=True)}">{html.escape(link.label)}</a>'
@@ -114,7 +116,7 @@ def _add_paper(feed: FeedGenerator, entry: Entry) -> None:
     item.link(href=paper_url(paper))
     if paper.topic_slug:
         item.category(term=paper.topic_slug, label=clean(paper.topic_label) or paper.topic_slug)
-    names = [clean(a) for a in paper.authors if clean(a)] or ([clean(paper.organization)] if paper.organization else [])
+    names = list(c.names) or ([clean(paper.organization)] if paper.organization else [])
     if names:
         item.author([{"name": name} for name in names])
         item.dc.dc_creator(names)
@@ -297,7 +299,7 @@ def _json_item(entry: Entry) -> dict[str, object]:
     }
     if c.tldr:
         item["summary"] = c.tldr
-    names = [clean(a) for a in paper.authors if clean(a)]
+    names = c.names
     if names:
         item["authors"] = [{"name": n} for n in names]
     if paper.links.thumbnail:

@@ -175,7 +175,7 @@ def test_bibtex_is_arxiv_s_own_shape() -> None:
     paper = EditionPaper("arxiv:2411.00101", "2411.00101", r"T\"ULU 3 & friends: 100% {open}", "", None, None,
                          dt.date(2024, 11, 22), 3, authors=("Nathan Lambert", "Jürgen Schmidhuber"),
                          categories=("cs.CL",))
-    entry = bibtex(paper, ["Nathan Lambert", "Jürgen Schmidhuber"], clean)
+    entry = bibtex(paper, ["Nathan Lambert", "Jürgen Schmidhuber"], clean(paper.title))
     assert entry.startswith("@misc{lambert2024tulu,\n")
     assert "  title = {{TÜLU 3 \\& friends: 100\\% open}},\n" in entry
     assert "  author = {Nathan Lambert and Jürgen Schmidhuber},\n" in entry
