@@ -91,11 +91,12 @@ def _dates(paper: EditionPaper, edition: Edition) -> tuple[dt.datetime, dt.datet
 
 def _generator(base_url: str, self_path: str, title: str, updated: dt.datetime) -> FeedGenerator:
     feed = FeedGenerator()
-    feed.load_extension("dc")  # RSS names authors without addresses by dc:creator
+    kind = "rss" if self_path == "feed.xml" else "atom"
+    if kind == "rss":
+        feed.load_extension("dc")  # RSS names authors without addresses by dc:creator
     feed.id(base_url + self_path)
     feed.title(title)
     feed.subtitle("The papers new each day on Hugging Face Daily Papers, grouped by topic.")
-    kind = "rss" if self_path == "feed.xml" else "atom"
     feed.link(href=base_url + self_path, rel="self", type=f"application/{kind}+xml")
     feed.link(href=base_url, rel="alternate")  # last, so it is RSS's channel link
     feed.author({"name": "paperboy"})
@@ -106,7 +107,7 @@ def _generator(base_url: str, self_path: str, title: str, updated: dt.datetime) 
     return feed
 
 
-def _add_paper(feed: FeedGenerator, entry: Entry) -> None:
+def _add_paper(feed: FeedGenerator, entry: Entry, rss: bool = False) -> None:
     paper, edition = entry.paper, entry.edition
     c: Card = card(paper)
     item = feed.add_entry(order="append")
@@ -119,7 +120,8 @@ def _add_paper(feed: FeedGenerator, entry: Entry) -> None:
     names = list(c.names) or ([clean(paper.organization)] if paper.organization else [])
     if names:
         item.author([{"name": name} for name in names])
-        item.dc.dc_creator(names)
+        if rss:
+            item.dc.dc_creator(names)
     if c.tldr:
         item.summary(c.tldr)
     item.content(_content(paper), type="html")
@@ -183,7 +185,7 @@ def render_site(
     for relative, kind, title in (("feed.xml", "rss", f"{TITLE} (RSS)"), ("atom.xml", "atom", f"{TITLE} (Atom)")):
         feed = _generator(base_url, relative, title, updated)
         for entry in papers:
-            _add_paper(feed, entry)
+            _add_paper(feed, entry, rss=kind == "rss")
         site[relative] = _styled(feed.rss_str(pretty=True), base_url) if kind == "rss" else _atom(feed, base_url)
 
     by_topic: dict[str, list[Entry]] = {}
