@@ -117,6 +117,11 @@ def _executemany(session: Session, table: Table, rows: list[dict[str, Any]], *,
     """
     if not rows:
         return
+    # columns no row of the batch fills (most of the API's fields, for a dump) are left to
+    # their default, NULL, instead of being bound row by row
+    filled = [key for key in rows[0] if any(row[key] is not None for row in rows)]
+    if len(filled) < len(rows[0]):
+        rows = [{key: row[key] for key in filled} for row in rows]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         _insert_copied(connection, table, rows, ignore_conflicts)
@@ -152,8 +157,9 @@ def _insert_copied(connection: Connection, table: Table, rows: list[dict[str, An
     json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
+        # every column of the table, whichever a batch fills: one stage serves every batch
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
-                       f"AS SELECT {names} FROM {table.name} WITH NO DATA")
+                       f"AS SELECT * FROM {table.name} WITH NO DATA")
         cursor.execute(f"TRUNCATE {stage}")
         with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
             for row in rows:

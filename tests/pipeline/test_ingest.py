@@ -189,3 +189,24 @@ def test_example_inbox_is_the_generators_output(tmp_path: Path, db: Database, se
     reports = run(db, settings, root).files
     assert [(r.layout, r.new, r.seen) for r in reports] == [
         ("flat-list", 12, 0), ("blocks", 8, 4), ("blocks-with-meta", 6, 6)]
+
+
+def test_batches_that_fill_different_columns_share_one_transaction(db: Database, settings: Settings) -> None:
+    """A batch leaves out the columns none of its rows fill (NULL by default): a dump without
+    metadata, then one with author counts and dates, then the API with its links, in one
+    connection (PostgreSQL's staging table holds every column whichever a batch fills)."""
+    from bot.pipeline import ingest_document
+    from bot.sources.dumpgen import write_dump
+    from bot.sources.samples import hf_api, synthetic
+    from bot.store.papers import list_papers
+
+    plain, rich = settings.inbox.parent / "plain.txt", settings.inbox.parent / "rich.txt"
+    write_dump(plain, "flat-list", 0, 30, dump_date=dt.date(2026, 11, 20))
+    write_dump(rich, "blocks-with-meta", 30, 30, dump_date=dt.date(2026, 11, 20))
+    summary = ingest(db, settings, [plain, rich], now=lambda: NOW)
+    assert summary.ok and summary.new == 60
+    assert ingest_document(db, "api", hf_api(synthetic(4)), "hf-api", NOW).new == 4
+    with db.read() as session:
+        stored = list_papers(session)
+    assert sum(p.published is not None for p in stored) == 34  # the second dump's and the API's dates
+    assert sum(p.links.github_repo is not None for p in stored) == 2
