@@ -209,7 +209,9 @@ def record_batch(
                 inserted.add(key)
     seen = [(key, paper) for key, paper in batch if key not in inserted]
     if seen:
-        session.execute(_REFRESH, [_refresh_params(ids[key], paper) for key, paper in seen])
+        extras = any(paper.links is not None or paper.announce is not None for _, paper in seen)
+        session.execute(_REFRESH_EXTRAS if extras else _REFRESH,
+                        [_refresh_params(ids[key], paper, extras) for key, paper in seen])
     _executemany(session, sightings,
                  [{"paper_id": ids[key], "dump_id": dump_id, "rank": paper.rank, "upvotes": paper.upvotes}
                   for key, paper in batch])
@@ -275,13 +277,13 @@ def _extras(paper: Paper) -> dict[str, object]:
             "ai_keywords": list(links.ai_keywords) if links.ai_keywords else None, "thumbnail": links.thumbnail}
 
 
-def _refresh_params(paper_id: int, paper: Paper) -> dict[str, object]:
+def _refresh_params(paper_id: int, paper: Paper, extras: bool) -> dict[str, object]:
     return {
         "pid": paper_id, "up": paper.upvotes, "abstract": paper.abstract or None,
         "ac": paper.author_count, "org": paper.organization, "pub": paper.published,
         "authors": list(paper.authors) if paper.authors else None,
         "cats": list(paper.categories) if paper.categories else None,
-        **_extras(paper),
+        **(_extras(paper) if extras else {}),
     }
 
 
@@ -293,34 +295,40 @@ def _typed(name: str, column: str):  # type: ignore[no-untyped-def]
 _UP = _typed("up", "upvotes")
 _FILLS = [(papers.c.abstract, _typed("abstract", "abstract")), (papers.c.author_count, _typed("ac", "author_count")),
           (papers.c.organization, _typed("org", "organization")), (papers.c.published, _typed("pub", "published")),
-          (papers.c.authors, _typed("authors", "authors")), (papers.c.categories, _typed("cats", "categories")),
-          *((papers.c[name], _typed(name, name)) for name in (
-              "announce", "github_repo", "project_page", "submitted_by", "ai_summary", "ai_keywords", "thumbnail"))]
+          (papers.c.authors, _typed("authors", "authors")), (papers.c.categories, _typed("cats", "categories"))]
+# What the Daily Papers API and arXiv's feeds add, filled in the same way
+_EXTRA_FILLS = [(papers.c[name], _typed(name, name)) for name in (
+    "announce", "github_repo", "project_page", "submitted_by", "ai_summary", "ai_keywords", "thumbnail")]
 # Counts that move both ways: the latest sighting that gives one sets it.
 _LATEST = [(papers.c[name], _typed(name, name)) for name in ("github_stars", "comments")]
-_REFRESH = (
-    update(papers)
-    # only rows it changes: rewriting a row with its own values still writes its page (and, on
-    # PostgreSQL, a new version of it in every index), and most sightings change nothing
-    .where(papers.c.id == _typed("pid", "id"),
-           or_(and_(_UP.is_not(None), papers.c.upvotes.is_(None) | (papers.c.upvotes < _UP)),
-               *(and_(column.is_(None), value.is_not(None)) for column, value in _FILLS),
-               *(and_(value.is_not(None), column.is_(None) | (column != value)) for column, value in _LATEST)))
-    .values(
-        upvotes=case(
-            (and_(_UP.is_not(None), papers.c.upvotes.is_(None) | (papers.c.upvotes < _UP)), _UP),
-            else_=papers.c.upvotes,
-        ),
-        abstract=func.coalesce(papers.c.abstract, _typed("abstract", "abstract")),
-        author_count=func.coalesce(papers.c.author_count, _typed("ac", "author_count")),
-        organization=func.coalesce(papers.c.organization, _typed("org", "organization")),
-        published=func.coalesce(papers.c.published, _typed("pub", "published")),
-        authors=case((papers.c.authors.is_(None), _typed("authors", "authors")), else_=papers.c.authors),
-        categories=case((papers.c.categories.is_(None), _typed("cats", "categories")), else_=papers.c.categories),
-        **{column.name: case((column.is_(None), value), else_=column) for column, value in _FILLS[6:]},
-        **{column.name: func.coalesce(value, column) for column, value in _LATEST},
+
+
+def _refresh(extras: bool) -> Any:
+    """The UPDATE a later sighting makes; with ``extras``, of the API's fields too (a dump's
+    sightings, which carry none, use the smaller statement: it is most of a day's refreshes)."""
+    fills = _FILLS + (_EXTRA_FILLS if extras else [])
+    latest = _LATEST if extras else []
+    return (
+        update(papers)
+        # only rows it changes: rewriting a row with its own values still writes its page (and,
+        # on PostgreSQL, a new version of it in every index), and most sightings change nothing
+        .where(papers.c.id == _typed("pid", "id"),
+               or_(and_(_UP.is_not(None), papers.c.upvotes.is_(None) | (papers.c.upvotes < _UP)),
+                   *(and_(column.is_(None), value.is_not(None)) for column, value in fills),
+                   *(and_(value.is_not(None), column.is_(None) | (column != value)) for column, value in latest)))
+        .values(
+            upvotes=case(
+                (and_(_UP.is_not(None), papers.c.upvotes.is_(None) | (papers.c.upvotes < _UP)), _UP),
+                else_=papers.c.upvotes,
+            ),
+            **{column.name: (case((column.is_(None), value), else_=column) if isinstance(column.type, JSON)
+                             else func.coalesce(column, value)) for column, value in fills},
+            **{column.name: func.coalesce(value, column) for column, value in latest},
+        )
     )
-)
+
+
+_REFRESH, _REFRESH_EXTRAS = _refresh(extras=False), _refresh(extras=True)
 
 
 def list_papers(
