@@ -2,6 +2,7 @@
 
     python benchmarks/topics.py [FILE.jsonl ...]   quality (default: ../shared/eval/topics/*.jsonl)
     python benchmarks/topics.py --speed            time and peak memory for 1,000 and 10,000 papers
+    python benchmarks/topics.py --continuity       topics from day to day: replays of the shared samples
 
 Quality is scored against each paper's ``primary_category`` (see ../shared/eval/topics/README.md):
 AMI and ARI as the headline, homogeneity and completeness, a cross-list-aware purity (a paper
@@ -35,7 +36,7 @@ from sklearn.metrics import (
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.models import TopicDoc
+from bot.models import KnownTopic, TopicDoc
 from bot.topics import Options, group_papers, tokens_of
 
 EVAL = ROOT.parent / "shared" / "eval" / "topics"
@@ -142,6 +143,74 @@ def quality(paths: list[Path]) -> None:
             print(f"  {size:4d}  {label:55s} {', '.join(f'{c} {n}' for c, n in top)}")
 
 
+SAMPLES = ROOT.parent / "shared" / "samples" / "hf-daily-papers"
+
+
+def replay(days: list[list[TopicDoc]], categories: dict[str, str] | None = None) -> list[dict]:
+    """Group each day's new papers with the topics the days before left, as editions do (a
+    paper seen on an earlier day is not new again); per day: papers, topics, the share of its
+    papers placed in a topic that existed before, how many continued topics changed label, and
+    (with ``categories``) the AMI of the day's grouping."""
+    from bot.topics.continuity import blend
+
+    known: dict[str, KnownTopic] = {}
+    seen: set[str] = set()
+    out = []
+    for docs in days:
+        fresh = [d for d in docs if d.id not in seen]
+        seen.update(d.id for d in docs)
+        grouping = group_papers(fresh, known=list(known.values()))
+        placed = {i: g for g in grouping.groups for i in g.ids}
+        continued = sum(1 for d in fresh if placed[d.id].slug in known)
+        relabelled = sum(1 for g in grouping.groups if g.slug in known and known[g.slug].label != g.label)
+        row = {"papers": len(fresh), "topics": len(grouping.groups), "continued": continued / max(1, len(fresh)),
+               "relabelled": relabelled, "existing": len(known), "labels": [g.label for g in grouping.groups]}
+        if categories is not None:
+            truth = [categories[d.id] for d in fresh]
+            row["ami"] = adjusted_mutual_info_score(truth, [placed[d.id].slug for d in fresh])
+        for g in grouping.groups:
+            if g.kind == "discovered":
+                old = known.get(g.slug)
+                known[g.slug] = KnownTopic(g.slug, old.label if old else g.label, "discovered",
+                                           blend(old.profile, g.profile) if old else dict(g.profile))
+        out.append(row)
+    return out
+
+
+def continuity() -> None:
+    import datetime as dt
+
+    from bot.identity import title_key
+    from bot.sources.dump import DumpParser
+    from bot.sources.text import read_lines
+
+    print("| replay | day | new papers | topics | in a topic from before | labels changed | AMI |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    files = [SAMPLES / name for name in ("flat-list.txt", "blocks.txt", "blocks-with-meta.txt")]
+    if all(f.exists() for f in files):
+        days = []
+        for f in files:
+            parser = DumpParser(read_lines(f), today=dt.date(2026, 11, 20))
+            days.append([TopicDoc(title_key(p.title), p.title, p.abstract) for p in parser.papers()])
+        _rows("shared samples as three days", replay(days))
+    listing = EVAL / "daily_2025-06-03.jsonl"
+    if listing.exists():
+        rows = load(listing)
+        half = len(rows) // 2
+        docs = [TopicDoc(r["id"], r["title"], r["abstract"]) for r in rows]
+        _rows("daily listing in two halves", replay([docs[:half], docs[half:]],
+                                                   {r["id"]: r["primary_category"] for r in rows}))
+
+
+def _rows(name: str, days: list[dict]) -> None:
+    for n, day in enumerate(days, 1):
+        ami = f"{day['ami']:.3f}" if "ami" in day else ""
+        print(f"| {name} | {n} | {day['papers']} | {day['topics']} | "
+              f"{day['continued']:.0%} | {day['relabelled']} of {day['existing']} | {ami} |", flush=True)
+    for n, day in enumerate(days, 1):
+        print(f"|  | labels, day {n}: {'; '.join(day['labels'])} | | | | | |")
+
+
 def one(n: int) -> None:
     """Group n generated papers in this fresh process; print seconds and peak RSS."""
     from bot.sources.dumpgen import abstract_of, title_of
@@ -205,12 +274,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--speed", action="store_true")
+    parser.add_argument("--continuity", action="store_true", help="replay the shared samples as consecutive days")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, metavar="ROUNDS",
                         help="time 1,000 papers with the libraries' thread pools, grouping's limit and one thread")
     args = parser.parse_args()
     if args.one:
         one(args.one)
+    elif args.continuity:
+        continuity()
     elif args.threads:
         threads(1_000, args.threads)
     elif args.speed:
