@@ -131,6 +131,7 @@ class Run:
         self.halt = threading.Event()
         self.done = threading.Event()
         self.watch = Watch()
+        self.sqlite = self.database.engine.dialect.name == "sqlite"
 
     def backoff(self, attempts: int) -> dt.timedelta:
         return dt.timedelta(seconds=self.settings.delivery_retry_seconds * 2 ** max(0, attempts - 1))
@@ -235,6 +236,10 @@ class Run:
                 elif fast is not None and simple and not stopping:
                     sent = (outcome.claim.id, outcome.claim.claim) if outcome else None
                     status = outbox.record_then_take_up(fast, sent, now, claim.id, claim.claim, now + self.lease)
+                elif self.sqlite and simple and not stopping:
+                    sent = (outcome.claim.id, outcome.claim.claim) if outcome else None
+                    status = outbox.record_then_take_up_sqlite(self.database, connection, sent, now, claim.id,
+                                                               claim.claim, now + self.lease)
                 else:
                     with self.database.begin(connection) as held:
                         if outcome is not None:

@@ -151,8 +151,11 @@ class Database:
         except DBAPIError as exc:
             raise translated(exc) from exc
 
-    def _turn(self) -> AbstractContextManager[object]:
+    def turn(self) -> AbstractContextManager[object]:
         """This process's turn to write (SQLite); as long as the busy timeout would have waited."""
+        return self._turn()
+
+    def _turn(self) -> AbstractContextManager[object]:
         if self._writer is None:
             return nullcontext()
         return _Turn(self._writer)

@@ -490,3 +490,28 @@ def test_the_daemon_survives_postgresql_going_away_mid_send(smtp: SmtpServer, cl
     assert set(counts) == set(everyone), "nothing lost"
     duplicated = [a for a, n in counts.items() if n > 1]
     assert len(duplicated) <= 2, f"at most the message in flight on each connection: {duplicated}"
+
+
+def test_sqlite_s_fast_path_records_takes_up_and_ends_its_transaction(db: Database, edition: dt.date) -> None:
+    """SQLite records a message and takes up the next in one transaction straight on the driver:
+    the first is sent, the second's lease renewed and its subscriber's status read; a claim
+    another sender holds reads None; and no transaction is left open either way."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's path; PostgreSQL's is one autocommit statement (the tests above)")
+    subscribe(db, "ada@example.org", "bob@example.org")
+    now = dt.datetime.now(dt.UTC)
+    with db.write() as session:
+        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
+        first, second = outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
+    later = now + dt.timedelta(minutes=9)
+    with db.engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        status = outbox.record_then_take_up_sqlite(db, connection, (first.id, first.claim), now, second.id,
+                                                   second.claim, later)
+        assert status == "active" and not driver.in_transaction  # type: ignore[union-attr]
+        assert outbox.record_then_take_up_sqlite(db, connection, None, now, second.id, "not-ours", later) is None
+        assert not driver.in_transaction  # type: ignore[union-attr]
+    with db.read() as session:
+        rows = {d.id: d for d in outbox.iter_deliveries(session)}
+    assert rows[first.id].status == "sent" and rows[first.id].sent_at is not None
+    assert rows[second.id].status == "sending"
