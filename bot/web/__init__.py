@@ -41,7 +41,7 @@ from bot.subscribers import (
     parse_list,
 )
 from bot.web.guard import CSRF_COOKIE, HEADERS, ConfirmLinks, Csrf, Guard, client_key
-from bot.web.site import FeedFront, Site, serve
+from bot.web.site import FeedFront, Polls, Site, serve
 
 if TYPE_CHECKING:
     from bot.store import Database
@@ -67,6 +67,7 @@ class Web:
         self.paperboy, self.settings = paperboy, settings
         self.env = paperboy.templates
         self.site = Site(paperboy.editions, settings, self.env)
+        self.polls = Polls(access_log)
         self.signer: Signer = paperboy.signer
         self.subscriptions = paperboy.subscriptions
         self.confirm_links = ConfirmLinks(settings.secret_key)
@@ -159,11 +160,12 @@ class Web:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        """The notices worker runs while the app serves."""
+        """The notices worker runs while the app serves; the feed polls are summed up at the end."""
         self.notices.start()
         try:
             yield
         finally:
+            self.polls.sum_up()
             await run_in_threadpool(self.notices.stop)
 
     async def healthz(self, request: Request) -> Response:
@@ -325,7 +327,7 @@ def create_app(database: Database, settings: Settings, paperboy: Paperboy | None
         Route("/unsubscribe", web.unsubscribe, methods=["GET", "POST"]),
         Route("/manage", web.manage, methods=["GET", "POST"]),
     ]
-    middleware = [Middleware(FeedFront, site=web.site, log=access_log, security=HEADERS),
+    middleware = [Middleware(FeedFront, site=web.site, log=access_log, security=HEADERS, polls=web.polls),
                   Middleware(Guard, log=access_log)]
     if settings.web_trusted_proxies:
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.web_trusted_proxies)))

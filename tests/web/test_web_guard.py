@@ -172,3 +172,24 @@ def test_a_database_that_is_down_is_a_503_page_not_a_traceback(web_settings: Set
             assert answer.status_code == 503, path
             assert "try again" in answer.text and "Traceback" not in answer.text and "psycopg" not in answer.text
             assert "default-src 'none'" in answer.headers["content-security-policy"]
+
+
+def test_feed_polls_are_summed_up_not_logged_one_by_one(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """A line per feed poll halved the polls a process answers; they are counted and summed up
+    in one line (every minute, and when the server stops), each one at DEBUG only."""
+    from bot.web.site import Polls
+
+    etag = client.get("/feed.xml").headers["etag"]
+    with caplog.at_level(logging.INFO, logger="paperboy.web.access"):
+        for _ in range(3):
+            assert client.get("/feed.xml", headers={"If-None-Match": etag}).status_code == 304
+        client.get("/atom.xml")
+    assert not [r for r in caplog.records if "feed.xml" in r.getMessage() or "atom.xml" in r.getMessage()]
+    polls: Polls = client.app.state.web.polls  # type: ignore[attr-defined]
+    with caplog.at_level(logging.INFO, logger="paperboy.web.access"):
+        polls.sum_up()
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("feeds:")]
+    assert line.startswith("feeds: 5 polls in ") and "3 not modified (feed.xml 4, atom.xml 1)" in line
+    with caplog.at_level(logging.DEBUG, logger="paperboy.web.access"):
+        client.get("/feed.xml", headers={"If-None-Match": etag})
+    assert any(r.getMessage().startswith("GET feed.xml 304") for r in caplog.records)
