@@ -33,6 +33,17 @@ from bot.settings import Settings
 
 RECHECK_SECONDS = 1.0
 FEEDS_MAX_AGE = 300
+# RSS and Atom name a stylesheet (feed.xsl) that a browser applies to show a readable page;
+# browsers check an XSLT stylesheet against script-src, which the pages' policy ('none') refuses.
+XML_CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+           "base-uri 'none'")
+# Chromium shows application/rss+xml and atom+xml as text and never applies their stylesheet:
+# a browser (it asks for text/html) gets the same bytes as application/xml; readers get the feed types.
+BROWSER_XML = "application/xml; charset=utf-8"
+
+
+def for_browser(accept: str) -> bool:
+    return "text/html" in accept
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +64,21 @@ class Document:
         return self.etag[:-1] + '-gz"' if gzipped else self.etag
 
     def headers(self, gzipped: bool) -> dict[str, str]:
-        return {"ETag": self.etag_for(gzipped),
-                "Last-Modified": _http_date(self.last_modified),
-                "Cache-Control": f"public, max-age={FEEDS_MAX_AGE}", "Vary": "Accept-Encoding"}
+        headers = {"ETag": self.etag_for(gzipped),
+                   "Last-Modified": _http_date(self.last_modified),
+                   "Cache-Control": f"public, max-age={FEEDS_MAX_AGE}", "Vary": "Accept-Encoding"}
+        if self.styled:
+            headers["Content-Security-Policy"] = XML_CSP
+            headers["Vary"] = "Accept, Accept-Encoding"
+        return headers
+
+    @property
+    def styled(self) -> bool:
+        """A feed that names the stylesheet (RSS and Atom, not the stylesheet itself)."""
+        return "+xml" in self.content_type
+
+    def media_type(self, browser: bool) -> str:
+        return BROWSER_XML if browser and self.styled else self.content_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +168,7 @@ def _not_modified(if_none_match: str | None, since: str | None, document: Docume
 def serve(request: Request, document: Document) -> Response:
     """The document, gzipped when the client accepts it, or 304 when it has it already."""
     gzipped = "gzip" in request.headers.get("accept-encoding", "").lower()
+    media_type = document.media_type(for_browser(request.headers.get("accept", "")))
     headers = document.headers(gzipped)
     etag = headers["ETag"]
     if not_modified(request, document, etag):
@@ -154,8 +178,8 @@ def serve(request: Request, document: Document) -> Response:
     body = document.gzipped if gzipped else document.body
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(body))
-        return Response(status_code=200, headers=headers, media_type=document.content_type)
-    return Response(body, headers=headers, media_type=document.content_type)
+        return Response(status_code=200, headers=headers, media_type=media_type)
+    return Response(body, headers=headers, media_type=media_type)
 
 
 SUMMARY_SECONDS = 60.0
@@ -203,7 +227,7 @@ class FeedFront:
     def __init__(self, app: ASGIApp, site: Site, log: logging.Logger, security: list[tuple[bytes, bytes]],
                  polls: Polls) -> None:
         self.app, self.site, self.log, self.security, self.polls = app, site, log, security, polls
-        self._answers: dict[tuple[int, str, bool, bool], list[tuple[bytes, bytes]]] = {}
+        self._answers: dict[tuple[int, str, bool, bool, bool], list[tuple[bytes, bytes]]] = {}
         self._for: Rendering | None = None
 
 
@@ -220,7 +244,7 @@ class FeedFront:
             await self.app(scope, receive, send)
             return
         if_none_match = since = None
-        gzipped = False
+        gzipped = browser = False
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
@@ -228,11 +252,13 @@ class FeedFront:
                 since = value.decode("latin-1")
             elif name == b"accept-encoding":
                 gzipped = b"gzip" in value.lower()
+            elif name == b"accept":
+                browser = b"text/html" in value
         fresh = _not_modified(if_none_match, since, document, document.etag_for(gzipped))
         head = scope["method"] == "HEAD"
         body = b"" if fresh else document.gzipped if gzipped else document.body
         await send({"type": "http.response.start", "status": 304 if fresh else 200,
-                    "headers": self._headers(rendering, path, document, gzipped, fresh)})
+                    "headers": self._headers(rendering, path, document, gzipped, fresh, browser)})
         await send({"type": "http.response.body", "body": b"" if head else body})
         status = 304 if fresh else 200
         if self.log.isEnabledFor(logging.DEBUG):
@@ -241,19 +267,20 @@ class FeedFront:
         self.polls.add(path, status, started)
 
     def _headers(self, rendering: Rendering, path: str, document: Document, gzipped: bool,
-                 fresh: bool) -> list[tuple[bytes, bytes]]:
+                 fresh: bool, browser: bool) -> list[tuple[bytes, bytes]]:
         if self._for is not rendering:
             self._answers, self._for = {}, rendering
-        key = (id(document), path, gzipped, fresh)
+        key = (id(document), path, gzipped, fresh, browser)
         headers = self._answers.get(key)
         if headers is None:
             values = document.headers(gzipped)
             if not fresh:
-                values["Content-Type"] = document.content_type
+                values["Content-Type"] = document.media_type(browser)
                 values["Content-Length"] = str(len(document.gzipped if gzipped else document.body))
                 if gzipped:
                     values["Content-Encoding"] = "gzip"
             headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in values.items()]
-            headers += self.security
+            names = {name for name, _ in headers}
+            headers += [h for h in self.security if h[0] not in names]
             self._answers[key] = headers
         return headers

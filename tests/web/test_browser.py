@@ -121,6 +121,10 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_a_real_browser(
         with db.read() as session:
             assert find_subscriber(session, address).status == "unsubscribed"  # type: ignore[union-attr]
 
+        page.goto(base + "feed.xml")  # a browser opening a feed sees a page that says what it is
+        if page.evaluate("typeof XSLTProcessor") != "undefined":  # while Chromium still has XSLT
+            assert "This is a feed" in page.content()
+
         page.set_viewport_size({"width": 1000, "height": 1200})
         page.goto(base + "editions/2026-11-20.html")
         ARTIFACTS.mkdir(exist_ok=True)

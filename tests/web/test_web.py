@@ -382,3 +382,18 @@ def test_the_edition_s_bibtex_and_the_feed_stylesheet_are_served(client: TestCli
     xsl = client.get("/feed.xsl")
     assert xsl.status_code == 200 and xsl.headers["content-type"].startswith("text/xsl")
     assert client.get("/feed.xml").text.count('<?xml-stylesheet type="text/xsl"') == 1
+
+
+def test_a_browser_gets_the_feed_as_xml_it_styles_and_a_reader_as_a_feed(client: TestClient) -> None:
+    """Chromium shows application/rss+xml as text and never applies its stylesheet: a browser
+    (it asks for text/html) gets the same bytes as application/xml, a feed reader the feed
+    type; both may load the same-origin stylesheet (XSLT counts as script for CSP)."""
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    for path, kind in (("/feed.xml", "application/rss+xml"), ("/atom.xml", "application/atom+xml")):
+        reader, shown = client.get(path), client.get(path, headers=browser)
+        assert reader.headers["content-type"].startswith(kind)
+        assert shown.headers["content-type"] == "application/xml; charset=utf-8" and shown.content == reader.content
+        assert "Accept" in reader.headers["vary"] and "script-src 'self'" in reader.headers["content-security-policy"]
+        assert reader.headers["etag"] == shown.headers["etag"]
+    assert client.get("/").headers["content-security-policy"].startswith("default-src 'none'; style-src")
+    assert "script-src" not in client.get("/").headers["content-security-policy"]

@@ -100,7 +100,10 @@ def test_the_window_slides(db: Database) -> None:
 def test_security_headers_on_every_answer(client: TestClient, path: str) -> None:
     answer = client.get(path)
     csp = answer.headers["content-security-policy"]
-    assert "script-src" not in csp and "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    # a feed may load its own origin's stylesheet (XSLT is script to CSP), nothing else
+    scripts = "script-src 'self';" if path.endswith(".xml") else None
+    assert (scripts in csp if scripts else "script-src" not in csp)
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
     assert "'unsafe-inline'" not in csp.split("style-src")[0], "no inline script"
     assert answer.headers["x-frame-options"] == "DENY" and answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["referrer-policy"] == "no-referrer"
