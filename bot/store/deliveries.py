@@ -284,10 +284,16 @@ def renew(connection: Connection, ids: Sequence[int], tokens: Sequence[str], unt
     them, those still under one of ``tokens`` (looked up by primary key, not by scanning)."""
     if not ids:
         return 0
-    result = connection.execute(
-        update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.claim_token.in_(tokens),
-                                 deliveries.c.status == "sending")
-        .values(lease_until=until))
+    # Rows a sender is recording or taking up at this moment are skipped, not waited for, in id
+    # order: a sender's one statement locks two rows (the message it records, the next it takes
+    # up), and a heartbeat that waited for one while holding the other was a deadlock that
+    # PostgreSQL broke by failing the sender's run. A skipped row's own statement renews or
+    # ends it; the next heartbeat comes a quarter lease later.
+    mine = (select(deliveries.c.id)
+            .where(deliveries.c.id.in_(ids), deliveries.c.claim_token.in_(tokens), deliveries.c.status == "sending")
+            .order_by(deliveries.c.id).with_for_update(skip_locked=True))
+    result = connection.execute(update(deliveries).where(deliveries.c.id.in_(mine.scalar_subquery()))
+                                .values(lease_until=until))
     return int(result.rowcount or 0)
 
 

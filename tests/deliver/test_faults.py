@@ -515,3 +515,26 @@ def test_sqlite_s_fast_path_records_takes_up_and_ends_its_transaction(db: Databa
         rows = {d.id: d for d in outbox.iter_deliveries(session)}
     assert rows[first.id].status == "sent" and rows[first.id].sent_at is not None
     assert rows[second.id].status == "sending"
+
+
+def test_the_heartbeat_skips_rows_a_sender_holds_instead_of_waiting(db: Database, edition: dt.date) -> None:
+    """A sender's one statement locks two rows (the message it records, the next it takes up);
+    a heartbeat that waited for one of them while holding the other was a deadlock, which
+    PostgreSQL broke by failing the sender's run. The heartbeat now skips a locked row."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite's writers take turns")
+    from sqlalchemy import text
+
+    subscribe(db, "ada@example.org", "bob@example.org")
+    now = dt.datetime.now(dt.UTC)
+    with db.write() as session:
+        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
+        first, second = outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
+    with db.engine.connect() as sender, db.engine.connect() as heartbeat:
+        with sender.begin():
+            sender.execute(text("SELECT id FROM deliveries WHERE id = :id FOR UPDATE"), {"id": second.id})
+            with heartbeat.begin():
+                heartbeat.execute(text("SET LOCAL lock_timeout = '20s'"))  # the old heartbeat waited here
+                renewed = outbox.renew(heartbeat, [first.id, second.id], [first.claim],
+                                       now + dt.timedelta(minutes=9))
+    assert renewed == 1
