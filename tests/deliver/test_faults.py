@@ -530,11 +530,10 @@ def test_the_heartbeat_skips_rows_a_sender_holds_instead_of_waiting(db: Database
     with db.write() as session:
         outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
         first, second = outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
-    with db.engine.connect() as sender, db.engine.connect() as heartbeat:
-        with sender.begin():
-            sender.execute(text("SELECT id FROM deliveries WHERE id = :id FOR UPDATE"), {"id": second.id})
-            with heartbeat.begin():
-                heartbeat.execute(text("SET LOCAL lock_timeout = '20s'"))  # the old heartbeat waited here
-                renewed = outbox.renew(heartbeat, [first.id, second.id], [first.claim],
-                                       now + dt.timedelta(minutes=9))
+    with db.engine.connect() as sender, db.engine.connect() as heartbeat, sender.begin():
+        sender.execute(text("SELECT id FROM deliveries WHERE id = :id FOR UPDATE"), {"id": second.id})
+        with heartbeat.begin():
+            heartbeat.execute(text("SET LOCAL lock_timeout = '20s'"))  # the old heartbeat waited here
+            renewed = outbox.renew(heartbeat, [first.id, second.id], [first.claim],
+                                   now + dt.timedelta(minutes=9))
     assert renewed == 1
