@@ -29,8 +29,8 @@ from bot.render.feeds import build, feed_limits
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import editions as edition_store
-from bot.store import papers as paper_store
 from bot.store import service as service_store
+from bot.store import tldrs as tldr_store
 from bot.store import topics as topic_store
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def build_edition(
             climbers = edition_store.climbers(session, latest.cutoff) if latest else []
             items = plan(grouping, climbers, settings.digest_climbing_min_upvotes)
             edition_store.insert_edition(session, date, now, now, items, note)
-            _tldrs(session, [i.key for i in items], [d.abstract for d in docs])
+            _tldrs(session, [i.key for i in items], {d.id: d.abstract for d in docs})
             topic_store.save_topics(session, grouping, now, merge=blend)
             built = edition_store.find_edition(session, date)
     except StoreConflict:
@@ -134,7 +134,7 @@ def _ask_model(database: Database, settings: Settings, date: dt.date, now: dt.da
             return
         latest = edition_store.latest_edition(session)
         keys = [doc.id for doc in edition_store.new_papers(session, latest.cutoff if latest else None, now)]
-        wanted = paper_store.needing_model(session, keys, settings.summaries_max_papers)
+        wanted = tldr_store.needing_model(session, keys, settings.summaries_max_papers)
     if not wanted:
         return
     config = ModelConfig(settings.summaries_url, settings.summaries_model, settings.summaries_api_key,
@@ -142,19 +142,22 @@ def _ask_model(database: Database, settings: Settings, date: dt.date, now: dt.da
     answers = summarise(config, wanted)
     if answers:
         with database.write() as session:
-            paper_store.set_tldrs(session, [(key, text, "model") for key, text in answers.items()])
+            tldr_store.set_tldrs(session, [(key, text, "model") for key, text in answers.items()])
 
 
-def _tldrs(session: Session, keys: list[str], day: list[str]) -> None:
+def _tldrs(session: Session, keys: list[str], day: dict[str, str]) -> None:
     """Each paper of the edition gets its TL;DR once: the source's summary, else key sentences
-    of its abstract scored against the day's abstracts (``day``)."""
-    missing = paper_store.needing_tldr(session, keys)
-    picked = key_sentences([abstract for _, abstract, _ in missing] + day)
+    of its abstract scored against the day's abstracts (``day``, by paper key)."""
+    missing = tldr_store.needing_tldr(session, keys)
+    corpus = {**day, **{key: abstract for key, abstract, _ in missing}}
+    picked = dict(zip(corpus, key_sentences(list(corpus.values())), strict=True))
     tldrs: list[tuple[str, str, str]] = []
-    for (key, _abstract, summary), extract in zip(missing, picked, strict=False):
-        if summary or extract:
-            tldrs.append((key, summary, "source") if summary else (key, extract or "", "extract"))
-    paper_store.set_tldrs(session, tldrs)
+    for key, _abstract, summary in missing:
+        if summary:
+            tldrs.append((key, summary, "source"))
+        elif picked[key]:
+            tldrs.append((key, picked[key] or "", "extract"))
+    tldr_store.set_tldrs(session, tldrs)
 
 
 def build_feeds(

@@ -13,7 +13,6 @@ import logging
 import re
 import textwrap
 from pathlib import Path
-from urllib.parse import quote
 
 import jinja2
 
@@ -110,7 +109,6 @@ def wrap(text: str, width: int = 78, indent: str = "") -> str:
 
 
 def paper_url(paper: EditionPaper) -> str:
-    """The paper's Hugging Face page when its arXiv id is known, else a search for its title."""
-    if paper.arxiv_id:
-        return f"https://huggingface.co/papers/{quote(paper.arxiv_id)}"
-    return f"https://huggingface.co/papers?q={quote(clean(paper.title))}"
+    """The paper's Hugging Face page when its arXiv id is known, else a search for its title:
+    its card's first link, which the card decides."""
+    return card(paper).links[0].url

@@ -27,7 +27,7 @@ from feedgen.feed import FeedGenerator
 
 import bot
 from bot.models import Edition, EditionPaper
-from bot.render import card, clean, paper_url
+from bot.render import card, clean
 from bot.render.cards import Card
 from bot.settings import Settings
 
@@ -113,8 +113,8 @@ def _add_paper(feed: FeedGenerator, entry: Entry, rss: bool = False) -> None:
     item = feed.add_entry(order="append")
     item.id(paper_id(paper))
     item.guid(paper_id(paper), permalink=False)
-    item.title(clean(paper.title))
-    item.link(href=paper_url(paper))
+    item.title(c.title)
+    item.link(href=c.links[0].url)
     if paper.topic_slug:
         item.category(term=paper.topic_slug, label=clean(paper.topic_label) or paper.topic_slug)
     names = list(c.names) or ([clean(paper.organization)] if paper.organization else [])
@@ -292,8 +292,8 @@ def _json_item(entry: Entry) -> dict[str, object]:
     published, updated = _dates(paper, entry.edition)
     item: dict[str, object] = {
         "id": paper_id(paper),
-        "url": paper_url(paper),
-        "title": clean(paper.title),
+        "url": c.links[0].url,
+        "title": c.title,
         "content_html": _content(paper),
         "date_published": published.isoformat(),
         "date_modified": updated.isoformat(),

@@ -42,13 +42,12 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from bot.errors import StoreUnavailable
 from bot.models import Delivery, Preferences
 from bot.store.database import Database, conflict_insert
-from bot.store.schema import DeliveryRow, EditionRow, SubscriberRow, UTCDateTime
+from bot.store.schema import DeliveryRow, EditionRow, SubscriberRow, UTCDateTime, sqlite_text
 
 deliveries = typing_cast(Table, DeliveryRow.__table__)
 subscribers = typing_cast(Table, SubscriberRow.__table__)
@@ -212,13 +211,19 @@ def record_then_take_up(connection: Connection, sent: tuple[int, str] | None, no
     return None if row is None else str(row[0])
 
 
-_COMPILED: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
-_SQLITE: dict[int, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+_COMPILED: dict[tuple[str, int], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
 
-def _sqlite_time(moment: dt.datetime) -> str:
-    """A datetime as UTCDateTime stores it in SQLite (naive UTC text)."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+def _compiled(dialect: Any, statement: ClauseElement) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """A prebuilt statement compiled once per dialect: its text, its parameters' order (SQLite's
+    are positional) and the values it fixes itself (the statuses it compares with)."""
+    key = (dialect.name, id(statement))
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        order = tuple(getattr(compiled, "positiontup", None) or ())
+        found = _COMPILED[key] = (str(compiled), order, dict(compiled.params))
+    return found
 
 
 def record_then_take_up_sqlite(database: Database, connection: Connection, sent: tuple[int, str] | None,
@@ -227,17 +232,17 @@ def record_then_take_up_sqlite(database: Database, connection: Connection, sent:
     ``BEGIN IMMEDIATE`` transaction run straight on the driver, inside this process's turn to
     write. The four sender threads take turns for every message, so the time spent in
     SQLAlchemy's execution path while holding the turn was time every other sender waited."""
-    values = {"now": _sqlite_time(now), "until": _sqlite_time(until), "delivery": delivery, "token": token}
+    values = {"now": sqlite_text(now), "until": sqlite_text(until), "delivery": delivery, "token": token}
     driver = connection.connection.driver_connection
     with database.turn():
         cursor = driver.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute("BEGIN IMMEDIATE")
             if sent is not None:
-                sql, order, fixed = _sqlite_sql(_MARK_SENT)
+                sql, order, fixed = _compiled(connection.dialect, _MARK_SENT)
                 given = {**fixed, **values, "delivery": sent[0], "token": sent[1]}
                 cursor.execute(sql, [given[name] for name in order])
-            sql, order, fixed = _sqlite_sql(_TAKE_UP)
+            sql, order, fixed = _compiled(connection.dialect, _TAKE_UP)
             given = {**fixed, **values}
             row = cursor.execute(sql, [given[name] for name in order]).fetchone()
             cursor.execute("COMMIT")
@@ -252,26 +257,11 @@ def record_then_take_up_sqlite(database: Database, connection: Connection, sent:
     return None if row is None else str(row[0])
 
 
-def _sqlite_sql(statement: ClauseElement) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """A prebuilt statement compiled once for SQLite: its text, its parameters' order and the
-    values it fixes itself (the statuses it compares with)."""
-    found = _SQLITE.get(id(statement))
-    if found is None:
-        compiled = statement.compile(dialect=sqlite_dialect.dialect())
-        order = tuple(getattr(compiled, "positiontup", None) or ())
-        found = _SQLITE[id(statement)] = (str(compiled), order, dict(compiled.params))
-    return found
-
-
 def _straight(connection: Connection, statement: ClauseElement, params: dict[str, Any]) -> Any:
     """One row of ``statement`` run straight through the driver, compiled once: SQLAlchemy's
     execution path cost more than the statement (a third of the sender's time per message).
     For an autocommit PostgreSQL connection, whose driver takes aware datetimes as they are."""
-    key = (connection.dialect.name, id(statement))
-    if key not in _COMPILED:
-        compiled = statement.compile(dialect=connection.dialect)
-        _COMPILED[key] = (str(compiled), dict(compiled.params))
-    sql, defaults = _COMPILED[key]
+    sql, _, defaults = _compiled(connection.dialect, statement)
     driver = connection.connection.driver_connection
     try:
         return driver.execute(sql, {**defaults, **params}).fetchone()  # type: ignore[union-attr]

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from bot.identity import abstracts_agree, is_short, paper_key, title_key
 from bot.models import DumpHeader, Paper, PaperLinks, StoredPaper
 from bot.store.database import conflict_insert
-from bot.store.schema import DumpRow, PaperRow, SightingRow, UTCDateTime
+from bot.store.schema import DumpRow, PaperRow, SightingRow, UTCDateTime, sqlite_text
 
 papers = cast(Table, PaperRow.__table__)
 sightings = cast(Table, SightingRow.__table__)
@@ -84,19 +84,19 @@ def known_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
 def _by_key(session: Session, keys: list[str], *columns: Any) -> list[Any]:
     """Rows of (key, *columns) for the stored papers among ``keys``."""
     rows: list[Any] = []
-    for chunk in _chunks(session, keys):
-        rows.extend(session.execute(select(papers.c.key, *columns).where(_among(session, papers.c.key, chunk))).all())
+    for chunk in chunks(session, keys):
+        rows.extend(session.execute(select(papers.c.key, *columns).where(among(session, papers.c.key, chunk))).all())
     return rows
 
 
-def _chunks(session: Session, values: list[str]) -> Iterator[list[str]]:
+def chunks(session: Session, values: list[str]) -> Iterator[list[str]]:
     """``values`` in bounded IN lists on SQLite; whole on PostgreSQL, where they go as one array."""
     size = len(values) if session.get_bind().dialect.name == "postgresql" else _LOOKUP_CHUNK
     for start in range(0, len(values), max(size, 1)):
         yield values[start : start + size]
 
 
-def _among(session: Session, column: Any, values: list[str]) -> Any:
+def among(session: Session, column: Any, values: list[str]) -> Any:
     """``column IN values``; on PostgreSQL ``= ANY(array)``: one parameter and one statement
     text whatever the count, where an IN list of 500 was rendered, converted and planned anew."""
     if session.get_bind().dialect.name == "postgresql":
@@ -171,9 +171,7 @@ def _insert_copied(connection: Connection, table: Table, rows: list[dict[str, An
         cursor.close()
 
 
-@lru_cache(maxsize=64)
-def _sqlite_datetime(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+_sqlite_datetime = lru_cache(maxsize=64)(sqlite_text)  # a batch's rows share their moments
 
 
 def _sqlite_converter(kind: Any) -> Callable[[Any], Any] | None:
@@ -226,17 +224,17 @@ def _same_papers(session: Session, unknown: Sequence[tuple[str, Paper]]) -> dict
     paper, now with its arXiv page."""
     found: dict[str, int] = {}
     by_id = {paper.arxiv_id: key for key, paper in unknown if paper.arxiv_id}
-    for chunk in _chunks(session, list(by_id)):
+    for chunk in chunks(session, list(by_id)):
         for arxiv_id, paper_id in session.execute(select(papers.c.arxiv_id, papers.c.id)
-                                                  .where(_among(session, papers.c.arxiv_id, chunk))):
+                                                  .where(among(session, papers.c.arxiv_id, chunk))):
             found[by_id[arxiv_id]] = paper_id
     titled: dict[str, list[tuple[str, Paper]]] = {}
     for key, paper in unknown:
         if key not in found:
             titled.setdefault(title_key(paper.title), []).append((key, paper))
-    for chunk in _chunks(session, list(titled)):
+    for chunk in chunks(session, list(titled)):
         rows = session.execute(select(papers.c.title_key, papers.c.id, papers.c.arxiv_id, papers.c.abstract)
-                               .where(_among(session, papers.c.title_key, chunk)).order_by(papers.c.id)).all()
+                               .where(among(session, papers.c.title_key, chunk)).order_by(papers.c.id)).all()
         for folded, paper_id, arxiv_id, abstract in rows:
             for key, paper in titled[folded]:
                 if key in found or (is_short(folded) and not abstracts_agree(paper.abstract, abstract)):
@@ -366,40 +364,6 @@ def links_of(row: Any) -> PaperLinks:
         comments=row.comments, submitted_by=row.submitted_by, ai_summary=row.ai_summary,
         ai_keywords=tuple(row.ai_keywords) if row.ai_keywords else None, thumbnail=row.thumbnail,
     )
-
-
-def needing_tldr(session: Session, keys: Sequence[str]) -> list[tuple[str, str, str | None]]:
-    """(key, abstract, source summary) of the papers among ``keys`` that have no TL;DR yet, or
-    only picked sentences where the source has since given its own summary."""
-    rows: list[tuple[str, str, str | None]] = []
-    wanted = or_(papers.c.tldr.is_(None), and_(papers.c.tldr_source == "extract", papers.c.ai_summary.is_not(None)))
-    for chunk in _chunks(session, list(keys)):
-        rows.extend((key, abstract or "", summary) for key, abstract, summary in session.execute(
-            select(papers.c.key, papers.c.abstract, papers.c.ai_summary)
-            .where(_among(session, papers.c.key, chunk), wanted)))
-    return rows
-
-
-def needing_model(session: Session, keys: Sequence[str], limit: int) -> list[tuple[str, str, str]]:
-    """(key, title, abstract) of the papers among ``keys`` a language model may summarise: an
-    abstract, no summary from the source, none from a model yet; most upvoted first."""
-    rows: list[Any] = []
-    for chunk in _chunks(session, list(keys)):
-        rows.extend(session.execute(
-            select(papers.c.key, papers.c.title, papers.c.abstract, func.coalesce(papers.c.upvotes, -1))
-            .where(_among(session, papers.c.key, chunk), papers.c.abstract.is_not(None),
-                   papers.c.ai_summary.is_(None), or_(papers.c.tldr_source.is_(None), papers.c.tldr_source != "model"))
-        ).all())
-    rows.sort(key=lambda row: (-row[3], row[0]))
-    return [(key, title, abstract) for key, title, abstract, _ in rows[:limit]]
-
-
-def set_tldrs(session: Session, tldrs: Sequence[tuple[str, str, str]]) -> None:
-    """Store (key, TL;DR, where it came from) for each paper."""
-    if tldrs:
-        session.execute(update(papers).where(papers.c.key == bindparam("k"))
-                        .values(tldr=bindparam("t"), tldr_source=bindparam("s")),
-                        [{"k": k, "t": t, "s": source} for k, t, source in tldrs])
 
 
 def key_for(paper: Paper) -> str:

@@ -33,6 +33,12 @@ NAMING = {
 }
 
 
+def sqlite_text(value: dt.datetime) -> str:
+    """What :class:`UTCDateTime` stores in SQLite for ``value`` (naive UTC text), for the hot
+    paths that hand the driver values themselves."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
 
