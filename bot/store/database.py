@@ -11,7 +11,9 @@ the busy timeout.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -34,15 +36,30 @@ _IMMEDIATE = "paperboy_immediate"
 BUSY_SECONDS = 30
 
 
+def _to_wal(cursor: Any) -> None:
+    """Switch the file to WAL. Switching a new file takes an exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy handler, when another process opening the
+    same new file holds it at that moment (two processes starting on a fresh database failed
+    about one time in ten): try again until the other has switched it, within the busy timeout."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # The busy timeout first: switching a new file to WAL takes a lock that another process
-        # opening the same file at the same moment may hold.
-        for pragma in (f"busy_timeout={BUSY_SECONDS * 1000}", "journal_mode=WAL", "synchronous=NORMAL",
-                       "foreign_keys=ON", "cache_size=-65536"):
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
+        _to_wal(cursor)
+        for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "cache_size=-65536"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -103,15 +120,20 @@ class Database:
                         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7071)")
                         command.upgrade(alembic_config(connection), "head")
                 else:
-                    command.upgrade(alembic_config(connection), "head")
-                    connection.commit()
+                    # BEGIN IMMEDIATE first, then look again: another process may have
+                    # migrated while this one waited for the write lock
+                    with connection.begin():
+                        if not self._at_head(connection):
+                            command.upgrade(alembic_config(connection), "head")
         except OperationalError as exc:
             raise StoreError(f"cannot open the database {self.display_url}: {problem(exc)}") from None
 
-    def _at_head(self) -> bool:
+    def _at_head(self, connection: Connection | None = None) -> bool:
         heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-        with self.engine.connect() as connection:
+        if connection is not None:
             return set(MigrationContext.configure(connection).get_current_heads()) == heads
+        with self.engine.connect() as own:
+            return set(MigrationContext.configure(own).get_current_heads()) == heads
 
     @property
     def display_url(self) -> str:

@@ -210,3 +210,19 @@ def test_batches_that_fill_different_columns_share_one_transaction(db: Database,
         stored = list_papers(session)
     assert sum(p.published is not None for p in stored) == 34  # the second dump's and the API's dates
     assert sum(p.links.github_repo is not None for p in stored) == 2
+
+
+@pytest.mark.slow
+def test_processes_starting_together_on_a_new_sqlite_file_all_open_it(tmp_path: Path) -> None:
+    """Switching a new file to WAL takes an exclusive lock that SQLite reports as "database is
+    locked" at once, without its busy handler, to another process opening the same new file;
+    and both used to find the schema missing and migrate it. Pairs of real processes, each pair
+    on a fresh file (about one pair in ten failed before)."""
+    code = "import sys; from bot.store import open_database; open_database(sys.argv[1]).close()"
+    for n in range(20):
+        url = f"sqlite:///{tmp_path / f'fresh{n}.db'}"
+        pair = [subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+        for process in pair:
+            _, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err.strip().splitlines()[-1]
