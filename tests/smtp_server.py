@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -45,6 +46,7 @@ class Recorder:
     release: threading.Event = field(default_factory=threading.Event)
     arrived: threading.Event = field(default_factory=threading.Event)  # set when a stalled message came
     pipelining: bool = False  # offer PIPELINING (RFC 2920), as Postfix does; aiosmtpd does not by itself
+    accepting: Callable[[Received], None] | None = None  # called with each whole message, before its 250
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -81,6 +83,8 @@ class Recorder:
             return "421 gone"
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.accepting is not None:
+            self.accepting(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 2.0.0 Message accepted for delivery"

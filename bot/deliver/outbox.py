@@ -2,7 +2,10 @@
 
 Each of ``delivery.concurrency`` threads owns one transport (one SMTP connection) and claims a
 few deliveries at a time under a lease; all threads share one rate limit. A message is recorded
-as sent only after the transport returned, that is after the server's 250.
+as sent only after the transport returned, that is after the server's 250, in the statement that
+takes up the next claim; on PostgreSQL that statement runs while the next message is prepared
+and its envelope sent, and the next body waits for it. Either way the server never holds more
+than one message per connection whose sending is not recorded: the most a crash can resend.
 
 No message is sent twice because of a lease: before each send its claim is taken up (the lease
 renewed to a whole ``delivery.lease_seconds``, the claim's token checked, the subscriber's status
@@ -23,13 +26,14 @@ after aborting what is still in flight a few seconds later.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
@@ -37,7 +41,7 @@ from sqlalchemy import Connection
 from bot.deliver.copies import Copies
 from bot.deliver.lease import HELD, Watch, reclaim_dead, worker_name
 from bot.deliver.message import message_bytes
-from bot.deliver.transport import Transport
+from bot.deliver.transport import Gate, Transport
 from bot.errors import HeaderError, MailSetupError, PermanentError, TransientError, UncertainError
 from bot.models import Outcome as OutcomeKind
 from bot.settings import Settings
@@ -88,6 +92,24 @@ class Outcome:
     error: str = ""
     hard: bool = False
     again_in: float | None = None  # seconds before a retry (None: the backoff)
+
+
+def _plain(outcome: Outcome | None) -> bool:
+    """Nothing to record, or a success that changes nothing but its own row: the one-statement
+    paths take those."""
+    return outcome is None or (outcome.kind == "sent" and not outcome.claim.hard_failures)
+
+
+@dataclass
+class Pending:
+    """A lookahead statement sent and not read yet: it records ``outcome`` (a plain success) and
+    takes up the next claim; ``issued`` is when (monotonic), the take-up's time."""
+
+    ahead: outbox.Lookahead
+    outcome: Outcome | None
+    issued: float
+    settled: bool = False
+    status: str | None = None
 
 
 @dataclass
@@ -167,8 +189,8 @@ class Run:
         transport = None
         try:
             transport = self.transport()
-            with self.database.engine.connect() as connection, self._autocommit() as fast:
-                self._loop(transport, connection, fast)
+            with self.database.engine.connect() as connection, self._lookahead() as ahead:
+                self._loop(transport, connection, ahead)
         except BaseException as exc:  # noqa: BLE001 - one thread's fatal error stops the run; the caller re-raises it
             if self.error is None:
                 self.error = exc
@@ -177,13 +199,16 @@ class Run:
             if transport is not None:
                 transport.close()
 
-    def _autocommit(self) -> AbstractContextManager[Connection | None]:
-        """On PostgreSQL, a second connection in autocommit mode for the one-statement fast path."""
+    @contextmanager
+    def _lookahead(self) -> Iterator[outbox.Lookahead | None]:
+        """On PostgreSQL, a second connection, in autocommit mode, for the lookahead statements."""
         if self.database.dialect != "postgresql":
-            return nullcontext(None)
-        return self.database.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            yield None
+            return
+        with self.database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            yield outbox.Lookahead(connection)
 
-    def _loop(self, transport: Transport, connection: Connection, fast: Connection | None) -> None:
+    def _loop(self, transport: Transport, connection: Connection, ahead: outbox.Lookahead | None) -> None:
         while not self.halt.is_set():
             token = secrets.token_hex(16)
             HELD.register(token)  # before the claim exists: see reclaim_dead
@@ -193,7 +218,10 @@ class Run:
                                           token=token)
                 if claims:
                     HELD.claimed(token, [c.id for c in claims])
-                    self._work(transport, connection, fast, claims)
+                    if ahead is not None:
+                        self._work_ahead(transport, connection, ahead, claims)
+                    else:
+                        self._work(transport, connection, claims)
             finally:
                 HELD.release(token)
             if not claims and not self._wait_for_more(connection):
@@ -219,36 +247,23 @@ class Run:
         self.halt.wait(min(max(wait, 0.05), 1.0))
         return True
 
-    def _work(self, transport: Transport, connection: Connection, fast: Connection | None,
-              claims: list[outbox.Claim]) -> None:
-        """Send a batch of claims. The claim itself takes up the first (it read the subscriber's
-        status a moment ago); after that each message costs one transaction: the previous
-        message's outcome is recorded in the same one that takes up the next claim (on
-        PostgreSQL, after a plain success, in one autocommit statement)."""
+    def _work(self, transport: Transport, connection: Connection, claims: list[outbox.Claim]) -> None:
+        """Send a batch of claims (SQLite). The claim itself takes up the first (it read the
+        subscriber's status a moment ago); after that each message costs one transaction: the
+        previous message's outcome is recorded in the same one that takes up the next claim."""
         outcome: Outcome | None = None
         try:
             for index, claim in enumerate(claims):
                 now, stopping = self.clock(), self.halt.is_set()
-                simple = outcome is None or (outcome.kind == "sent" and not outcome.claim.hard_failures)
                 status: str | None
                 if index == 0 and not stopping:
                     status = claim.status
-                elif fast is not None and simple and not stopping:
-                    sent = (outcome.claim.id, outcome.claim.claim) if outcome else None
-                    status = outbox.record_then_take_up(fast, sent, now, claim.id, claim.claim, now + self.lease)
-                elif self.sqlite and simple and not stopping:
+                elif self.sqlite and _plain(outcome) and not stopping:
                     sent = (outcome.claim.id, outcome.claim.claim) if outcome else None
                     status = outbox.record_then_take_up_sqlite(self.database, connection, sent, now, claim.id,
                                                                claim.claim, now + self.lease)
                 else:
-                    with self.database.begin(connection) as held:
-                        if outcome is not None:
-                            self._apply(held, outcome, now)
-                        if stopping:
-                            outbox.release(held, [c.id for c in claims[index:]], claim.claim)
-                            status = None
-                        else:
-                            status = outbox.take_up(held, claim.id, claim.claim, now + self.lease)
+                    status = self._record_slowly(connection, outcome, claims[index:], now, stopping, take_up=True)
                 self._tally(outcome)
                 outcome = None
                 if stopping:
@@ -260,17 +275,90 @@ class Run:
                                                    time.monotonic())
         finally:
             if outcome is not None:
-                self._record(connection, fast, outcome)
+                with self.database.begin(connection) as held:
+                    self._apply(held, outcome, self.clock())
+                self._tally(outcome)
 
-    def _record(self, connection: Connection, fast: Connection | None, outcome: Outcome) -> None:
-        """The last outcome of a batch; a plain success on PostgreSQL in one autocommit statement."""
-        if fast is not None and outcome.kind == "sent" and not outcome.claim.hard_failures:
-            if not outbox.mark_sent(fast, outcome.claim.id, outcome.claim.claim, self.clock()):
-                log.warning("%s: sent, but its claim was lost before that was recorded", outcome.claim.message_id)
-        else:
-            with self.database.begin(connection) as held:
-                self._apply(held, outcome, self.clock())
-        self._tally(outcome)
+    def _work_ahead(self, transport: Transport, connection: Connection, ahead: outbox.Lookahead,
+                    claims: list[outbox.Claim]) -> None:
+        """Send a batch of claims (PostgreSQL), the database's round trip off the sender's path.
+        While a message's SMTP exchange goes on, one autocommit statement on the lookahead's
+        connection records the previous message as sent and takes up the next claim; the
+        message's body does not go out before that statement returned (the transport's gate).
+        So, as on SQLite, at most one message per connection is ever accepted by the server
+        but not recorded (the one just sent), and no claim is sent without its take-up."""
+        outcome: Outcome | None = None
+        pending: Pending | None = None  # took up ``claims[index]`` and records the outcome before
+        status: str | None
+        try:
+            for index, claim in enumerate(claims):
+                now, stopping = self.clock(), self.halt.is_set()
+                following = claims[index + 1] if index + 1 < len(claims) else None
+                if pending is None:
+                    status, taken_at = claim.status, time.monotonic()  # the claim read it
+                else:
+                    status, taken_at = self._settle(pending), pending.issued
+                    pending = None
+                if _plain(outcome) and not stopping:
+                    pending = self._send_ahead(ahead, outcome, following, now)
+                else:
+                    self._record_slowly(connection, outcome, claims[index:], now, stopping, take_up=False)
+                    self._tally(outcome)
+                    if not stopping and following is not None:
+                        pending = self._send_ahead(ahead, None, following, now)
+                outcome = None
+                if stopping:
+                    return
+                if status is None:
+                    self._lost(claim)
+                    continue
+                gate = None if pending is None else functools.partial(self._settle, pending)
+                try:
+                    outcome = self._deliver(transport, connection, claim, status == "active", taken_at, gate)
+                except MailSetupError:
+                    if pending is not None:
+                        self._settle(pending)
+                        pending = None
+                    with self.database.begin(connection) as held:
+                        outbox.release(held, [c.id for c in claims[index:]], claim.claim)
+                    raise
+        finally:
+            if pending is not None:
+                self._settle(pending)
+            if outcome is not None:
+                if _plain(outcome):
+                    self._settle(self._send_ahead(ahead, outcome, None, self.clock()))
+                else:
+                    with self.database.begin(connection) as held:
+                        self._apply(held, outcome, self.clock())
+                    self._tally(outcome)
+
+    def _send_ahead(self, ahead: outbox.Lookahead, outcome: Outcome | None, following: outbox.Claim | None,
+                    now: dt.datetime) -> Pending:
+        ahead.send((outcome.claim.id, outcome.claim.claim) if outcome is not None else None, now,
+                   (following.id, following.claim) if following is not None else None, now + self.lease)
+        return Pending(ahead, outcome, time.monotonic())
+
+    def _settle(self, pending: Pending) -> str | None:
+        """Wait for a lookahead statement (once; the gate and the loop both call it) and count
+        the outcome it recorded. Returns the status it read for the claim it took up."""
+        if not pending.settled:
+            pending.settled = True  # a statement that failed is not read again, nor its outcome counted
+            pending.status = pending.ahead.result()
+            self._tally(pending.outcome)
+        return pending.status
+
+    def _record_slowly(self, connection: Connection, outcome: Outcome | None, rest: list[outbox.Claim],
+                       now: dt.datetime, stopping: bool, *, take_up: bool) -> str | None:
+        """Record any outcome in a transaction of its own; when the run is stopping, give the
+        untried claims ``rest`` back, otherwise (``take_up``) take up the first of them."""
+        with self.database.begin(connection) as held:
+            if outcome is not None:
+                self._apply(held, outcome, now)
+            if stopping:
+                outbox.release(held, [c.id for c in rest], rest[0].claim)
+                return None
+            return outbox.take_up(held, rest[0].id, rest[0].claim, now + self.lease) if take_up else None
 
     def _lost(self, claim: outbox.Claim) -> None:
         log.warning("%s: its lease ran out and another sender took it; not sent here", claim.message_id)
@@ -292,8 +380,9 @@ class Run:
             return outbox.take_up(held, claim.id, claim.claim, self.clock() + self.lease)
 
     def _deliver(self, transport: Transport, connection: Connection, claim: outbox.Claim, wanted: bool,
-                 taken_at: float) -> Outcome | None:
-        """None when the claim turned out to be lost before the send."""
+                 taken_at: float, gate: Gate | None = None) -> Outcome | None:
+        """None when the claim turned out to be lost before the send. ``gate`` runs before the
+        body goes out (see :meth:`_work_ahead`)."""
         if not wanted:
             return Outcome(claim, "skipped", "the subscriber left before it was sent")
         prepared = self.copies.get(claim.edition_date, claim.preferences)
@@ -316,7 +405,8 @@ class Run:
                     return Outcome(claim, "skipped", "the subscriber left before it was sent")
             self.watch.start(transport, time.monotonic() + self.message_timeout)
             try:
-                transport.send(self.settings.mail_from, claim.address, message, timeout=self.message_timeout)
+                transport.send(self.settings.mail_from, claim.address, message, timeout=self.message_timeout,
+                               gate=gate)
             finally:
                 self.watch.end()
         except HeaderError as exc:

@@ -35,8 +35,15 @@ IDLE_CHECK_SECONDS = 20.0  # reused connections idle this long are probed with N
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
+Gate = Callable[[], object]
+"""Called once the server is ready for the body, before any of it goes out; whatever it raises
+ends the send with nothing delivered (the connection is dropped: a server in DATA mode takes
+anything that ends with a dot)."""
+
+
 class Transport(Protocol):
-    def send(self, sender: str, recipient: str, message: bytes, timeout: float | None = None) -> None: ...
+    def send(self, sender: str, recipient: str, message: bytes, timeout: float | None = None,
+             gate: Gate | None = None) -> None: ...
 
     def abort(self) -> None:
         """End the send in flight now (from another thread); it raises a transient or uncertain error."""
@@ -69,7 +76,8 @@ class _Tracked(smtplib.SMTP):
     body_sent = False
     _stage = ""
 
-    def deliver(self, sender: str, recipient: str, message: bytes, options: list[str]) -> None:
+    def deliver(self, sender: str, recipient: str, message: bytes, options: list[str],
+                gate: Gate | None = None) -> None:
         """smtplib's ``sendmail`` for one recipient, raising the same errors; MAIL, RCPT and DATA
         go in one write when the server offers PIPELINING (RFC 2920), one round trip for three."""
         self.ehlo_or_helo_if_needed()
@@ -108,6 +116,12 @@ class _Tracked(smtplib.SMTP):
             if data[0] != 354:
                 self._failed(data[0])
                 raise smtplib.SMTPDataError(*data)
+            if gate is not None:
+                try:
+                    gate()
+                except BaseException:
+                    self.close()
+                    raise
             self.send(_stuffed(message))
             code, text = self.getreply()
             if code != 250:
@@ -272,14 +286,15 @@ class SmtpTransport:
                 self._smtp.close()
         self._smtp = None
 
-    def send(self, sender: str, recipient: str, message: bytes, timeout: float | None = None) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, timeout: float | None = None,
+             gate: Gate | None = None) -> None:
         self._aborted = False
         deadline = time.monotonic() + (timeout if timeout is not None else self.config.timeout)
         options = [] if recipient.isascii() else ["SMTPUTF8"]
         for again in (True, False):
             smtp = self._session(deadline)
             try:
-                smtp.deliver(sender, recipient, message, options)
+                smtp.deliver(sender, recipient, message, options, gate)
                 self._used = time.monotonic()
                 return
             except smtplib.SMTPRecipientsRefused as exc:
@@ -307,6 +322,10 @@ class SmtpTransport:
                 if not again or self._aborted or time.monotonic() >= deadline \
                         or not isinstance(exc, smtplib.SMTPServerDisconnected):
                     raise TransientError(f"{self.config.where}: {why}") from None
+            except BaseException:
+                if smtp.sock is None:  # the gate refused and the session was dropped
+                    self._drop()
+                raise
 
     def _reset(self) -> None:
         try:
@@ -334,7 +353,10 @@ class MaildirTransport:
             raise MailSetupError("outbox", f"{path} cannot be used as a Maildir ({exc.strerror or exc})") from None
         self.path = path
 
-    def send(self, sender: str, recipient: str, message: bytes, timeout: float | None = None) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, timeout: float | None = None,
+             gate: Gate | None = None) -> None:
+        if gate is not None:
+            gate()
         try:
             self._box.add(message.replace(b"\r\n", b"\n"))
         except OSError as exc:

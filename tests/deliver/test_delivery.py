@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.deliver import retry, send_edition, signer
 from bot.deliver.message import message_bytes, prepare
@@ -28,7 +29,7 @@ from bot.store import deliveries as outbox
 from bot.store.subscribers import find_subscriber, set_status, upsert_subscriber
 from bot.subscribers import normalise_address, preferences
 from tests.conftest import ROOT
-from tests.smtp_server import Recorder, SmtpServer
+from tests.smtp_server import Received, Recorder, SmtpServer
 
 DATE = dt.date(2026, 11, 20)
 NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
@@ -123,6 +124,41 @@ def test_a_451_is_retried_and_then_delivered_once(db: Database, mail_settings: S
     with db.read() as session:
         attempts = {d.address: d.attempts for d in outbox.iter_deliveries(session)}
     assert attempts == {"later@example.org": 2, "now@example.org": 1}
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_a_message_is_accepted_only_once_the_one_before_it_is_recorded(
+    db: Database, mail_settings: Settings, smtp: SmtpServer, edition: dt.date, pipelining: bool,
+) -> None:
+    """On one connection the server never holds two messages whose sending is not recorded: the
+    record of one (on PostgreSQL sent while the next is on its way) ends before the next one's
+    body goes out. So a crash at any moment can resend at most one message per connection.
+    Checked as the server takes each whole message, across claim batches and with retries
+    (which take the slow path) among the plain successes. On PostgreSQL every fifth record is
+    held up a moment by a lock on its row, so that a next message not waiting for it would
+    arrive first."""
+    everyone = subscribe(db, *readers(40))
+    smtp.recorder.pipelining = pipelining
+    for address in everyone[3:40:9]:
+        smtp.recorder.replies[address] = ["451 4.7.1 Greylisted, try again later"]
+    seen: list[tuple[int, int]] = []
+    holding = db.engine.dialect.name == "postgresql"
+
+    def accepting(message: Received) -> None:
+        seen.append((smtp.recorder.count(), list(statuses(db).values()).count("sent")))
+        if holding and len(seen) % 5 == 0:
+            connection = db.engine.connect()
+            connection.begin()
+            connection.execute(select(outbox.deliveries.c.id).where(
+                outbox.deliveries.c.message_id == message.message_id).with_for_update())
+            threading.Timer(0.3, connection.close).start()
+
+    smtp.recorder.accepting = accepting
+    summary = send_edition(db, replace(mail_settings, delivery_concurrency=1))
+    assert (summary.sent, summary.failed) == (40, 0)
+    assert len(seen) == 40 and seen[-1][0] == 39
+    assert all(recorded >= accepted for accepted, recorded in seen), seen
+    assert smtp.recorder.per_recipient() == dict.fromkeys(everyone, 1)
 
 
 def test_a_550_fails_and_repeated_hard_failures_bounce(db: Database, mail_settings: Settings, smtp: SmtpServer,

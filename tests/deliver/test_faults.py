@@ -19,12 +19,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, text
 
 from bot.deliver import send_edition, signer
 from bot.deliver.copies import Copies
 from bot.deliver.outbox import Run
-from bot.deliver.transport import SmtpConfig, SmtpTransport, open_transport
-from bot.errors import TransientError, UncertainError
+from bot.deliver.transport import MaildirTransport, SmtpConfig, SmtpTransport, open_transport
+from bot.errors import StoreUnavailable, TransientError, UncertainError
 from bot.render import environment
 from bot.settings import Settings
 from bot.store import Database
@@ -128,6 +129,38 @@ def test_uncertain_counts_show_in_send_status_and_deliveries_list(
     assert status["deliveries"]["uncertain"] == 1
     assert status["last_edition"]["deliveries"]["uncertain"] == 1
     assert "1 uncertain" in cli("status").stdout
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_the_gate_runs_before_the_body_and_a_refusal_delivers_nothing(smtp: SmtpServer, pipelining: bool) -> None:
+    """The sender's gate (waiting for the previous message's record) runs once the server is
+    ready for the body and before any of it goes out; when it raises, the server gets nothing
+    (the session in DATA mode is dropped, not ended with a dot), and the next send reconnects."""
+    smtp.recorder.pipelining = pipelining
+    transport = SmtpTransport(SmtpConfig("127.0.0.1", smtp.port, "none", "", None, 10))
+    counted: list[int] = []
+    transport.send("a@example.org", "b@example.org", MESSAGE, gate=lambda: counted.append(smtp.recorder.count()))
+    assert counted == [0] and smtp.recorder.count() == 1
+
+    def refuse() -> None:
+        raise StoreUnavailable("database error: gone")
+
+    with pytest.raises(StoreUnavailable):
+        transport.send("a@example.org", "c@example.org", MESSAGE, gate=refuse)
+    transport.send("a@example.org", "d@example.org", MESSAGE)
+    transport.close()
+    assert smtp.recorder.per_recipient() == {"b@example.org": 1, "d@example.org": 1}
+
+
+def test_the_maildir_s_gate_refusing_writes_nothing(tmp_path: Path) -> None:
+    transport = MaildirTransport(tmp_path / "outbox")
+
+    def refuse() -> None:
+        raise StoreUnavailable("database error: gone")
+
+    with pytest.raises(StoreUnavailable):
+        transport.send("a@example.org", "b@example.org", MESSAGE, gate=refuse)
+    assert not [path for path in (tmp_path / "outbox").rglob("*") if path.is_file()]
 
 
 @pytest.mark.slow
@@ -497,7 +530,7 @@ def test_sqlite_s_fast_path_records_takes_up_and_ends_its_transaction(db: Databa
     the first is sent, the second's lease renewed and its subscriber's status read; a claim
     another sender holds reads None; and no transaction is left open either way."""
     if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's path; PostgreSQL's is one autocommit statement (the tests above)")
+        pytest.skip("SQLite's path; PostgreSQL's is the lookahead (the tests below)")
     subscribe(db, "ada@example.org", "bob@example.org")
     now = dt.datetime.now(dt.UTC)
     with db.write() as session:
@@ -515,6 +548,64 @@ def test_sqlite_s_fast_path_records_takes_up_and_ends_its_transaction(db: Databa
         rows = {d.id: d for d in outbox.iter_deliveries(session)}
     assert rows[first.id].status == "sent" and rows[first.id].sent_at is not None
     assert rows[second.id].status == "sending"
+
+
+def test_postgresql_s_lookahead_records_takes_up_and_reads_the_answer_later(db: Database, edition: dt.date) -> None:
+    """PostgreSQL records a message and takes up the next in one autocommit statement sent
+    without waiting; the answer is read later. Either half may be missing; a claim another
+    sender holds reads None; nothing is left open on the connection."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's path; SQLite's is the test above")
+    subscribe(db, "ada@example.org", "bob@example.org", "cy@example.org")
+    now = dt.datetime.now(dt.UTC)
+    with db.write() as session:
+        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
+        first, second, third = outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
+    later = now + dt.timedelta(minutes=9)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        ahead = outbox.Lookahead(connection)
+        idle = connection.connection.driver_connection.info.transaction_status  # type: ignore[union-attr]
+        ahead.send((first.id, first.claim), now, (second.id, second.claim), later)
+        with db.read() as session:  # another connection sees the statement's effect once it ends
+            assert ahead.result() == "active"
+            assert {d.id: d.status for d in outbox.iter_deliveries(session)}[first.id] == "sent"
+        ahead.send(None, now, (third.id, "not-ours"), later)
+        assert ahead.result() is None
+        ahead.send(None, now, (third.id, third.claim), later)
+        assert ahead.result() == "active"
+        ahead.send((second.id, second.claim), now, None, later)
+        assert ahead.result() is None
+        assert ahead.result() is None, "nothing in flight reads None"
+        assert connection.connection.driver_connection.info.transaction_status == idle  # type: ignore[union-attr]
+    with db.read() as session:
+        rows = {d.id: d for d in outbox.iter_deliveries(session)}
+    assert (rows[first.id].status, rows[second.id].status, rows[third.id].status) == ("sent", "sent", "sending")
+    with db.engine.connect() as connection:
+        lease = connection.execute(select(outbox.deliveries.c.lease_until)
+                                   .where(outbox.deliveries.c.id == third.id)).scalar_one()
+    assert abs((lease - later).total_seconds()) < 1e-3, "the take-up renewed the lease"
+
+
+def test_postgresql_s_lookahead_on_a_lost_connection_is_one_line(db: Database, edition: dt.date) -> None:
+    """The server ends the connection while a statement is in flight: one line, and the
+    connection is invalidated (so the pool does not try to reset it and log a traceback)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's path")
+    subscribe(db, "ada@example.org")
+    now = dt.datetime.now(dt.UTC)
+    with db.write() as session:
+        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
+        [first] = outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        ahead = outbox.Lookahead(connection)
+        pid = connection.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
+        with db.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(StoreUnavailable) as raised:
+            ahead.send((first.id, first.claim), now, None, now)
+            ahead.result()
+        assert "\n" not in str(raised.value) and str(raised.value).startswith("database error:")
+        assert connection.invalidated
 
 
 def test_the_heartbeat_skips_rows_a_sender_holds_instead_of_waiting(db: Database, edition: dt.date) -> None:
