@@ -146,7 +146,8 @@ def quality(paths: list[Path]) -> None:
 SAMPLES = ROOT.parent / "shared" / "samples" / "hf-daily-papers"
 
 
-def replay(days: list[list[TopicDoc]], categories: dict[str, str] | None = None) -> list[dict]:
+def replay(days: list[list[TopicDoc]], categories: dict[str, str] | None = None,
+           options: Options | None = None) -> list[dict]:
     """Group each day's new papers with the topics the days before left, as editions do (a
     paper seen on an earlier day is not new again); per day: papers, topics, the share of its
     papers placed in a topic that existed before, how many continued topics changed label, and
@@ -155,23 +156,26 @@ def replay(days: list[list[TopicDoc]], categories: dict[str, str] | None = None)
 
     known: dict[str, KnownTopic] = {}
     seen: set[str] = set()
+    history: list[TopicDoc] = []
     out = []
     for docs in days:
         fresh = [d for d in docs if d.id not in seen]
         seen.update(d.id for d in docs)
-        grouping = group_papers(fresh, known=list(known.values()))
+        grouping = group_papers(fresh, known=list(known.values()), history=history, options=options)
+        history += fresh
         placed = {i: g for g in grouping.groups for i in g.ids}
-        continued = sum(1 for d in fresh if placed[d.id].slug in known)
-        relabelled = sum(1 for g in grouping.groups if g.slug in known and known[g.slug].label != g.label)
+        shown = {slug for slug, k in known.items() if k.kind == "discovered"}
+        continued = sum(1 for d in fresh if placed[d.id].slug in shown)
+        relabelled = sum(1 for g in grouping.groups if g.slug in shown and known[g.slug].label != g.label)
         row = {"papers": len(fresh), "topics": len(grouping.groups), "continued": continued / max(1, len(fresh)),
-               "relabelled": relabelled, "existing": len(known), "labels": [g.label for g in grouping.groups]}
+               "relabelled": relabelled, "existing": len(shown), "labels": [g.label for g in grouping.groups]}
         if categories is not None:
             truth = [categories[d.id] for d in fresh]
             row["ami"] = adjusted_mutual_info_score(truth, [placed[d.id].slug for d in fresh])
-        for g in grouping.groups:
-            if g.kind == "discovered":
+        for g in (*grouping.groups, *grouping.candidates):  # as save_topics keeps them
+            if g.kind in ("discovered", "candidate"):
                 old = known.get(g.slug)
-                known[g.slug] = KnownTopic(g.slug, old.label if old else g.label, "discovered",
+                known[g.slug] = KnownTopic(g.slug, old.label if old else g.label, g.kind,
                                            blend(old.profile, g.profile) if old else dict(g.profile))
         out.append(row)
     return out
@@ -212,12 +216,18 @@ def _rows(name: str, days: list[dict]) -> None:
 
 
 def one(n: int) -> None:
-    """Group n generated papers in this fresh process; print seconds and peak RSS."""
+    """Group n generated papers in this fresh process, as an edition does: the term space fitted
+    with HISTORY earlier papers, and the topics an earlier day made known. Print seconds and
+    peak RSS."""
+    from bot.pipeline.editions import HISTORY
     from bot.sources.dumpgen import abstract_of, title_of
 
+    history = [TopicDoc(f"h{i}", title_of(n + i), abstract_of(n + i, 5)) for i in range(HISTORY)]
+    known = [KnownTopic(g.slug, g.label, g.kind, dict(g.profile))
+             for g in group_papers(history[:n]).groups if g.kind == "discovered"]
     docs = [TopicDoc(f"p{i}", title_of(i), abstract_of(i, 5), rank=i) for i in range(n)]
     started = time.perf_counter()
-    grouping = group_papers(docs)
+    grouping = group_papers(docs, known=known, history=history)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"papers": n, "groups": len(grouping.groups), "seconds": seconds, "peak_mb": peak}))

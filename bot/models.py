@@ -148,7 +148,7 @@ class StoredPaper:
     tldr_source: TldrSource | None = None
 
 
-TopicKind = Literal["configured", "discovered", "other"]
+TopicKind = Literal["configured", "discovered", "other", "candidate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +200,12 @@ class TopicGroup:
 
 @dataclass(frozen=True, slots=True)
 class Grouping:
+    """The day's sections; ``candidates`` are new groups too small to be a topic yet (their
+    papers are in "Other"), kept so that one that recurs on a later day becomes a topic."""
+
     groups: tuple[TopicGroup, ...]
     seconds: float = 0.0
+    candidates: tuple[TopicGroup, ...] = ()
 
     def as_json(self) -> dict[str, list[dict[str, object]]]:
         return {"topics": [{"slug": g.slug, "label": g.label, "ids": list(g.ids)} for g in self.groups]}

@@ -60,16 +60,29 @@ def group_stored(
         else:
             docs = topic_store.topic_docs(session)
         known = topic_store.known_topics(session)
+        history = _history(session, docs, now or utc_now())
     from bot.topics import (
         group_papers,  # scikit-learn loads in about 2 s; ingest does not need it
     )
     from bot.topics.continuity import blend
 
-    grouping = group_papers(docs, rules=settings.topics, known=known, options=grouping_options(settings))
+    grouping = group_papers(docs, rules=settings.topics, known=known, options=grouping_options(settings),
+                            history=history)
     if save and grouping.groups:
         with database.write() as session:
             topic_store.save_topics(session, grouping, now or utc_now(), merge=blend)
     return grouping, docs
+
+
+HISTORY = 2000
+"""Earlier papers the topics' term space is fitted on, with the day's: about six weeks of Daily
+Papers, enough for a term's weight not to swing with one day's mix (benchmarks/topics.py)."""
+
+
+def _history(session: Session, docs: list[TopicDoc], now: dt.datetime) -> list[TopicDoc]:
+    today = {d.id for d in docs}
+    earlier = topic_store.history_docs(session, now, HISTORY + len(today))
+    return [d for d in earlier if d.id not in today][:HISTORY]
 
 
 def local_date(settings: Settings, now: dt.datetime) -> dt.date:
@@ -107,7 +120,7 @@ def build_edition(
             from bot.topics.continuity import blend
 
             grouping = group_papers(docs, rules=settings.topics, known=topic_store.known_topics(session),
-                                    options=grouping_options(settings))
+                                    options=grouping_options(settings), history=_history(session, docs, now))
             climbers = edition_store.climbers(session, latest.cutoff) if latest else []
             items = plan(grouping, climbers, settings.digest_climbing_min_upvotes)
             edition_store.insert_edition(session, date, now, now, items, note)

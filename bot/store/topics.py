@@ -43,7 +43,7 @@ def save_topics(session: Session, grouping: Grouping, now: dt.datetime, *, merge
     """
     created = 0
     existing = {k.slug: k for k in known_topics(session)}
-    for group in grouping.groups:
+    for group in (*grouping.groups, *grouping.candidates):
         if group.kind == "other":
             continue
         known = existing.get(group.slug)
@@ -59,7 +59,7 @@ def save_topics(session: Session, grouping: Grouping, now: dt.datetime, *, merge
         session.execute(
             update(topics).where(topics.c.slug == group.slug).values(
                 profile=merge(known.profile, group.profile) if group.profile else known.profile,
-                updated_at=now, papers=topics.c.papers + len(group.ids),
+                updated_at=now, papers=topics.c.papers + len(group.ids), kind=group.kind,
             )
         )
     return created
@@ -82,3 +82,11 @@ def topic_docs(session: Session, *where: ColumnElement[bool]) -> list[TopicDoc]:
     )
     return [TopicDoc(key, title, abstract or "", upvotes, rank, comments, stars)
             for key, title, abstract, upvotes, rank, comments, stars in session.execute(query)]
+
+
+def history_docs(session: Session, until: dt.datetime, limit: int) -> list[TopicDoc]:
+    """The ``limit`` papers first seen last up to ``until``, newest first, as grouping fits its
+    term space on them (title and abstract only)."""
+    query = (select(PaperRow.key, PaperRow.title, PaperRow.abstract)
+             .where(PaperRow.first_seen_at <= until).order_by(PaperRow.id.desc()).limit(limit))
+    return [TopicDoc(key, title, abstract or "") for key, title, abstract in session.execute(query)]

@@ -9,22 +9,31 @@ The same papers (in any order) and the same known topics always give the same gr
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from bot.identity import slugify
 from bot.models import Grouping, KnownTopic, TopicDoc, TopicGroup, TopicRule
+from bot.topics.assign import Space, assign
 from bot.topics.continuity import new_slug, pair
 from bot.topics.discover import Options, discover, thread_limit
 from bot.topics.labels import Label, choose, weights
 from bot.topics.rules import Matcher
-from bot.topics.text import Tokens, content_tokens, display_forms, term_text
+from bot.topics.text import Tokens, content_tokens, display_forms, phrase_tokens, term_text
 
 __all__ = ["OTHER_SLUG", "Options", "group_papers", "label_text", "slugify"]
 
 OTHER_SLUG = "other"
 OTHER_LABEL = "Other"
+SMOOTH = 0.3
+"""The day's own clustering settles where a paper goes: a cluster whose most common placement
+is a known topic, for at least this share of its papers, joins that topic whole (its other
+papers fit no topic or a neighbouring one). On the evaluation listings this keeps the second
+day's grouping as good as the first's (benchmarks/topics.py --continuity)."""
+NEW_TOPIC_SHARE = 0.04
+"""A new group with this share of the day's papers (and ``min_size``) is a topic at once."""
 
 
 def group_papers(
@@ -33,8 +42,11 @@ def group_papers(
     rules: Sequence[TopicRule] = (),
     known: Sequence[KnownTopic] = (),
     options: Options | None = None,
+    history: Sequence[TopicDoc] = (),
 ) -> Grouping:
-    """Group papers into configured topics, discovered topics and "Other"; every paper once."""
+    """Group papers into configured topics, discovered topics and "Other"; every paper once.
+    ``history`` is earlier papers (the store's recent ones): only the term space is fitted on
+    them, with today's."""
     started = time.perf_counter()
     papers = sorted(docs, key=lambda d: d.id)
     ids = [d.id for d in papers]
@@ -53,28 +65,64 @@ def group_papers(
         if claimed[rule.slug]
     ]
     reserved = {rule.slug for rule in rules} | {OTHER_SLUG}
-    discovered, other = _discovered(rest, known, reserved, options or Options())
+    discovered, other, candidates = _discovered(rest, known, reserved, options or Options(), history)
     groups += discovered
     if other:
         groups.append(TopicGroup(OTHER_SLUG, OTHER_LABEL, "other", _ordered(other)))
-    return Grouping(tuple(groups), time.perf_counter() - started)
+    return Grouping(tuple(groups), time.perf_counter() - started, tuple(candidates))
 
 
 def _discovered(
-    papers: list[TopicDoc], known: Sequence[KnownTopic], reserved: set[str], options: Options
-) -> tuple[list[TopicGroup], list[TopicDoc]]:
+    papers: list[TopicDoc], known: Sequence[KnownTopic], reserved: set[str], options: Options,
+    history: Sequence[TopicDoc],
+) -> tuple[list[TopicGroup], list[TopicDoc], list[TopicGroup]]:
+    """Papers into the topics that exist first (:mod:`bot.topics.assign`), then the rest into new
+    groups, which continue a known topic that got no paper today when their profiles match.
+    A candidate (a new group too small to be a topic) that gets papers again becomes a topic; a
+    new group becomes one at once when it holds ``NEW_TOPIC_SHARE`` of the day's papers, and
+    is a candidate otherwise."""
     tokens = [tokens_of(d) for d in papers]
+    past = len(history)
+    space = Space([*(tokens_of(d) for d in sorted(history, key=lambda d: d.id)), *tokens], options.seed)
+    existing = [k for k in known if k.kind in ("discovered", "candidate") and k.profile]
+    places = assign(space.points[past:], space.place([k.profile for k in existing]), options.assign)
+    if existing:
+        with thread_limit(options):
+            today = discover(tokens, options)
+        for g in range(int(today.max(initial=-1)) + 1):
+            cluster = [int(i) for i in np.flatnonzero(today == g)]
+            top, votes = Counter(places[i] for i in cluster).most_common(1)[0]
+            if top is not None and votes >= SMOOTH * len(cluster):
+                for i in cluster:
+                    places[i] = top
+    joined: dict[int, list[int]] = {}
+    rest: list[int] = []
+    for i, place in enumerate(places):
+        if place is None:
+            rest.append(i)
+        else:
+            joined.setdefault(place, []).append(i)
+    groups = [
+        TopicGroup(existing[t].slug, existing[t].label, "discovered", _ordered([papers[i] for i in members]),
+                   label_terms(existing[t].label), space.profile([past + i for i in members]),
+                   existing[t].kind == "candidate")
+        for t, members in joined.items()
+    ]
+    candidates: list[TopicGroup] = []
+    big = max(options.min_size, round(NEW_TOPIC_SHARE * len(papers)))
+
     with thread_limit(options):
-        numbers = discover(tokens, options)
-    members = [[int(i) for i in np.flatnonzero(numbers == g)] for g in range(int(numbers.max(initial=-1)) + 1)]
+        numbers = discover([tokens[i] for i in rest], options)
+    members = [[rest[int(i)] for i in np.flatnonzero(numbers == g)] for g in range(int(numbers.max(initial=-1)) + 1)]
     phrases = [t.phrases() for t in tokens]
     labels = _labels(members, phrases)
     keep = [g for g, label in enumerate(labels) if label.terms and members[g]]
     forms = display_forms(tokens, {w for g in keep for t in labels[g].terms for w in t.split()})
-    partners = pair([labels[g].profile for g in keep], [k for k in known if k.kind == "discovered"])
+    profiles = {g: space.profile([past + i for i in members[g]]) for g in keep}
+    idle = [k for t, k in enumerate(existing) if t not in joined]
+    partners = pair([profiles[g] for g in keep], idle)
     taken = reserved | {k.slug for k in known}
-    shown = {partner.label for partner in partners if partner is not None}
-    groups = []
+    shown = {k.label for k in known}
     for g, partner in zip(keep, partners, strict=True):
         label = labels[g]
         if partner is not None:
@@ -82,17 +130,23 @@ def _discovered(
         else:
             slug, is_new = new_slug(label_text(label.terms[:2], forms), taken), True
             text = label_text(label.terms, forms)
-            if text in shown:  # a continued topic already carries these words
+            if text in shown:  # a known topic already carries these words
                 text = f"{text} ({slug})"
         taken.add(slug)
         shown.add(text)
-        chosen = [papers[i] for i in members[g]]
-        groups.append(TopicGroup(slug, text, "discovered", _ordered(chosen), label.terms,
-                                 label.profile, is_new))
-    placed = {i for g in keep for i in members[g]}
-    other = [paper for i, paper in enumerate(papers) if i not in placed]
-    groups.sort(key=lambda group: -len(group.ids))
-    return groups, other
+        small = is_new and len(members[g]) < big
+        (candidates if small else groups).append(TopicGroup(
+            slug, text, "candidate" if small else "discovered", _ordered([papers[i] for i in members[g]]),
+            label.terms, profiles[g], is_new))
+    placed = {paper for group in groups for paper in group.ids}
+    other = [paper for paper in papers if paper.id not in placed]
+    groups.sort(key=lambda group: (-len(group.ids), group.slug))
+    return groups, other, candidates
+
+
+def label_terms(label: str) -> tuple[str, ...]:
+    """A label's phrases as canonical terms (for coverage, as a new group's own terms are)."""
+    return tuple(" ".join(phrase_tokens(part)) for part in label.split(" · ") if phrase_tokens(part))
 
 
 def _labels(members: list[list[int]], phrases: list[set[str]]) -> list[Label]:

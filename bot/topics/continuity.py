@@ -16,9 +16,9 @@ from scipy.optimize import linear_sum_assignment
 
 from bot.identity import slugify
 from bot.models import KnownTopic
+from bot.topics.assign import PROFILE_TERMS
 
 MATCH = 0.3
-PROFILE_TERMS = 30
 
 
 def similarity(a: Mapping[str, float], b: Mapping[str, float]) -> float:

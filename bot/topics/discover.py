@@ -49,6 +49,9 @@ class Options:
     max_share: float = 0.35
     max_groups: int = 12
     seed: int = 0
+    assign: float = 0.45
+    """The cosine between a paper and a known topic's centroid from which the paper joins that
+    topic rather than a new group (measured: benchmarks/topics.py --continuity)."""
     threads: int = 1
     """Threads for the numeric libraries while grouping; 0 leaves their own default (one OpenMP
     thread per core, per pool). One is the fastest measured, idle or loaded, from 1,000 to

@@ -215,6 +215,73 @@ def test_real_halves_of_a_listing_keep_their_slugs() -> None:
         assert alike(mix(group), before[group.slug]) >= 0.8, (group.label, mix(group), before[group.slug])
 
 
+def _save(grouping, known: dict[str, KnownTopic]) -> dict[str, KnownTopic]:
+    """What ``save_topics`` persists, kept in memory: shown topics and candidates, profiles blended."""
+    from bot.topics.continuity import blend
+
+    for g in (*grouping.groups, *grouping.candidates):
+        if g.kind in ("discovered", "candidate"):
+            old = known.get(g.slug)
+            known[g.slug] = KnownTopic(g.slug, old.label if old else g.label, g.kind,
+                                       blend(old.profile, g.profile) if old else dict(g.profile))
+    return known
+
+
+@pytest.mark.parametrize("name", ["balanced_8cat_1000.jsonl", "daily_2025-06-03.jsonl"])
+def test_most_of_a_second_day_joins_the_topics_of_the_first(name: str) -> None:
+    """The map, not a clustering per day: halves of a real listing as two days (the second's
+    term space fitted with the first as history). At least 70 % of the second day's papers go to
+    a topic the first day made, no continued topic changes its label, and the second day's
+    grouping is as good against arXiv categories as the first's (AMI within 0.05)."""
+    from sklearn.metrics import adjusted_mutual_info_score
+
+    rows = _eval(name)
+    category = {r["id"]: r["primary_category"] for r in rows}
+    one, two = _docs(rows[0::2]), _docs(rows[1::2])
+    first = group_papers(one)
+    known = _save(first, {})
+    second = group_papers(two, known=list(known.values()), history=one)
+    shown = {g.slug: g.label for g in first.groups if g.kind == "discovered"}
+    placed = {i: g for g in second.groups for i in g.ids}
+    assert sum(placed[d.id].slug in shown for d in two) >= 0.7 * len(two)
+    assert all(g.label == shown[g.slug] for g in second.groups if g.slug in shown)
+
+    def ami(grouping, docs) -> float:
+        where = {i: g.slug for g in grouping.groups for i in g.ids}
+        return float(adjusted_mutual_info_score([category[d.id] for d in docs], [where[d.id] for d in docs]))
+
+    assert ami(second, two) >= ami(first, one) - 0.05
+
+
+def test_a_small_new_group_is_a_candidate_and_becomes_a_topic_when_it_recurs() -> None:
+    """A subject too small to be a topic on the day it appears is kept as a candidate, its papers
+    in "Other"; when it comes back, it becomes a topic under the candidate's slug."""
+    base = corpus(per_subject=60, subjects=("robots", "speech", "proteins"))
+    newcomer = corpus(per_subject=3, seed=11, subjects=("privacy",))
+    day1 = [d for _, d in base[0::2]] + [d for _, d in newcomer]
+    first = group_papers(day1)
+    assert [c.ids for c in first.candidates] == [tuple(sorted(d.id for _, d in newcomer))]
+    candidate = first.candidates[0]
+    assert not any(candidate.slug == g.slug for g in first.groups)
+    assert set(candidate.ids) <= set(next(g for g in first.groups if g.kind == "other").ids)
+    known = _save(first, {})
+    again = [TopicDoc(f"again-{d.id}", d.title, d.abstract) for _, d in corpus(per_subject=3, seed=12,
+                                                                                  subjects=("privacy",))]
+    second = group_papers([d for _, d in base[1::2]] + again, known=list(known.values()), history=day1)
+    promoted = next(g for g in second.groups if g.slug == candidate.slug)
+    assert promoted.kind == "discovered" and promoted.is_new and set(promoted.ids) == {d.id for d in again}
+
+
+def test_the_history_s_order_does_not_matter() -> None:
+    pairs = corpus(per_subject=20)
+    one, two = [d for _, d in pairs[0::2]], [d for _, d in pairs[1::2]]
+    known = list(_save(group_papers(one), {}).values())
+    shuffled = one[:]
+    random.Random(3).shuffle(shuffled)
+    assert (group_papers(two, known=known, history=one).as_json()
+            == group_papers(two, known=known, history=shuffled).as_json())
+
+
 # -- quality on real listings ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["balanced_8cat_1000.jsonl", "daily_2025-06-03.jsonl"])
