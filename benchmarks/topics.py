@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.models import KnownTopic, TopicDoc
 from bot.topics import Options, group_papers, tokens_of
+from bot.topics.labels import grams
 
 EVAL = ROOT.parent / "shared" / "eval" / "topics"
 RUNS = 3  # the time reported is the median of this many runs (the first includes warm-up)
@@ -74,7 +75,8 @@ def score(rows: list[dict]) -> dict:
         members.append(positions)
     labelled = [(g, m) for g, m in zip(grouping.groups, members, strict=True) if g.kind != "other"]
     covered = sum(
-        1 for g, m in labelled for i in m if any(t in tokens_of(docs[i]).phrases() for t in g.terms)
+        1 for g, m in labelled for i in m
+        if any(tuple(t.split()) in grams(tokens_of(docs[i]).words) for t in g.terms)
     )
     total_labelled = sum(len(m) for _, m in labelled)
     labels = [g.label for g in grouping.groups]

@@ -19,11 +19,11 @@ from bot.models import Grouping, KnownTopic, TopicDoc, TopicGroup, TopicRule
 from bot.topics.assign import Space, assign
 from bot.topics.continuity import new_slug, pair
 from bot.topics.discover import Options, discover, thread_limit
-from bot.topics.labels import Label, choose, weights
+from bot.topics.labels import JOINER, canonical_text, grams, name_groups
 from bot.topics.rules import Matcher
-from bot.topics.text import Tokens, content_tokens, display_forms, phrase_tokens, term_text
+from bot.topics.text import Tokens, content_tokens
 
-__all__ = ["OTHER_SLUG", "Options", "group_papers", "label_text", "slugify"]
+__all__ = ["OTHER_SLUG", "Options", "group_papers", "slugify"]
 
 OTHER_SLUG = "other"
 OTHER_LABEL = "Other"
@@ -114,10 +114,10 @@ def _discovered(
     with thread_limit(options):
         numbers = discover([tokens[i] for i in rest], options)
     members = [[rest[int(i)] for i in np.flatnonzero(numbers == g)] for g in range(int(numbers.max(initial=-1)) + 1)]
-    phrases = [t.phrases() for t in tokens]
-    labels = _labels(members, phrases)
+    used = [grams(t.words) for t in tokens]
+    labels = name_groups([[papers[i].title for i in m] for m in members], [[used[i] for i in m] for m in members],
+                         used, taken={k.label for k in known})
     keep = [g for g, label in enumerate(labels) if label.terms and members[g]]
-    forms = display_forms(tokens, {w for g in keep for t in labels[g].terms for w in t.split()})
     profiles = {g: space.profile([past + i for i in members[g]]) for g in keep}
     idle = [k for t, k in enumerate(existing) if t not in joined]
     partners = pair([profiles[g] for g in keep], idle)
@@ -128,8 +128,7 @@ def _discovered(
         if partner is not None:
             slug, text, is_new = partner.slug, partner.label, False
         else:
-            slug, is_new = new_slug(label_text(label.terms[:2], forms), taken), True
-            text = label_text(label.terms, forms)
+            slug, text, is_new = new_slug(label.text.split(JOINER)[0], taken), label.text, True
             if text in shown:  # a known topic already carries these words
                 text = f"{text} ({slug})"
         taken.add(slug)
@@ -145,43 +144,8 @@ def _discovered(
 
 
 def label_terms(label: str) -> tuple[str, ...]:
-    """A label's phrases as canonical terms (for coverage, as a new group's own terms are)."""
-    return tuple(" ".join(phrase_tokens(part)) for part in label.split(" · ") if phrase_tokens(part))
-
-
-def _labels(members: list[list[int]], phrases: list[set[str]]) -> list[Label]:
-    group_phrases = [[phrases[i] for i in m] for m in members]
-    labels: list[Label] = []
-    leading: set[str] = set()
-    for papers, weight in zip(group_phrases, weights(group_phrases), strict=True):
-        label = choose(papers, weight, leading)
-        if label.terms:
-            leading.add(label.terms[0])
-        labels.append(label)
-    return labels
-
-
-def _rehome(members: list[list[int]], labels: list[Label], phrases: list[set[str]]) -> list[list[int]]:
-    """Move a paper its section's heading does not mention to a section whose heading it uses."""
-    moved: list[list[int]] = [[] for _ in members]
-    for g, papers in enumerate(members):
-        for i in papers:
-            if any(term in phrases[i] for term in labels[g].terms):
-                moved[g].append(i)
-                continue
-            fits = [
-                (sum(labels[h].profile.get(t, 0.0) for t in phrases[i]), -h)
-                for h in range(len(members))
-                if h != g and any(term in phrases[i] for term in labels[h].terms)
-            ]
-            moved[-max(fits)[1] if fits else g].append(i)
-    return [sorted(m) for m in moved]
-
-
-def label_text(terms: Sequence[str], forms: dict[str, str]) -> str:
-    shown = [term_text(term, forms) for term in terms]
-    text = " · ".join(shown)
-    return text[:1].upper() + text[1:] if text[:1].islower() else text
+    """A label's phrases as canonical terms (what a paper holds to match it)."""
+    return tuple(key for key in (canonical_text(part) for part in label.split(JOINER)) if key)
 
 
 def _ordered(papers: Sequence[TopicDoc]) -> tuple[str, ...]:

@@ -103,8 +103,8 @@ def test_each_subscriber_gets_one_complete_message(db: Database, mail_settings: 
 
 def test_preferences_narrow_each_copy_and_an_empty_one_is_skipped(db: Database, mail_settings: Settings,
                                                                    smtp: SmtpServer, edition: dt.date) -> None:
-    subscribe(db, "follower@example.org", follow="long-context-discuss-limitations")
-    subscribe(db, "muter@example.org", mute="long-context-discuss-limitations")
+    subscribe(db, "follower@example.org", follow="long-context-agents")
+    subscribe(db, "muter@example.org", mute="long-context-agents")
     subscribe(db, "picky@example.org", include="no-such-keyword-anywhere")
     summary = send_edition(db, mail_settings)
     assert (summary.sent, summary.skipped) == (2, 1)

@@ -40,6 +40,29 @@ def test_saved_topics_come_back_and_are_not_duplicated(db: Database) -> None:
     assert not any(g.is_new for g in again.groups)
 
 
+def test_a_candidate_is_kept_and_becomes_a_topic_when_it_recurs(db: Database) -> None:
+    """Candidates are persisted (not shown), and one that gets papers on a later day is a
+    topic from then on, under the same slug."""
+    base = corpus(per_subject=60, subjects=("robots", "speech", "proteins"))
+    newcomer = corpus(per_subject=3, seed=11, subjects=("privacy",))
+    day1 = [d for _, d in base[0::2]] + [d for _, d in newcomer]
+    first = group_papers(day1)
+    [candidate] = first.candidates
+    with db.write() as session:
+        save_topics(session, first, NOW, merge=blend)
+    with db.read() as session:
+        kinds = {k.slug: k.kind for k in known_topics(session)}
+    assert kinds[candidate.slug] == "candidate"
+    again = [TopicDoc(f"again-{d.id}", d.title, d.abstract)
+             for _, d in corpus(per_subject=3, seed=12, subjects=("privacy",))]
+    with db.read() as session:
+        second = group_papers([d for _, d in base[1::2]] + again, known=known_topics(session), history=day1)
+    with db.write() as session:
+        save_topics(session, second, NOW + dt.timedelta(days=1), merge=blend)
+    with db.read() as session:
+        assert {k.slug: k.kind for k in known_topics(session)}[candidate.slug] == "discovered"
+
+
 def test_topics_group_prints_every_id_once(cli: Cli, tmp_path: Path) -> None:
     docs = [d for _, d in corpus()]
     listing = _write_listing(tmp_path / "listing.jsonl", docs)

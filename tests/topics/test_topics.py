@@ -11,6 +11,7 @@ import pytest
 from bot.identity import slugify
 from bot.models import KnownTopic, TopicDoc, TopicRule
 from bot.topics import Options, group_papers
+from bot.topics.labels import grams, name_groups, title_case, title_phrases
 from bot.topics.rules import Matcher
 from bot.topics.text import (
     GENERIC,
@@ -310,6 +311,53 @@ def test_generic_only_labels_never_appear_even_on_boilerplate() -> None:
         assert group.kind == "other" or not all(is_generic(t) for t in group.terms), group.label
 
 
+
+
+# -- labels ------------------------------------------------------------------------------------
+
+def test_title_phrases_are_noun_phrases_as_written() -> None:
+    texts = {p.text for p in title_phrases(
+        "Rethinking Retrieval-Augmented Generation: A Scalable Approach that Revisits Chain of Thought "
+        "for Fine-Tuned LLMs")}
+    assert {"Retrieval-Augmented Generation", "Chain of Thought", "LLMs"} <= texts
+    for text in texts:  # never ends on filler, a stop word, an adjective or a participle
+        last = text.split()[-1].lower()
+        assert last not in {"approach", "scalable", "revisits", "for", "of", "fine-tuned", "rethinking"}, text
+        assert text.split()[0].lower() not in {"a", "that", "of", "for", "rethinking"}, text
+
+
+def test_labels_are_short_title_case_phrases_from_the_titles() -> None:
+    titles = [["Gaussian Splatting for Dynamic Scenes", "Fast Gaussian Splatting on Phones",
+               "Gaussian Splatting with Mesh Priors", "Relighting Gaussian Splatting"],
+              ["Reward Models Revisited", "Training Reward Models at Scale", "Process Reward Models",
+               "On the Limitations of Reward Models"]]
+    docs = [[content_tokens(t) for t in group] for group in titles]
+    used = [[grams(d.words) for d in group] for group in docs]
+    labels = name_groups(titles, used, [g for group in used for g in group])
+    assert [label.text for label in labels] == ["Gaussian Splatting", "Reward Models"]
+    assert all(label.coverage == 1.0 for label in labels)
+    assert title_case("retrieval-augmented generation of LLMs") == "Retrieval-Augmented Generation of LLMs"
+
+
+def test_labels_reach_most_of_their_papers_on_real_listings() -> None:
+    """Coverage: the share of a topic's papers whose title or abstract holds one of its label's
+    phrases, at least 0.6 on both listings; no label longer than four words (a small word
+    inside not counted) or made of filler."""
+    for name in ("balanced_8cat_1000.jsonl", "daily_2025-06-03.jsonl"):
+        rows = _eval(name)
+        docs = {d.id: d for d in _docs(rows)}
+        grouping = group_papers(list(docs.values()))
+        named = [g for g in grouping.groups if g.kind == "discovered"]
+        held = sum(1 for g in named for i in g.ids
+                   if any(tuple(t.split()) in grams(content_tokens(f"{docs[i].title}.\n{docs[i].abstract}").words)
+                          for t in g.terms))
+        assert held >= 0.6 * sum(len(g.ids) for g in named), name
+        for group in named:
+            words = [w for w in group.label.replace(" · ", " ").split() if w.lower() not in {"of", "for", "and", "to",
+                                                                                            "in", "on", "with", "from"}]
+            assert 1 <= len(words) <= 4 or len(group.label.split(" · ")) == 1, group.label
+            assert not any(w.lower() in {"approach", "revisits", "discuss", "limitations", "step", "features"}
+                           for w in words), group.label
 
 
 def test_grouping_holds_the_thread_pools_to_one_thread() -> None:

@@ -149,7 +149,7 @@ def test_the_feeds_fast_path_answers_as_the_route_does(client: TestClient, metho
                                                        headers: dict[str, str]) -> None:
     """Feeds are answered by FeedFront before the app; a query string sends the same request on
     to the app's own route: status, headers and body must not differ."""
-    for path in ("/feed.xml", "/atom.xml", "/feed.json", "/topics/long-context-discuss-limitations.xml"):
+    for path in ("/feed.xml", "/atom.xml", "/feed.json", "/topics/long-context-agents.xml"):
         fast = client.request(method, path, headers=headers)
         routed = client.request(method, path + "?via=route", headers=headers)
         assert fast.status_code == routed.status_code and fast.content == routed.content
