@@ -148,7 +148,7 @@ class StoredPaper:
     tldr_source: TldrSource | None = None
 
 
-TopicKind = Literal["configured", "discovered", "other", "candidate"]
+TopicKind = Literal["configured", "discovered", "other", "candidate", "retired"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ a date once, previewing it as a subscriber gets it, and writing the feeds and ar
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,6 +75,8 @@ def group_stored(
     return grouping, docs
 
 
+log = logging.getLogger(__name__)
+
 HISTORY = 2000
 """Earlier papers the topics' term space is fitted on, with the day's: about six weeks of Daily
 Papers, enough for a term's weight not to swing with one day's mix (benchmarks/topics.py)."""
@@ -126,6 +129,9 @@ def build_edition(
             edition_store.insert_edition(session, date, now, now, items, note)
             _tldrs(session, [i.key for i in items], {d.id: d.abstract for d in docs})
             topic_store.save_topics(session, grouping, now, merge=blend)
+            for topic in topic_store.retire(session, now, settings.grouping_retire_days):
+                log.info("topics: %s %r (%s) retired: no paper for %d days", topic.kind, topic.label, topic.slug,
+                         settings.grouping_retire_days if topic.kind == "discovered" else topic_store.CANDIDATE_DAYS)
             built = edition_store.find_edition(session, date)
     except StoreConflict:
         # Another process built this date (or claimed these papers) first: theirs stands.

@@ -168,6 +168,8 @@ SPECS: tuple[Spec, ...] = (
          "a discovered group holding more than this percent of the papers is split"),
     Spec("grouping_max_groups", ("grouping", "max_groups"), 12, _int_between(2, 50),
          "at most this many discovered groups a day"),
+    Spec("grouping_retire_days", ("grouping", "retire_days"), 60, _int_between(1, 3650),
+         "a discovered topic without a paper for this many days is retired (a candidate after 14)"),
 )
 
 
@@ -223,6 +225,7 @@ class Settings:
     grouping_min_size: int = _DEFAULT["grouping_min_size"]
     grouping_max_share: int = _DEFAULT["grouping_max_share"]
     grouping_max_groups: int = _DEFAULT["grouping_max_groups"]
+    grouping_retire_days: int = _DEFAULT["grouping_retire_days"]
     fetch_timeout: float = _DEFAULT["fetch_timeout"]
     fetch_max_mb: int = _DEFAULT["fetch_max_mb"]
     fetch_deadline: float = _DEFAULT["fetch_deadline"]

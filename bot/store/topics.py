@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.models import Grouping, KnownTopic, TopicDoc
@@ -90,3 +90,19 @@ def history_docs(session: Session, until: dt.datetime, limit: int) -> list[Topic
     query = (select(PaperRow.key, PaperRow.title, PaperRow.abstract)
              .where(PaperRow.first_seen_at <= until).order_by(PaperRow.id.desc()).limit(limit))
     return [TopicDoc(key, title, abstract or "") for key, title, abstract in session.execute(query)]
+
+
+CANDIDATE_DAYS = 14
+
+
+def retire(session: Session, now: dt.datetime, days: int) -> list[KnownTopic]:
+    """Discovered topics without a paper for ``days`` days, and candidates for
+    ``CANDIDATE_DAYS``, become ``retired``: no longer offered to papers, but kept (their slug
+    is never given to another topic, and a group that matches one takes it up again).
+    Returns those retired now."""
+    quiet = or_(and_(topics.c.kind == "discovered", topics.c.updated_at < now - dt.timedelta(days=days)),
+                and_(topics.c.kind == "candidate", topics.c.updated_at < now - dt.timedelta(days=CANDIDATE_DAYS)))
+    rows = session.execute(select(topics.c.slug, topics.c.label, topics.c.kind).where(quiet)).all()
+    if rows:
+        session.execute(update(topics).where(topics.c.slug.in_([r.slug for r in rows])).values(kind="retired"))
+    return [KnownTopic(slug, label, kind) for slug, label, kind in rows]

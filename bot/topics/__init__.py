@@ -119,7 +119,7 @@ def _discovered(
                          used, taken={k.label for k in known})
     keep = [g for g, label in enumerate(labels) if label.terms and members[g]]
     profiles = {g: space.profile([past + i for i in members[g]]) for g in keep}
-    idle = [k for t, k in enumerate(existing) if t not in joined]
+    idle = [k for t, k in enumerate(existing) if t not in joined] + [k for k in known if k.kind == "retired"]
     partners = pair([profiles[g] for g in keep], idle)
     taken = reserved | {k.slug for k in known}
     shown = {k.label for k in known}

@@ -30,7 +30,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from bot.app import Paperboy
 from bot.errors import AddressError, ConfigError, PaperboyError, StoreError
 from bot.models import Preferences
-from bot.render.feeds import content_type, edition_bibtex
+from bot.render.feeds import content_type, edition_bibtex, topic_choices
 from bot.services.service import problem
 from bot.settings import Settings
 from bot.subscribers import (
@@ -306,7 +306,9 @@ class Web:
                 return self._message("Check your choices", str(exc), 400,
                                      links=[("Back to your topics", manage_link(self.settings.base_url, signed))])
             message = "Saved. The next edition follows these choices."
-        return self._page("web/manage.html", token=signed, prefs=subscriber.preferences, message=message,
+        prefs = subscriber.preferences
+        return self._page("web/manage.html", token=signed, prefs=prefs, message=message,
+                          choices=topic_choices(self.site.current().context, [*prefs.follow, *prefs.mute]),
                           unsubscribe_token=self.signer.sign(subscriber.token, "unsubscribe"))
 
 

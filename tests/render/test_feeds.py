@@ -188,3 +188,29 @@ def test_samples_render_end_to_end(db: Database, settings: Settings, samples: Pa
     for name in ("feed.xml", "atom.xml"):
         assert len(_parse(tmp_path / "one" / name).entries) == edition.papers
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def _edition(date: dt.date, **sections: int) -> Edition:
+    def paper(slug: str, n: int) -> EditionPaper:
+        return EditionPaper(f"{date}-{slug}-{n}", None, f"Paper {n}", "", None, None, None, None, slug, slug.title())
+    return Edition(date, dt.datetime.combine(date, dt.time(7), dt.UTC),
+                   tuple(Section(slug, slug.replace("-", " ").title(), tuple(paper(slug, i) for i in range(n)))
+                         for slug, n in sections.items()))
+
+
+def test_forms_offer_the_topics_of_the_last_four_weeks_with_their_counts() -> None:
+    """The subscribe form lists topics with papers in the last 28 days, most papers first; one
+    that went quiet drops out of the form (its feed stays), and a subscriber's page still shows
+    one they follow, so that they can untick it."""
+    from bot.render.feeds import active_topics, site_context, topic_choices
+
+    today = dt.date(2026, 11, 20)
+    editions = [_edition(today, robots=3, speech=1, other=4),
+                _edition(today - dt.timedelta(days=20), robots=2, speech=4),
+                _edition(today - dt.timedelta(days=30), proteins=5)]
+    assert active_topics(editions) == [("robots", "Robots", 5), ("speech", "Speech", 5)]
+    context = site_context(editions, "https://papers.example.org/")
+    assert {"proteins", "robots", "speech"} <= {slug for slug, _ in context["topics"]}, "every feed stays listed"
+    choices = topic_choices(context, ["proteins", "robots"])
+    assert [c[0] for c in choices] == ["robots", "speech", "proteins"] and choices[-1] == ("proteins", "Proteins", 0)
+    assert active_topics([]) == []

@@ -10,7 +10,7 @@ import pytest
 
 from bot.models import TopicDoc
 from bot.store import Database
-from bot.store.topics import known_topics, save_topics
+from bot.store.topics import known_topics, retire, save_topics
 from bot.topics import group_papers
 from bot.topics.continuity import blend
 from tests.conftest import ROOT, Cli, run_paperboy
@@ -61,6 +61,30 @@ def test_a_candidate_is_kept_and_becomes_a_topic_when_it_recurs(db: Database) ->
         save_topics(session, second, NOW + dt.timedelta(days=1), merge=blend)
     with db.read() as session:
         assert {k.slug: k.kind for k in known_topics(session)}[candidate.slug] == "discovered"
+
+
+def test_quiet_topics_are_retired_and_a_returning_subject_takes_its_slug_again(db: Database) -> None:
+    """A topic without a paper for ``retire_days`` is retired (a candidate after 14 days): no
+    longer offered to papers, but its slug stays its own, and when its subject comes back, a
+    new group that matches it takes it up again."""
+    pairs = corpus()
+    grouping = group_papers([d for _, d in pairs])
+    with db.write() as session:
+        save_topics(session, grouping, NOW, merge=blend)
+    with db.write() as session:
+        assert retire(session, NOW + dt.timedelta(days=59), 60) == []
+    with db.write() as session:
+        retired = retire(session, NOW + dt.timedelta(days=61), 60)
+    assert sorted(t.slug for t in retired) == sorted(g.slug for g in grouping.groups if g.kind == "discovered")
+    with db.read() as session:
+        known = known_topics(session)
+    assert {k.kind for k in known} == {"retired"}
+    again = group_papers([d for _, d in corpus(seed=99)], known=known)
+    assert {g.slug for g in again.groups if g.kind == "discovered"} == {k.slug for k in known}
+    with db.write() as session:
+        save_topics(session, again, NOW + dt.timedelta(days=62), merge=blend)
+    with db.read() as session:
+        assert {k.kind for k in known_topics(session)} == {"discovered"}
 
 
 def test_topics_group_prints_every_id_once(cli: Cli, tmp_path: Path) -> None:

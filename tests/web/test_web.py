@@ -105,6 +105,8 @@ def test_pages_link_every_feed_and_carry_the_subscribe_form(client: TestClient, 
         assert f'href="{BASE}{feed}"' in home.text
     assert re.search(r'<link rel="alternate" type="application/atom\+xml" title="[^"]+" href="http://testserver/topics/', home.text)
     assert '<form class="subscribe" method="post" action="http://testserver/subscribe">' in home.text
+    assert re.search(r'name="follow" value="[a-z0-9-]+"> [^<]+ <span class="muted">\(\d+\)</span>', home.text), \
+        "the form's topics carry their papers of the last weeks"
     assert 'name="viewport"' in home.text
     assert not re.search(r'(src|href)="https?://(?!testserver/|arxiv\.org|huggingface\.co)', home.text), \
         "no third-party assets"
