@@ -186,6 +186,20 @@ class KnownTopic:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicHistory:
+    """A persisted topic over time, for ``paperboy topics list`` and ``topics show``: when it was
+    made, when it last had a paper, how many it has had, and how many in each of the last weeks
+    of editions (oldest first); ``titles`` are its latest papers (``topics show`` only)."""
+
+    topic: KnownTopic
+    created: dt.datetime
+    updated: dt.datetime
+    papers: int
+    weeks: tuple[int, ...]
+    titles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TopicGroup:
     """One section of a digest: papers by upvotes, then rank; ``terms`` are the label's terms."""
 

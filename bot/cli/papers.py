@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from bot.cli import DATE, App, _date, main, shown
-from bot.models import Grouping, IngestSummary, StoredPaper
+from bot.models import Grouping, IngestSummary, StoredPaper, TopicHistory
 from bot.redact import printable
 
 PROGRESS_MIN_BYTES = 8 * 2**20
@@ -163,13 +163,30 @@ def topics_group(app: App, file: Path, as_json: bool) -> None:
 
 
 @topics.command("show")
+@click.argument("slug", required=False)
 @click.option("--new/--all", "new_only", default=True, show_default=True,
               help="Only papers no edition has carried yet, or every stored paper.")
 @click.option("--save", is_flag=True, help="Persist the topics, so that later days keep their names.")
-@click.option("--json", "as_json", is_flag=True, help='Print {"topics": [{"slug", "label", "ids"}]}.')
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"topics": [{"slug", "label", "ids"}]}, or with SLUG the topic as `topics list` does.')
 @click.pass_obj
-def topics_show(app: App, new_only: bool, save: bool, as_json: bool) -> None:
-    """Group the stored papers into topics (ids are paper keys)."""
+def topics_show(app: App, slug: str | None, new_only: bool, save: bool, as_json: bool) -> None:
+    """Group the stored papers into topics (ids are paper keys); with SLUG, that persisted topic:
+    its label, kind, age, papers by week over the last twelve weeks, and latest papers."""
+    if slug is not None:
+        topic = app.paperboy.papers.topic(slug)
+        if topic is None:
+            raise click.ClickException(f"no topic {slug!r}; `paperboy topics list` shows them")
+        if as_json:
+            click.echo(json.dumps({**_topic_json(topic), "latest": list(topic.titles)}, indent=2, ensure_ascii=False))
+            return
+        console = Console()
+        console.print(f"[bold]{shown(topic.topic.label)}[/bold] ({shown(topic.topic.slug)}), {topic.topic.kind}")
+        console.print(f"made {topic.created:%Y-%m-%d}, last paper {topic.updated:%Y-%m-%d}, {topic.papers} papers")
+        console.print(f"papers by week, oldest first: {' '.join(str(n) for n in topic.weeks)}")
+        for title in topic.titles:
+            console.print(f"  - {shown(title)}")
+        return
     grouping, docs = app.paperboy.papers.group_stored(new_only=new_only, save=save)
     _print_grouping(grouping, {d.id: d.title for d in docs}, as_json)
 
@@ -178,22 +195,25 @@ def topics_show(app: App, new_only: bool, save: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @click.pass_obj
 def topics_list(app: App, as_json: bool) -> None:
-    """List the persisted topics."""
+    """List the persisted topics: shown ones, candidates (too small to show yet) and retired ones,
+    with their papers in each of the last eight weeks."""
     rows = app.paperboy.papers.topics()
     if as_json:
-        click.echo(json.dumps([
-            {"slug": t.slug, "label": t.label, "kind": t.kind, "papers": n,
-             "created": created.isoformat(), "updated": updated.isoformat(),
-             "terms": list(t.profile)[:10]}
-            for t, created, updated, n in rows
-        ], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([_topic_json(t) for t in rows], indent=2, ensure_ascii=False))
         return
     table = Table(title=f"{len(rows)} topics", title_justify="left")
-    for name in ("slug", "label", "kind", "papers", "last used"):
+    for name in ("slug", "label", "kind", "papers", "made", "last paper", "by week (8)"):
         table.add_column(name, overflow="fold")
-    for t, _created, updated, n in rows:
-        table.add_row(t.slug, shown(t.label), t.kind, str(n), f"{updated:%Y-%m-%d}")
+    for t in rows:
+        table.add_row(t.topic.slug, shown(t.topic.label), t.topic.kind, str(t.papers), f"{t.created:%Y-%m-%d}",
+                      f"{t.updated:%Y-%m-%d}", " ".join(str(n) for n in t.weeks))
     Console().print(table)
+
+
+def _topic_json(t: TopicHistory) -> dict[str, object]:
+    return {"slug": t.topic.slug, "label": t.topic.label, "kind": t.topic.kind, "papers": t.papers,
+            "created": t.created.isoformat(), "updated": t.updated.isoformat(), "weeks": list(t.weeks),
+            "terms": list(t.topic.profile)[:10]}
 
 
 def _print_grouping(grouping: Grouping, titles: dict[str, str], as_json: bool) -> None:

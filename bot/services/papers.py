@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from bot.clock import Clock
-from bot.models import Grouping, IngestSummary, KnownTopic, StoredPaper, TopicDoc
+from bot.models import Grouping, IngestSummary, StoredPaper, TopicDoc, TopicHistory
 from bot.pipeline import group_stored, grouping_options, ingest, ingest_sources
 from bot.pipeline.ingest import Progress
 from bot.settings import Settings
@@ -15,9 +15,6 @@ from bot.sources.listing import read_listing
 from bot.store import Database
 from bot.store import papers as paper_store
 from bot.store import topics as topic_store
-
-StoredTopic = tuple[KnownTopic, dt.datetime, dt.datetime, int]
-"""A persisted topic, when it was created and last updated, and how many papers it holds."""
 
 
 class Papers:
@@ -39,9 +36,15 @@ class Papers:
         with self._database.read() as session:
             return paper_store.list_papers(session, new_since=new_since, limit=limit)
 
-    def topics(self) -> list[StoredTopic]:
+    def topics(self) -> list[TopicHistory]:
+        """Every persisted topic (shown, candidate or retired) with its last eight weeks."""
         with self._database.read() as session:
-            return topic_store.list_topics(session)
+            return topic_store.list_topics(session, self._now().date())
+
+    def topic(self, slug: str) -> TopicHistory | None:
+        """One persisted topic with its last twelve weeks and latest papers."""
+        with self._database.read() as session:
+            return topic_store.topic_history(session, slug, self._now().date())
 
     def group_stored(self, *, new_only: bool, save: bool) -> tuple[Grouping, list[TopicDoc]]:
         """The stored papers (only those no edition carried yet, or all) grouped as an edition would

@@ -9,9 +9,9 @@ from typing import cast
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.models import Grouping, KnownTopic, TopicDoc
+from bot.models import Grouping, KnownTopic, TopicDoc, TopicHistory
 from bot.store.database import conflict_insert
-from bot.store.schema import PaperRow, SightingRow, TopicRow
+from bot.store.schema import EditionItemRow, EditionRow, PaperRow, SightingRow, TopicRow
 
 topics = cast(Table, TopicRow.__table__)
 
@@ -23,12 +23,55 @@ def known_topics(session: Session) -> list[KnownTopic]:
     return [KnownTopic(slug, label, kind, dict(profile or {})) for slug, label, kind, profile in rows]
 
 
-def list_topics(session: Session) -> list[tuple[KnownTopic, dt.datetime, dt.datetime, int]]:
+def list_topics(session: Session, today: dt.date, weeks: int = 8) -> list[TopicHistory]:
+    """Every persisted topic, by slug, with its papers in each of the last ``weeks`` weeks of
+    editions up to ``today``."""
     rows = session.execute(
         select(topics.c.slug, topics.c.label, topics.c.kind, topics.c.profile,
                topics.c.created_at, topics.c.updated_at, topics.c.papers).order_by(topics.c.slug)
-    )
-    return [(KnownTopic(s, label, k, dict(p or {})), c, u, n) for s, label, k, p, c, u, n in rows]
+    ).all()
+    counts = _weekly(session, today, weeks)
+    return [TopicHistory(KnownTopic(s, label, k, dict(p or {})), c, u, n, counts.get(s, (0,) * weeks))
+            for s, label, k, p, c, u, n in rows]
+
+
+def topic_history(session: Session, slug: str, today: dt.date, weeks: int = 12,
+                  latest: int = 5) -> TopicHistory | None:
+    """One topic, its weeks, and the titles of its ``latest`` papers (newest edition first)."""
+    row = session.execute(
+        select(topics.c.slug, topics.c.label, topics.c.kind, topics.c.profile, topics.c.created_at,
+               topics.c.updated_at, topics.c.papers).where(topics.c.slug == slug)
+    ).first()
+    if row is None:
+        return None
+    titles = session.execute(
+        select(PaperRow.title).join(EditionItemRow, EditionItemRow.paper_id == PaperRow.id)
+        .join(EditionRow, EditionRow.id == EditionItemRow.edition_id)
+        .where(EditionItemRow.topic_slug == slug, EditionItemRow.section == "new")
+        .order_by(EditionRow.date.desc(), EditionItemRow.position).limit(latest)
+    ).scalars().all()
+    weekly = _weekly(session, today, weeks, slug).get(slug, (0,) * weeks)
+    return TopicHistory(KnownTopic(row.slug, row.label, row.kind, dict(row.profile or {})), row.created_at,
+                        row.updated_at, row.papers, weekly, tuple(titles))
+
+
+def _weekly(session: Session, today: dt.date, weeks: int, slug: str | None = None) -> dict[str, tuple[int, ...]]:
+    """Papers per topic in each of the ``weeks`` weeks of editions up to ``today``, oldest first."""
+    since = today - dt.timedelta(days=7 * weeks - 1)
+    query = (select(EditionItemRow.topic_slug, EditionRow.date, func.count())
+             .join(EditionRow, EditionRow.id == EditionItemRow.edition_id)
+             .where(EditionItemRow.section == "new", EditionItemRow.topic_slug.is_not(None),
+                    EditionRow.date >= since, EditionRow.date <= today)
+             .group_by(EditionItemRow.topic_slug, EditionRow.date))
+    if slug is not None:
+        query = query.where(EditionItemRow.topic_slug == slug)
+    out: dict[str, list[int]] = {}
+    for topic, date, n in session.execute(query):
+        if topic is None:
+            continue
+        week = weeks - 1 - (today - date).days // 7
+        out.setdefault(topic, [0] * weeks)[week] += int(n)
+    return {topic: tuple(counts) for topic, counts in out.items()}
 
 
 Merge = Callable[[Mapping[str, float], Mapping[str, float]], dict[str, float]]

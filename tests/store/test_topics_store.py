@@ -149,3 +149,23 @@ def test_a_real_process_reports_a_bad_listing_without_a_traceback(tmp_path: Path
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
     assert "bad.jsonl" in result.stderr
+
+
+def test_topics_list_and_show_give_each_topic_s_weeks_and_latest_papers(cli: Cli) -> None:
+    assert cli("ingest", str(ROOT / "examples" / "inbox")).exit_code == 0
+    built = cli.json("digest", "build")
+    counts = {t["slug"]: t["count"] for t in built["topics"] if t["slug"] != "other"}
+    listed = {t["slug"]: t for t in cli.json("topics", "list")}
+    assert set(counts) <= set(listed)
+    for slug, count in counts.items():
+        assert listed[slug]["weeks"][-1] == count and sum(listed[slug]["weeks"]) == count
+        assert listed[slug]["kind"] == "discovered" and len(listed[slug]["weeks"]) == 8
+    slug = next(iter(counts))
+    shown = cli.json("topics", "show", slug)
+    assert shown["slug"] == slug and shown["weeks"][-1] == counts[slug] and len(shown["weeks"]) == 12
+    assert 1 <= len(shown["latest"]) <= 5 and all(isinstance(t, str) and t for t in shown["latest"])
+    table = cli("topics", "show", slug)
+    assert table.exit_code == 0 and slug in table.output and "papers by week" in table.output
+    missing = cli("topics", "show", "no-such-topic")
+    assert missing.exit_code == 1 and "no topic 'no-such-topic'" in missing.output
+    assert missing.output.count("\n") == 1
