@@ -148,7 +148,7 @@ class StoredPaper:
     tldr_source: TldrSource | None = None
 
 
-TopicKind = Literal["configured", "discovered", "other", "candidate", "retired"]
+TopicKind = Literal["configured", "discovered", "other", "candidate", "retired", "merged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +197,7 @@ class TopicHistory:
     papers: int
     weeks: tuple[int, ...]
     titles: tuple[str, ...] = ()
+    merged_into: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

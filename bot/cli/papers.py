@@ -195,8 +195,8 @@ def topics_show(app: App, slug: str | None, new_only: bool, save: bool, as_json:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @click.pass_obj
 def topics_list(app: App, as_json: bool) -> None:
-    """List the persisted topics: shown ones, candidates (too small to show yet) and retired ones,
-    with their papers in each of the last eight weeks."""
+    """List the persisted topics: shown ones, candidates (too small to show yet), retired ones and
+    merged ones (their slug now an alias), with their papers in each of the last eight weeks."""
     rows = app.paperboy.papers.topics()
     if as_json:
         click.echo(json.dumps([_topic_json(t) for t in rows], indent=2, ensure_ascii=False))
@@ -205,7 +205,8 @@ def topics_list(app: App, as_json: bool) -> None:
     for name in ("slug", "label", "kind", "papers", "made", "last paper", "by week (8)"):
         table.add_column(name, overflow="fold")
     for t in rows:
-        table.add_row(t.topic.slug, shown(t.topic.label), t.topic.kind, str(t.papers), f"{t.created:%Y-%m-%d}",
+        kind = f"merged into {t.merged_into}" if t.merged_into else t.topic.kind
+        table.add_row(t.topic.slug, shown(t.topic.label), kind, str(t.papers), f"{t.created:%Y-%m-%d}",
                       f"{t.updated:%Y-%m-%d}", " ".join(str(n) for n in t.weeks))
     Console().print(table)
 
@@ -213,7 +214,7 @@ def topics_list(app: App, as_json: bool) -> None:
 def _topic_json(t: TopicHistory) -> dict[str, object]:
     return {"slug": t.topic.slug, "label": t.topic.label, "kind": t.topic.kind, "papers": t.papers,
             "created": t.created.isoformat(), "updated": t.updated.isoformat(), "weeks": list(t.weeks),
-            "terms": list(t.topic.profile)[:10]}
+            "merged_into": t.merged_into, "terms": list(t.topic.profile)[:10]}
 
 
 def _print_grouping(grouping: Grouping, titles: dict[str, str], as_json: bool) -> None:

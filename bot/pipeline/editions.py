@@ -31,6 +31,7 @@ from bot.settings import Settings
 from bot.store import Database
 from bot.store import editions as edition_store
 from bot.store import service as service_store
+from bot.store import subscribers as subscriber_store
 from bot.store import tldrs as tldr_store
 from bot.store import topics as topic_store
 
@@ -88,6 +89,22 @@ def _history(session: Session, docs: list[TopicDoc], now: dt.datetime) -> list[T
     return [d for d in earlier if d.id not in today][:HISTORY]
 
 
+def _merge(session: Session, now: dt.datetime) -> None:
+    """Shown topics that became one subject merge: the smaller's slug becomes an alias of the
+    larger's (its feed redirects there) and its followers follow the larger."""
+    from bot.topics.continuity import merges
+
+    shown = [k for k in topic_store.known_topics(session) if k.kind == "discovered"]
+    pairs = merges(shown, topic_store.sizes(session))
+    if not pairs:
+        return
+    topic_store.merge_topics(session, pairs, now)
+    moved = subscriber_store.move_follows(session, dict(pairs), now)
+    for merged, into in pairs:
+        log.info("topics: %r merged into %r (one subject now); %d subscriber%s moved with it", merged, into,
+                 moved.get(merged, 0), "" if moved.get(merged, 0) == 1 else "s")
+
+
 def local_date(settings: Settings, now: dt.datetime) -> dt.date:
     return now.astimezone(ZoneInfo(settings.schedule_timezone)).date()
 
@@ -132,6 +149,7 @@ def build_edition(
             for topic in topic_store.retire(session, now, settings.grouping_retire_days):
                 log.info("topics: %s %r (%s) retired: no paper for %d days", topic.kind, topic.label, topic.slug,
                          settings.grouping_retire_days if topic.kind == "discovered" else topic_store.CANDIDATE_DAYS)
+            _merge(session, now)
             built = edition_store.find_edition(session, date)
     except StoreConflict:
         # Another process built this date (or claimed these papers) first: theirs stands.
@@ -187,10 +205,11 @@ def build_feeds(
     ``out`` is given; only writes to ``public_dir`` count as the service's feeds)."""
     with database.read() as session:
         editions = edition_store.all_editions(session)
+        aliases = topic_store.aliases(session)
     target = out or settings.public_dir
     try:
         written = build(editions, settings.base_url, target, templates or environment(settings.templates_dir),
-                        feed_limits(settings))
+                        feed_limits(settings), aliases)
     except OSError as exc:
         error = f"{target}: cannot be written ({exc.strerror or exc})"
         if out is None:

@@ -17,7 +17,7 @@ import html
 import json
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,9 +176,13 @@ def content_type(relative: str) -> str:
 
 def render_site(
     editions: Sequence[Edition], base_url: str, env: jinja2.Environment, limits: FeedLimits, *, pages: bool = True,
+    aliases: Mapping[str, str] | None = None,
 ) -> dict[str, bytes]:
     """Every feed and, with ``pages``, every archive page for ``editions`` (newest first), by
-    path relative to the site's root; the web front serves the same bytes ``build`` writes."""
+    path relative to the site's root; the web front serves the same bytes ``build`` writes.
+    A merged topic's papers (``aliases``: its slug, the topic it went into) are in the feed of
+    the topic it went into."""
+    aliases = aliases or {}
     site: dict[str, bytes] = {}
     updated = editions[0].created_at if editions else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     every = entries(editions)
@@ -194,8 +198,12 @@ def render_site(
     labels: dict[str, str] = {}
     for entry in every:
         if entry.paper.topic_slug:
-            by_topic.setdefault(entry.paper.topic_slug, []).append(entry)
-            labels.setdefault(entry.paper.topic_slug, clean(entry.paper.topic_label))
+            slug = aliases.get(entry.paper.topic_slug, entry.paper.topic_slug)
+            by_topic.setdefault(slug, []).append(entry)
+            if slug == entry.paper.topic_slug:
+                labels.setdefault(slug, clean(entry.paper.topic_label))
+    for slug in by_topic:
+        labels.setdefault(slug, slug)
     for slug, topic_entries in sorted(by_topic.items()):
         relative = f"topics/{slug}.xml"
         feed = _generator(base_url, relative, f"{TITLE}: {labels[slug]}", topic_entries[0].edition.created_at)
@@ -298,11 +306,17 @@ def topic_choices(context: dict[str, Any], chosen: Sequence[str]) -> list[tuple[
 
 
 def build(
-    editions: Sequence[Edition], base_url: str, out: Path, env: jinja2.Environment, limits: FeedLimits
+    editions: Sequence[Edition], base_url: str, out: Path, env: jinja2.Environment, limits: FeedLimits,
+    aliases: Mapping[str, str] | None = None,
 ) -> list[Path]:
-    """Write every feed and archive page for ``editions`` (newest first) under ``out``."""
+    """Write every feed and archive page for ``editions`` (newest first) under ``out``; a merged
+    topic's feed path gets the feed of the topic it went into (a static site cannot redirect)."""
     written: list[Path] = []
-    for relative, data in render_site(editions, base_url, env, limits).items():
+    site = render_site(editions, base_url, env, limits, aliases=aliases)
+    for old, new in (aliases or {}).items():
+        if f"topics/{new}.xml" in site:
+            site[f"topics/{old}.xml"] = site[f"topics/{new}.xml"]
+    for relative, data in site.items():
         _write(out / relative, data)
         written.append(out / relative)
     return written

@@ -16,6 +16,7 @@ from bot.pipeline import build_edition, build_feeds, local_date
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import editions as edition_store
+from bot.store import topics as topic_store
 
 
 class Editions:
@@ -41,6 +42,11 @@ class Editions:
         """Every edition, newest first."""
         with self._database.read() as session:
             return edition_store.all_editions(session)
+
+    def aliases(self) -> dict[str, str]:
+        """The slugs of merged topics and the topics they went into (their feeds redirect there)."""
+        with self._database.read() as session:
+            return topic_store.aliases(session)
 
     def fingerprint(self) -> tuple[object, ...]:
         """Changes whenever an edition is built, by any process: what a cache of them checks."""

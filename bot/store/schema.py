@@ -141,6 +141,8 @@ class TopicRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     papers: Mapped[int] = mapped_column(Integer, default=0)
+    merged_into: Mapped[str | None] = mapped_column(String(80))
+    """Set when the topic was merged into another (kind "merged"): its slug is then an alias."""
 
 
 class EditionRow(Base):

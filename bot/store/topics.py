@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
@@ -28,11 +28,12 @@ def list_topics(session: Session, today: dt.date, weeks: int = 8) -> list[TopicH
     editions up to ``today``."""
     rows = session.execute(
         select(topics.c.slug, topics.c.label, topics.c.kind, topics.c.profile,
-               topics.c.created_at, topics.c.updated_at, topics.c.papers).order_by(topics.c.slug)
+               topics.c.created_at, topics.c.updated_at, topics.c.papers, topics.c.merged_into).order_by(topics.c.slug)
     ).all()
     counts = _weekly(session, today, weeks)
-    return [TopicHistory(KnownTopic(s, label, k, dict(p or {})), c, u, n, counts.get(s, (0,) * weeks))
-            for s, label, k, p, c, u, n in rows]
+    return [TopicHistory(KnownTopic(s, label, k, dict(p or {})), c, u, n, counts.get(s, (0,) * weeks),
+                         merged_into=m)
+            for s, label, k, p, c, u, n, m in rows]
 
 
 def topic_history(session: Session, slug: str, today: dt.date, weeks: int = 12,
@@ -40,7 +41,7 @@ def topic_history(session: Session, slug: str, today: dt.date, weeks: int = 12,
     """One topic, its weeks, and the titles of its ``latest`` papers (newest edition first)."""
     row = session.execute(
         select(topics.c.slug, topics.c.label, topics.c.kind, topics.c.profile, topics.c.created_at,
-               topics.c.updated_at, topics.c.papers).where(topics.c.slug == slug)
+               topics.c.updated_at, topics.c.papers, topics.c.merged_into).where(topics.c.slug == slug)
     ).first()
     if row is None:
         return None
@@ -52,7 +53,7 @@ def topic_history(session: Session, slug: str, today: dt.date, weeks: int = 12,
     ).scalars().all()
     weekly = _weekly(session, today, weeks, slug).get(slug, (0,) * weeks)
     return TopicHistory(KnownTopic(row.slug, row.label, row.kind, dict(row.profile or {})), row.created_at,
-                        row.updated_at, row.papers, weekly, tuple(titles))
+                        row.updated_at, row.papers, weekly, tuple(titles), row.merged_into)
 
 
 def _weekly(session: Session, today: dt.date, weeks: int, slug: str | None = None) -> dict[str, tuple[int, ...]]:
@@ -149,3 +150,26 @@ def retire(session: Session, now: dt.datetime, days: int) -> list[KnownTopic]:
     if rows:
         session.execute(update(topics).where(topics.c.slug.in_([r.slug for r in rows])).values(kind="retired"))
     return [KnownTopic(slug, label, kind) for slug, label, kind in rows]
+
+
+def sizes(session: Session) -> dict[str, int]:
+    """Papers each topic has held."""
+    return {row.slug: row.papers for row in session.execute(select(topics.c.slug, topics.c.papers))}
+
+
+def merge_topics(session: Session, pairs: Sequence[tuple[str, str]], now: dt.datetime) -> None:
+    """Each (merged, into) pair: the first becomes an alias of the second (kind "merged"), its
+    papers counted there; earlier aliases of it now point at the second too."""
+    for merged, into in pairs:
+        held = session.execute(select(topics.c.papers).where(topics.c.slug == merged)).scalar() or 0
+        session.execute(update(topics).where(topics.c.slug == merged)
+                        .values(kind="merged", merged_into=into, updated_at=now))
+        session.execute(update(topics).where(topics.c.merged_into == merged).values(merged_into=into))
+        session.execute(update(topics).where(topics.c.slug == into)
+                        .values(papers=topics.c.papers + held, updated_at=now))
+
+
+def aliases(session: Session) -> dict[str, str]:
+    """The slug of every merged topic and the topic it now is (feeds and follows go there)."""
+    rows = session.execute(select(topics.c.slug, topics.c.merged_into).where(topics.c.merged_into.is_not(None)))
+    return {slug: into for slug, into in rows if into}

@@ -19,6 +19,9 @@ from bot.models import KnownTopic
 from bot.topics.assign import PROFILE_TERMS
 
 MATCH = 0.3
+MERGE = 0.6
+"""Two shown topics whose profiles come this close have become one subject (distinct topics of
+one day stay under 0.45 on the evaluation listings): the smaller merges into the larger."""
 
 
 def similarity(a: Mapping[str, float], b: Mapping[str, float]) -> float:
@@ -58,3 +61,23 @@ def blend(old: Mapping[str, float], new: Mapping[str, float], keep: float = 0.5)
     merged = {t: keep * a.get(t, 0.0) + (1 - keep) * b.get(t, 0.0) for t in a.keys() | b.keys()}
     top = sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:PROFILE_TERMS]
     return {t: round(w, 6) for t, w in top}
+
+
+def merges(topics: Sequence[KnownTopic], papers: Mapping[str, int]) -> list[tuple[str, str]]:
+    """(merged, into) pairs among ``topics``, closest first: each pair's smaller topic (fewer
+    ``papers``; the later slug on a tie) goes into the larger, a topic in at most one pair a day."""
+    scored = sorted(
+        ((similarity(a.profile, b.profile), a, b) for i, a in enumerate(topics) for b in topics[i + 1:]),
+        key=lambda t: (-t[0], t[1].slug, t[2].slug),
+    )
+    used: set[str] = set()
+    out: list[tuple[str, str]] = []
+    for score, a, b in scored:
+        if score < MERGE:
+            break
+        if a.slug in used or b.slug in used:
+            continue
+        small, large = sorted((a, b), key=lambda k: (papers.get(k.slug, 0), k.slug == min(a.slug, b.slug)))
+        out.append((small.slug, large.slug))
+        used.update((a.slug, b.slug))
+    return out

@@ -23,7 +23,7 @@ from starlette.formparsers import MultiPartException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Match, Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -120,8 +120,12 @@ class Web:
 
     async def feed(self, request: Request) -> Response:
         path = request.url.path.lstrip("/")
-        document = self.site.current().feeds.get(path)
+        rendering = self.site.current()
+        document = rendering.feeds.get(path)
         if document is None:
+            slug = path.removeprefix("topics/").removesuffix(".xml") if path.startswith("topics/") else ""
+            if slug in rendering.aliases:  # a merged topic: its readers go where its papers went
+                return RedirectResponse(f"{self.settings.base_url}topics/{rendering.aliases[slug]}.xml", 301)
             return self._message("Not found", "There is no such feed.", 404)
         return serve(request, document)
 

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import format_datetime, parsedate_to_datetime
 
 import jinja2
@@ -87,6 +87,8 @@ class Rendering:
     editions: tuple[Edition, ...]
     feeds: dict[str, Document]
     context: dict[str, object]
+    aliases: dict[str, str] = field(default_factory=dict)
+    """A merged topic's slug and the topic it went into: its feed redirects there."""
 
 
 class Site:
@@ -115,20 +117,22 @@ class Site:
 
     def _render(self, fingerprint: tuple[object, ...]) -> Rendering:
         editions = tuple(self.editions.stored())
+        aliases = self.editions.aliases()
         base = self.settings.base_url
         updated = editions[0].created_at if editions else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        site = render_site(editions, base, self.env, feed_limits(self.settings), pages=False)
-        feeds = {path: Document.of(body, _newest(path, editions, updated), content_type(path))
+        site = render_site(editions, base, self.env, feed_limits(self.settings), pages=False, aliases=aliases)
+        feeds = {path: Document.of(body, _newest(path, editions, updated, aliases), content_type(path))
                  for path, body in site.items()}
-        return Rendering(fingerprint, editions, feeds, site_context(editions, base))
+        return Rendering(fingerprint, editions, feeds, site_context(editions, base), aliases)
 
 
-def _newest(path: str, editions: tuple[Edition, ...], updated: dt.datetime) -> dt.datetime:
+def _newest(path: str, editions: tuple[Edition, ...], updated: dt.datetime,
+            aliases: dict[str, str]) -> dt.datetime:
     """A topic feed changes only when its topic does: its Last-Modified is its newest edition."""
     if path.startswith("topics/"):
         slug = path.removeprefix("topics/").removesuffix(".xml")
         for edition in editions:
-            if any(s.slug == slug for s in edition.sections):
+            if any(aliases.get(s.slug, s.slug) == slug for s in edition.sections):
                 return edition.created_at
     return updated
 

@@ -169,3 +169,40 @@ def test_topics_list_and_show_give_each_topic_s_weeks_and_latest_papers(cli: Cli
     missing = cli("topics", "show", "no-such-topic")
     assert missing.exit_code == 1 and "no topic 'no-such-topic'" in missing.output
     assert missing.output.count("\n") == 1
+
+
+def test_a_merged_topic_s_slug_becomes_an_alias_and_its_readers_move(db: Database, tmp_path: Path) -> None:
+    """The merge an edition build makes when two shown topics became one subject: the smaller
+    one's slug is an alias of the larger (listed as merged), its followers follow the larger,
+    and the static site writes its feed path with the larger topic's feed."""
+    from bot.models import Grouping, TopicGroup
+    from bot.pipeline.editions import _merge
+    from bot.store.subscribers import find_subscriber, upsert_subscriber
+    from bot.store.topics import aliases, list_topics
+    from bot.subscribers import preferences
+
+    profile = {"robot": 0.8, "grasp": 0.5, "gripper": 0.3}
+    grouping = Grouping((TopicGroup("robot-grasping", "Robot Grasping", "discovered", ("a", "b", "c", "d"),
+                                    profile=profile),
+                         TopicGroup("grasping-robots", "Grasping Robots", "discovered", ("e",),
+                                    profile={**profile, "tactil": 0.1}),
+                         TopicGroup("speech", "Speech", "discovered", ("f", "g"), profile={"speech": 1.0})))
+    with db.write() as session:
+        save_topics(session, grouping, NOW, merge=blend)
+        upsert_subscriber(session, "ada@example.org", preferences(follow="grasping-robots,speech"), NOW)
+        upsert_subscriber(session, "bob@example.org", preferences(mute="grasping-robots"), NOW)
+    with db.write() as session:
+        _merge(session, NOW + dt.timedelta(days=1))
+    with db.read() as session:
+        assert aliases(session) == {"grasping-robots": "robot-grasping"}
+        ada = find_subscriber(session, "ada@example.org")
+        bob = find_subscriber(session, "bob@example.org")
+        listed = {t.topic.slug: t for t in list_topics(session, NOW.date())}
+    assert ada is not None and ada.preferences.follow == ("robot-grasping", "speech")
+    assert bob is not None and bob.preferences.mute == ("robot-grasping",)
+    assert listed["grasping-robots"].topic.kind == "merged" and listed["grasping-robots"].merged_into == "robot-grasping"
+    assert listed["robot-grasping"].papers == 5
+    with db.write() as session:
+        _merge(session, NOW + dt.timedelta(days=2))  # nothing more to merge: nothing changes
+    with db.read() as session:
+        assert aliases(session) == {"grasping-robots": "robot-grasping"}

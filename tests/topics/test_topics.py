@@ -283,6 +283,23 @@ def test_the_history_s_order_does_not_matter() -> None:
             == group_papers(two, known=known, history=shuffled).as_json())
 
 
+def test_topics_that_became_one_subject_merge_the_smaller_into_the_larger() -> None:
+    from bot.topics.continuity import merges
+
+    robots = {"robot": 0.8, "grasp": 0.5, "gripper": 0.3}
+    twin = {"robot": 0.7, "grasp": 0.6, "tactil": 0.2}
+    speech = {"speech": 0.9, "acoust": 0.4}
+    topics = [KnownTopic("robot-grasping", "Robot Grasping", "discovered", robots),
+              KnownTopic("grasping-robots", "Grasping Robots", "discovered", twin),
+              KnownTopic("speech", "Speech Recognition", "discovered", speech)]
+    assert merges(topics, {"robot-grasping": 40, "grasping-robots": 7, "speech": 12}) == [
+        ("grasping-robots", "robot-grasping")]
+    assert merges(topics, {"robot-grasping": 4, "grasping-robots": 70}) == [("robot-grasping", "grasping-robots")]
+    assert merges(topics[1:], {}) == [], "distinct subjects stay apart"
+    triple = [*topics[:2], KnownTopic("robots-3", "Robots", "discovered", dict(robots))]
+    assert len(merges(triple, {})) == 1, "a topic is in one merge a day"
+
+
 # -- quality on real listings ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["balanced_8cat_1000.jsonl", "daily_2025-06-03.jsonl"])

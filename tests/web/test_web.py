@@ -176,6 +176,34 @@ def test_topic_feeds_and_unknown_ones(client: TestClient) -> None:
     assert client.get("/topics/no-such-topic.xml").status_code == 404
 
 
+def test_a_merged_topic_s_feed_redirects_and_the_static_site_keeps_its_path(
+    db: Database, web_settings: Settings, edition: dt.date, tmp_path: Path,
+) -> None:
+    """A reader of a merged topic's feed is sent, permanently, to the feed of the topic it went
+    into, which now holds its papers too; the static site writes that feed at both paths."""
+    from bot.pipeline import build_feeds
+    from bot.store.editions import find_edition
+    from bot.store.topics import known_topics, merge_topics
+
+    with db.read() as session:
+        old, new = sorted(k.slug for k in known_topics(session) if k.kind == "discovered")[:2]
+        built = find_edition(session, edition)
+    assert built is not None
+    sizes = {s.slug: len(s.papers) for s in built.sections}
+    with db.write() as session:
+        merge_topics(session, [(old, new)], NOW)
+    with TestClient(create_app(db, web_settings)) as client:
+        moved = client.get(f"/topics/{old}.xml", follow_redirects=False)
+        assert moved.status_code == 301 and moved.headers["location"] == f"{BASE}topics/{new}.xml"
+        merged = client.get(f"/topics/{new}.xml").text
+        assert client.get("/topics/no-such-topic.xml").status_code == 404
+    out = tmp_path / "site"
+    build_feeds(db, web_settings, out)
+    assert (out / "topics" / f"{old}.xml").read_bytes() == (out / "topics" / f"{new}.xml").read_bytes()
+    assert merged.encode() == (out / "topics" / f"{new}.xml").read_bytes()
+    assert merged.count("<entry>") == sizes[old] + sizes[new], "the merged topic's papers are in the feed too"
+
+
 def test_a_new_edition_invalidates_the_cache(client: TestClient, db: Database, web_settings: Settings) -> None:
     before = client.get("/feed.xml")
     later = NOW + dt.timedelta(days=1)
