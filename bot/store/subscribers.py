@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from typing import cast as typing_cast
 
@@ -20,6 +20,7 @@ from bot.identity import address_key
 from bot.models import Preferences, Subscriber, SubscriberStatus
 from bot.store.database import conflict_insert
 from bot.store.schema import InstanceRow, SubscriberRow
+from bot.store.topics import aliases as topic_aliases
 
 subscribers = typing_cast(Table, SubscriberRow.__table__)
 instance = typing_cast(Table, InstanceRow.__table__)
@@ -46,6 +47,17 @@ def _prefs(preferences: Preferences) -> dict[str, list[str]]:
             "include": list(preferences.include), "exclude": list(preferences.exclude)}
 
 
+def _current(session: Session, preferences: Preferences) -> Preferences:
+    """Slugs of merged topics (an old form, an old link) as the topics they went into."""
+    if not preferences.follow and not preferences.mute:
+        return preferences
+    merged = topic_aliases(session)
+    if not merged:
+        return preferences
+    return replace(preferences, follow=tuple(dict.fromkeys(merged.get(s, s) for s in preferences.follow)),
+                   mute=tuple(dict.fromkeys(merged.get(s, s) for s in preferences.mute)))
+
+
 @dataclass(frozen=True, slots=True)
 class Upsert:
     subscriber: Subscriber
@@ -62,6 +74,7 @@ def upsert_subscriber(
     not, because a list exported before someone unsubscribed must not subscribe them again.
     """
     key = address_key(address)
+    preferences = _current(session, preferences)
     inserted = session.execute(
         conflict_insert(session, subscribers).on_conflict_do_nothing().returning(subscribers.c.id).values(
             address=address, address_key=key, status=status, token=secrets.token_urlsafe(24), hard_failures=0,
@@ -161,7 +174,7 @@ def resubscribe(session: Session, token: str, now: dt.datetime) -> Subscriber | 
 
 def set_preferences(session: Session, token: str, preferences: Preferences, now: dt.datetime) -> Subscriber | None:
     session.execute(update(subscribers).where(subscribers.c.token == token)
-                    .values(updated_at=now, **_prefs(preferences)))
+                    .values(updated_at=now, **_prefs(_current(session, preferences))))
     return find_by_token(session, token)
 
 

@@ -177,7 +177,7 @@ def test_a_merged_topic_s_slug_becomes_an_alias_and_its_readers_move(db: Databas
     and the static site writes its feed path with the larger topic's feed."""
     from bot.models import Grouping, TopicGroup
     from bot.pipeline.editions import _merge
-    from bot.store.subscribers import find_subscriber, upsert_subscriber
+    from bot.store.subscribers import find_subscriber, set_preferences, upsert_subscriber
     from bot.store.topics import aliases, list_topics
     from bot.subscribers import preferences
 
@@ -206,3 +206,8 @@ def test_a_merged_topic_s_slug_becomes_an_alias_and_its_readers_move(db: Databas
         _merge(session, NOW + dt.timedelta(days=2))  # nothing more to merge: nothing changes
     with db.read() as session:
         assert aliases(session) == {"grasping-robots": "robot-grasping"}
+    with db.write() as session:  # an old form or link still naming the merged slug
+        late = upsert_subscriber(session, "cy@example.org", preferences(follow="grasping-robots"), NOW).subscriber
+        changed = set_preferences(session, late.token, preferences(mute="grasping-robots,speech"), NOW)
+    assert late.preferences.follow == ("robot-grasping",)
+    assert changed is not None and changed.preferences.mute == ("robot-grasping", "speech")
