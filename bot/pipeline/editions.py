@@ -69,7 +69,7 @@ def group_stored(
     from bot.topics.continuity import blend
 
     grouping = group_papers(docs, rules=settings.topics, known=known, options=grouping_options(settings),
-                            history=history)
+                            history=history, pins=dict(settings.topic_labels))
     if save and grouping.groups:
         with database.write() as session:
             topic_store.save_topics(session, grouping, now or utc_now(), merge=blend)
@@ -140,7 +140,8 @@ def build_edition(
             from bot.topics.continuity import blend
 
             grouping = group_papers(docs, rules=settings.topics, known=topic_store.known_topics(session),
-                                    options=grouping_options(settings), history=_history(session, docs, now))
+                                    options=grouping_options(settings), history=_history(session, docs, now),
+                                    pins=dict(settings.topic_labels))
             climbers = edition_store.climbers(session, latest.cutoff) if latest else []
             items = plan(grouping, climbers, settings.digest_climbing_min_upvotes)
             edition_store.insert_edition(session, date, now, now, items, note)

@@ -37,7 +37,7 @@ from bot.settings.checks import (
     _timezone,
     show_duration,
 )
-from bot.settings.tables import _sources, _topics
+from bot.settings.tables import _sources, _topic_labels, _topics
 
 __all__ = ["ENV_PREFIX", "SPECS", "Settings", "Spec", "load_settings", "show_duration"]
 
@@ -232,6 +232,8 @@ class Settings:
     fetch_allow_redirect_hosts: tuple[str, ...] = ()
     web_trusted_proxies: tuple[str, ...] = ()
     topics: tuple[TopicRule, ...] = ()
+    topic_labels: tuple[tuple[str, str], ...] = ()
+    """``[topic_labels]``: (slug, label) pairs an operator pinned on discovered topics."""
     sources: tuple[SourceSpec, ...] = ()
     config_file: Path | None = None
 
@@ -269,6 +271,9 @@ def _from_file(data: Mapping[str, Any], source: str) -> dict[str, Any]:
             continue
         if key == "sources":
             values["sources"] = _sources(value, source)
+            continue
+        if key == "topic_labels":
+            values["topic_labels"] = _topic_labels(value, source)
             continue
         if key in sections and isinstance(value, dict):
             items: list[tuple[tuple[str, ...], Any]] = [((key, sub), sub_value) for sub, sub_value in value.items()]

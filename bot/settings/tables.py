@@ -55,6 +55,23 @@ def _topics(value: Any, source: str) -> tuple[TopicRule, ...]:
     return tuple(rules)
 
 
+def _topic_labels(value: Any, source: str) -> tuple[tuple[str, str], ...]:
+    """``[topic_labels]``: a discovered topic's slug, and the label it is to carry for good."""
+    if not isinstance(value, dict):
+        raise ConfigError("topic_labels", "expected a table of slug = \"label\"", source)
+    pins: list[tuple[str, str]] = []
+    for slug, label in value.items():
+        key = f"topic_labels.{slug}"
+        if slugify(slug) != slug or slug == "other":
+            raise ConfigError(key, f"not a topic's slug (`paperboy topics list` shows them; {slugify(slug)!r}?)",
+                              source)
+        if not isinstance(label, str) or not label.strip() or len(label) > 100 \
+                or any(not c.isprintable() for c in label):
+            raise ConfigError(key, "expected a one-line label of at most 100 characters", source)
+        pins.append((slug, label.strip()))
+    return tuple(pins)
+
+
 SOURCE_KINDS = ("dump", "feed", "hf-api")
 
 

@@ -103,7 +103,7 @@ def save_topics(session: Session, grouping: Grouping, now: dt.datetime, *, merge
         session.execute(
             update(topics).where(topics.c.slug == group.slug).values(
                 profile=merge(known.profile, group.profile) if group.profile else known.profile,
-                updated_at=now, papers=topics.c.papers + len(group.ids), kind=group.kind,
+                updated_at=now, papers=topics.c.papers + len(group.ids), kind=group.kind, label=group.label,
             )
         )
     return created

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -43,10 +44,12 @@ def group_papers(
     known: Sequence[KnownTopic] = (),
     options: Options | None = None,
     history: Sequence[TopicDoc] = (),
+    pins: Mapping[str, str] | None = None,
 ) -> Grouping:
     """Group papers into configured topics, discovered topics and "Other"; every paper once.
     ``history`` is earlier papers (the store's recent ones): only the term space is fitted on
-    them, with today's."""
+    them, with today's. ``pins`` are labels an operator set on discovered topics (by slug):
+    they win over any found."""
     started = time.perf_counter()
     papers = sorted(docs, key=lambda d: d.id)
     ids = [d.id for d in papers]
@@ -66,6 +69,9 @@ def group_papers(
     ]
     reserved = {rule.slug for rule in rules} | {OTHER_SLUG}
     discovered, other, candidates = _discovered(rest, known, reserved, options or Options(), history)
+    if pins:
+        discovered = [replace(g, label=pins[g.slug]) if g.slug in pins else g for g in discovered]
+        candidates = [replace(g, label=pins[g.slug]) if g.slug in pins else g for g in candidates]
     groups += discovered
     if other:
         groups.append(TopicGroup(OTHER_SLUG, OTHER_LABEL, "other", _ordered(other)))

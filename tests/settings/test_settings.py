@@ -60,6 +60,10 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
      "topics[2].slug in {file}: 'a-b' is taken"),
     ('[[topics]]\nname = "Other"\ninclude = ["a"]\n', "topics[1].slug in {file}: 'other' is taken"),
     ("topics = 3\n", "topics in {file}: expected [[topics]] tables"),
+    ('topic_labels = "x"\n', "topic_labels in {file}: expected a table"),
+    ('[topic_labels]\n"Not A Slug" = "X"\n', "topic_labels.Not A Slug in {file}: not a topic's slug"),
+    ("[topic_labels]\nrobots = 3\n", "topic_labels.robots in {file}: expected a one-line label"),
+    ('[topic_labels]\nrobots = "a\\nb"\n', "topic_labels.robots in {file}: expected a one-line label"),
 ])
 def test_bad_settings_name_the_key_and_the_file(tmp_path: Path, body: str, message: str) -> None:
     config = tmp_path / "paperboy.toml"
@@ -111,3 +115,9 @@ def test_configured_topics_are_read_from_the_file(tmp_path: Path) -> None:
         ("Reward models · RLHF", "reward-models-rlhf", ("reward model", "RLHF"), ()),
         ("Agents", "agents", ("agent",), ("survey",)),
     ]
+
+
+def test_pinned_topic_labels_are_read(tmp_path: Path) -> None:
+    config = tmp_path / "paperboy.toml"
+    config.write_text('[topic_labels]\nlong-context-agents = " Long-Context Agents "\n')
+    assert load_settings(config, env={}).topic_labels == (("long-context-agents", "Long-Context Agents"),)

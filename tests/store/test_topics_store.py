@@ -211,3 +211,19 @@ def test_a_merged_topic_s_slug_becomes_an_alias_and_its_readers_move(db: Databas
         changed = set_preferences(session, late.token, preferences(mute="grasping-robots,speech"), NOW)
     assert late.preferences.follow == ("robot-grasping",)
     assert changed is not None and changed.preferences.mute == ("robot-grasping", "speech")
+
+
+def test_a_pinned_label_is_stored(db: Database) -> None:
+    pairs = corpus(per_subject=20)
+    first = group_papers([d for _, d in pairs[0::2]])
+    with db.write() as session:
+        save_topics(session, first, NOW, merge=blend)
+        known = known_topics(session)
+    slug = known[0].slug
+    second = group_papers([d for _, d in pairs[1::2]], known=known, pins={slug: "Pinned Name"})
+    with db.write() as session:
+        save_topics(session, second, NOW + dt.timedelta(days=1), merge=blend)
+    with db.read() as session:
+        labels = {k.slug: k.label for k in known_topics(session)}
+    assert labels[slug] == "Pinned Name"
+    assert {s: lab for s, lab in labels.items() if s != slug} == {k.slug: k.label for k in known if k.slug != slug}

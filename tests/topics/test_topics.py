@@ -283,6 +283,16 @@ def test_the_history_s_order_does_not_matter() -> None:
             == group_papers(two, known=known, history=shuffled).as_json())
 
 
+def test_a_pinned_label_wins_and_stays() -> None:
+    pairs = corpus(per_subject=20)
+    first = group_papers([d for _, d in pairs[0::2]])
+    slug = next(g.slug for g in first.groups if g.kind == "discovered")
+    known = list(_save(first, {}).values())
+    second = group_papers([d for _, d in pairs[1::2]], known=known, pins={slug: "My Own Name"})
+    assert next(g.label for g in second.groups if g.slug == slug) == "My Own Name"
+    assert all(g.label != "My Own Name" for g in second.groups if g.slug != slug)
+
+
 def test_topics_that_became_one_subject_merge_the_smaller_into_the_larger() -> None:
     from bot.topics.continuity import merges
 
