@@ -206,6 +206,40 @@ def continuity() -> None:
         docs = [TopicDoc(r["id"], r["title"], r["abstract"]) for r in rows]
         _rows("daily listing in two halves", replay([docs[:half], docs[half:]],
                                                    {r["id"]: r["primary_category"] for r in rows}))
+    balanced = EVAL / "balanced_8cat_1000.jsonl"
+    if balanced.exists():
+        novelty(load(balanced))
+
+
+def novelty(rows: list[dict]) -> None:
+    """The other side of continuity: subjects a first day lacked. The balanced set shuffled, day 1
+    without cs.CR and cs.HC (375 papers), day 2 the rest (625 papers): how many of day 2's papers
+    of those two new subjects went to a topic of day 1 (lower is better), against those of the
+    six subjects day 1 had (higher is better)."""
+    import random
+
+    rows = rows[:]
+    random.Random(0).shuffle(rows)
+    new = {"cs.CR", "cs.HC"}
+    day1 = [r for r in rows if r["primary_category"] not in new][:375]
+    chosen = {r["id"] for r in day1}
+    day2 = [r for r in rows if r["id"] not in chosen]
+
+    def doc(r: dict) -> TopicDoc:
+        return TopicDoc(r["id"], r["title"], r["abstract"])
+
+    first = group_papers([doc(r) for r in day1])
+    known = [KnownTopic(g.slug, g.label, g.kind, dict(g.profile)) for g in first.groups if g.kind == "discovered"]
+    second = group_papers([doc(r) for r in day2], known=known, history=[doc(r) for r in day1])
+    old = {k.slug for k in known}
+    where = {i: g.slug for g in second.groups for i in g.ids}
+    fresh = [r for r in day2 if r["primary_category"] in new]
+    same = [r for r in day2 if r["primary_category"] not in new]
+    print()
+    print("| new subjects (balanced set, day 1 without cs.CR and cs.HC) | day 2 papers | in a day-1 topic |")
+    print("|---|---:|---:|")
+    print(f"| of the two new subjects | {len(fresh)} | {sum(where[r['id']] in old for r in fresh) / len(fresh):.0%} |")
+    print(f"| of the six known ones | {len(same)} | {sum(where[r['id']] in old for r in same) / len(same):.0%} |")
 
 
 def _rows(name: str, days: list[dict]) -> None:
