@@ -47,6 +47,7 @@ from bot.models import Outcome as OutcomeKind
 from bot.settings import Settings
 from bot.store import Database, problem
 from bot.store import deliveries as outbox
+from bot.store.lookahead import Lookahead
 from bot.subscribers import Signer, manage_link, unsubscribe_links
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Pending:
     """A lookahead statement sent and not read yet: it records ``outcome`` (a plain success) and
     takes up the next claim; ``issued`` is when (monotonic), the take-up's time."""
 
-    ahead: outbox.Lookahead
+    ahead: Lookahead
     outcome: Outcome | None
     issued: float
     settled: bool = False
@@ -200,15 +201,15 @@ class Run:
                 transport.close()
 
     @contextmanager
-    def _lookahead(self) -> Iterator[outbox.Lookahead | None]:
+    def _lookahead(self) -> Iterator[Lookahead | None]:
         """On PostgreSQL, a second connection, in autocommit mode, for the lookahead statements."""
         if self.database.dialect != "postgresql":
             yield None
             return
         with self.database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            yield outbox.Lookahead(connection)
+            yield Lookahead(connection)
 
-    def _loop(self, transport: Transport, connection: Connection, ahead: outbox.Lookahead | None) -> None:
+    def _loop(self, transport: Transport, connection: Connection, ahead: Lookahead | None) -> None:
         while not self.halt.is_set():
             token = secrets.token_hex(16)
             HELD.register(token)  # before the claim exists: see reclaim_dead
@@ -279,7 +280,7 @@ class Run:
                     self._apply(held, outcome, self.clock())
                 self._tally(outcome)
 
-    def _work_ahead(self, transport: Transport, connection: Connection, ahead: outbox.Lookahead,
+    def _work_ahead(self, transport: Transport, connection: Connection, ahead: Lookahead,
                     claims: list[outbox.Claim]) -> None:
         """Send a batch of claims (PostgreSQL), the database's round trip off the sender's path.
         While a message's SMTP exchange goes on, one autocommit statement on the lookahead's
@@ -333,7 +334,7 @@ class Run:
                         self._apply(held, outcome, self.clock())
                     self._tally(outcome)
 
-    def _send_ahead(self, ahead: outbox.Lookahead, outcome: Outcome | None, following: outbox.Claim | None,
+    def _send_ahead(self, ahead: Lookahead, outcome: Outcome | None, following: outbox.Claim | None,
                     now: dt.datetime) -> Pending:
         ahead.send((outcome.claim.id, outcome.claim.claim) if outcome is not None else None, now,
                    (following.id, following.claim) if following is not None else None, now + self.lease)

@@ -30,6 +30,7 @@ from bot.render import environment
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import deliveries as outbox
+from bot.store.lookahead import Lookahead
 from tests.conftest import ROOT
 from tests.deliver.test_delivery import edition as edition  # the fixtures, shared
 from tests.deliver.test_delivery import mail_settings as mail_settings
@@ -563,7 +564,7 @@ def test_postgresql_s_lookahead_records_takes_up_and_reads_the_answer_later(db: 
         first, second, third = outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
     later = now + dt.timedelta(minutes=9)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        ahead = outbox.Lookahead(connection)
+        ahead = Lookahead(connection)
         idle = connection.connection.driver_connection.info.transaction_status  # type: ignore[union-attr]
         ahead.send((first.id, first.claim), now, (second.id, second.claim), later)
         with db.read() as session:  # another connection sees the statement's effect once it ends
@@ -597,7 +598,7 @@ def test_postgresql_s_lookahead_on_a_lost_connection_is_one_line(db: Database, e
         outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
         [first] = outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        ahead = outbox.Lookahead(connection)
+        ahead = Lookahead(connection)
         pid = connection.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
         with db.engine.connect() as other:
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
