@@ -89,6 +89,18 @@ def _history(session: Session, docs: list[TopicDoc], now: dt.datetime) -> list[T
     return [d for d in earlier if d.id not in today][:HISTORY]
 
 
+def _rename(session: Session, settings: Settings, now: dt.datetime) -> None:
+    """The slugs an operator chose (``[topic_slugs]``) replace the ones found, the old ones kept
+    as aliases: followers move, feeds redirect."""
+    if not settings.topic_slugs:
+        return
+    renamed = topic_store.rename_topics(session, settings.topic_slugs, now)
+    moved = subscriber_store.move_follows(session, dict(renamed), now) if renamed else {}
+    for old, new in renamed:
+        log.info("topics: %r is now %r (topic_slugs); %d subscriber%s moved with it", old, new,
+                 moved.get(old, 0), "" if moved.get(old, 0) == 1 else "s")
+
+
 def _merge(session: Session, now: dt.datetime) -> None:
     """Shown topics that became one subject merge: the smaller's slug becomes an alias of the
     larger's (its feed redirects there) and its followers follow the larger."""
@@ -136,6 +148,7 @@ def build_edition(
             docs = edition_store.new_papers(session, latest.cutoff if latest else None, now)
             if not docs and not settings.digest_empty_editions:
                 return None
+            _rename(session, settings, now)
             from bot.topics import group_papers
             from bot.topics.continuity import blend
 

@@ -37,7 +37,7 @@ from bot.settings.checks import (
     _timezone,
     show_duration,
 )
-from bot.settings.tables import _sources, _topic_labels, _topics
+from bot.settings.tables import _sources, _topic_labels, _topic_slugs, _topics
 
 __all__ = ["ENV_PREFIX", "SPECS", "Settings", "Spec", "load_settings", "show_duration"]
 
@@ -234,6 +234,8 @@ class Settings:
     topics: tuple[TopicRule, ...] = ()
     topic_labels: tuple[tuple[str, str], ...] = ()
     """``[topic_labels]``: (slug, label) pairs an operator pinned on discovered topics."""
+    topic_slugs: tuple[tuple[str, str], ...] = ()
+    """``[topic_slugs]``: (old, new) slugs an operator gave discovered topics."""
     sources: tuple[SourceSpec, ...] = ()
     config_file: Path | None = None
 
@@ -274,6 +276,9 @@ def _from_file(data: Mapping[str, Any], source: str) -> dict[str, Any]:
             continue
         if key == "topic_labels":
             values["topic_labels"] = _topic_labels(value, source)
+            continue
+        if key == "topic_slugs":
+            values["topic_slugs"] = _topic_slugs(value, source)
             continue
         if key in sections and isinstance(value, dict):
             items: list[tuple[tuple[str, ...], Any]] = [((key, sub), sub_value) for sub, sub_value in value.items()]

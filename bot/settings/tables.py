@@ -72,6 +72,26 @@ def _topic_labels(value: Any, source: str) -> tuple[tuple[str, str], ...]:
     return tuple(pins)
 
 
+def _topic_slugs(value: Any, source: str) -> tuple[tuple[str, str], ...]:
+    """``[topic_slugs]``: a discovered topic's slug, and the slug it is to carry from now on (the
+    old one then an alias: followers move, its feed redirects)."""
+    if not isinstance(value, dict):
+        raise ConfigError("topic_slugs", "expected a table of old-slug = \"new-slug\"", source)
+    renames: list[tuple[str, str]] = []
+    for old, new in value.items():
+        key = f"topic_slugs.{old}"
+        if slugify(old) != old or old == "other":
+            raise ConfigError(key, f"not a topic's slug (`paperboy topics list` shows them; {slugify(old)!r}?)",
+                              source)
+        if not isinstance(new, str) or slugify(new) != new or new in ("other", old):
+            raise ConfigError(key, "expected a new slug: lower-case words joined by hyphens, not 'other'", source)
+        renames.append((old, new))
+    news = [new for _, new in renames]
+    if len(set(news)) != len(news) or set(news) & {old for old, _ in renames}:
+        raise ConfigError("topic_slugs", "two topics renamed to one slug, or a rename of a renamed one", source)
+    return tuple(renames)
+
+
 SOURCE_KINDS = ("dump", "feed", "hf-api")
 
 

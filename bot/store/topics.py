@@ -173,3 +173,21 @@ def aliases(session: Session) -> dict[str, str]:
     """The slug of every merged topic and the topic it now is (feeds and follows go there)."""
     rows = session.execute(select(topics.c.slug, topics.c.merged_into).where(topics.c.merged_into.is_not(None)))
     return {slug: into for slug, into in rows if into}
+
+
+def rename_topics(session: Session, renames: Sequence[tuple[str, str]], now: dt.datetime) -> list[tuple[str, str]]:
+    """Give topics the slugs an operator chose: each (old, new) whose old topic exists (and is
+    no alias already) and whose new slug is free becomes a topic under the new slug, the old
+    one an alias of it (as a merge leaves it). Returns the renames made now."""
+    done: list[tuple[str, str]] = []
+    for old, new in renames:
+        row = session.execute(select(topics).where(topics.c.slug == old, topics.c.merged_into.is_(None))).first()
+        if row is None or session.execute(select(topics.c.id).where(topics.c.slug == new)).first() is not None:
+            continue
+        session.execute(topics.insert().values(slug=new, label=row.label, kind=row.kind, profile=row.profile,
+                                               created_at=row.created_at, updated_at=now, papers=row.papers))
+        session.execute(update(topics).where(topics.c.slug == old)
+                        .values(kind="merged", merged_into=new, papers=0, updated_at=now))
+        session.execute(update(topics).where(topics.c.merged_into == old).values(merged_into=new))
+        done.append((old, new))
+    return done

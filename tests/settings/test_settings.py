@@ -64,6 +64,9 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
     ('[topic_labels]\n"Not A Slug" = "X"\n', "topic_labels.Not A Slug in {file}: not a topic's slug"),
     ("[topic_labels]\nrobots = 3\n", "topic_labels.robots in {file}: expected a one-line label"),
     ('[topic_labels]\nrobots = "a\\nb"\n', "topic_labels.robots in {file}: expected a one-line label"),
+    ('[topic_slugs]\nrobots = "Not A Slug"\n', "topic_slugs.robots in {file}: expected a new slug"),
+    ('[topic_slugs]\nrobots = "other"\n', "topic_slugs.robots in {file}: expected a new slug"),
+    ('[topic_slugs]\nrobots = "bots"\nspeech = "bots"\n', "topic_slugs in {file}: two topics renamed to one"),
 ])
 def test_bad_settings_name_the_key_and_the_file(tmp_path: Path, body: str, message: str) -> None:
     config = tmp_path / "paperboy.toml"

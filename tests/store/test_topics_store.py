@@ -227,3 +227,36 @@ def test_a_pinned_label_is_stored(db: Database) -> None:
         labels = {k.slug: k.label for k in known_topics(session)}
     assert labels[slug] == "Pinned Name"
     assert {s: lab for s, lab in labels.items() if s != slug} == {k.slug: k.label for k in known if k.slug != slug}
+
+
+def test_an_operator_s_new_slug_takes_over_and_the_old_one_is_an_alias(db: Database) -> None:
+    """``[topic_slugs]``: at the next edition the topic carries the new slug (label, profile and
+    papers with it), the old one is an alias (followers move, its feed redirects), and the
+    next day's papers of that subject go to the new slug."""
+    from bot.pipeline.editions import _rename
+    from bot.settings import Settings
+    from bot.store.subscribers import find_subscriber, upsert_subscriber
+    from bot.store.topics import aliases
+    from bot.subscribers import preferences
+
+    pairs = corpus(per_subject=20)
+    first = group_papers([d for _, d in pairs[0::2]])
+    with db.write() as session:
+        save_topics(session, first, NOW, merge=blend)
+        old = known_topics(session)[0]
+        upsert_subscriber(session, "ada@example.org", preferences(follow=old.slug), NOW)
+    settings = Settings(topic_slugs=((old.slug, "my-topic"), ("no-such-topic", "other-name")))
+    with db.write() as session:
+        _rename(session, settings, NOW)
+    with db.write() as session:
+        _rename(session, settings, NOW)  # done once: nothing more happens
+    with db.read() as session:
+        assert aliases(session) == {old.slug: "my-topic"}
+        known = {k.slug: k for k in known_topics(session)}
+        ada = find_subscriber(session, "ada@example.org")
+    assert (known["my-topic"].label, known["my-topic"].kind, known["my-topic"].profile) == (
+        old.label, "discovered", old.profile)
+    assert known[old.slug].kind == "merged" and "other-name" not in known
+    assert ada is not None and ada.preferences.follow == ("my-topic",)
+    second = group_papers([d for _, d in pairs[1::2]], known=list(known.values()))
+    assert "my-topic" in {g.slug for g in second.groups} and old.slug not in {g.slug for g in second.groups}
