@@ -1,18 +1,20 @@
-"""What keeps a claim alive and a send bounded: who a sender is, the claims this process holds
-(renewed by each run's heartbeat), the deadline of every message in flight, and taking back the
-claims of senders that died on this host.
+"""What keeps a claim alive and a send bounded: who a sender is, the claims this process holds,
+the deadline of every message in flight, the run's heartbeat that renews the one and enforces the
+other, and taking back the claims of senders that died on this host.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from bot.deliver.transport import Transport
-from bot.store import Database
+from bot.store import Database, problem
 from bot.store import deliveries as outbox
 
 log = logging.getLogger(__name__)
@@ -108,3 +110,35 @@ class Watch:
             for transport, deadline in self._flying.values():
                 if everything or now >= deadline:
                     transport.abort()
+
+
+STOP_GRACE = 2.0  # seconds a message in flight may finish after a stop before it is aborted
+WATCH_EVERY = 0.25
+
+
+def heartbeat(database: Database, watch: Watch, lease: dt.timedelta, clock: Callable[[], dt.datetime], *,
+              cancel: threading.Event, halt: threading.Event, done: threading.Event) -> None:
+    """A run's watch thread, until ``done``: aborts sends past their deadline (all of them
+    ``STOP_GRACE`` after a ``cancel``, which also sets ``halt``) and renews the leases of this
+    process's claims every quarter lease."""
+    beat = time.monotonic()
+    cancelled_at: float | None = None
+    said = False
+    while not done.wait(WATCH_EVERY):
+        now = time.monotonic()
+        if cancel.is_set() and cancelled_at is None:
+            cancelled_at = now
+            halt.set()
+        watch.abort(now, everything=cancelled_at is not None and now - cancelled_at >= STOP_GRACE)
+        if now - beat < lease.total_seconds() / 4:
+            continue
+        beat = now
+        tokens, ids = HELD.snapshot()
+        try:
+            with database.write() as session:
+                outbox.renew(session.connection(), ids, tokens, clock() + lease)
+            said = False
+        except Exception as exc:  # noqa: BLE001 - the take-up before each send still guards; say it once
+            if not said:
+                log.warning("deliver: cannot renew leases: %s", problem(exc))
+                said = True

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from bot.deliver.outbox import redact
+from bot.deliver.outcomes import redact
 from bot.deliver.transport import Transport
 from bot.errors import MailSetupError, PaperboyError, PermanentError
 from bot.settings import Settings

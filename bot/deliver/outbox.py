@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import re
 import secrets
 import threading
 import time
@@ -39,30 +38,20 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from bot.deliver.copies import Copies
-from bot.deliver.lease import HELD, Watch, reclaim_dead, worker_name
+from bot.deliver.lease import HELD, Watch, heartbeat, reclaim_dead, worker_name
 from bot.deliver.message import message_bytes
+from bot.deliver.outcomes import Outcome, Tally, of_error, plain, record, redact
 from bot.deliver.transport import Gate, Transport
-from bot.errors import HeaderError, MailSetupError, PermanentError, TransientError, UncertainError
-from bot.models import Outcome as OutcomeKind
+from bot.errors import HeaderError, MailSetupError, PermanentError, TransientError
 from bot.settings import Settings
-from bot.store import Database, problem
+from bot.store import Database
 from bot.store import deliveries as outbox
 from bot.store.lookahead import Lookahead
 from bot.subscribers import Signer, manage_link, unsubscribe_links
 
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 25  # per claim transaction; the heartbeat keeps a slow batch's leases alive
-STOP_GRACE = 2.0  # seconds a message in flight may finish after a stop before it is aborted
-WATCH_EVERY = 0.25
 Progress = Callable[[str], None]
-
-
-ADDRESS = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")
-
-
-def redact(text: str) -> str:
-    """Addresses appear in logs only at debug level (servers often quote them in their replies)."""
-    return ADDRESS.sub("<address>", text)
 
 
 class RateLimit:
@@ -84,23 +73,6 @@ class RateLimit:
             time.sleep(slot - now)
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of one claimed delivery, recorded in the sender's next transaction."""
-
-    claim: outbox.Claim
-    kind: OutcomeKind
-    error: str = ""
-    hard: bool = False
-    again_in: float | None = None  # seconds before a retry (None: the backoff)
-
-
-def _plain(outcome: Outcome | None) -> bool:
-    """Nothing to record, or a success that changes nothing but its own row: the one-statement
-    paths take those."""
-    return outcome is None or (outcome.kind == "sent" and not outcome.claim.hard_failures)
-
-
 @dataclass
 class Pending:
     """A lookahead statement sent and not read yet: it records ``outcome`` (a plain success) and
@@ -111,22 +83,6 @@ class Pending:
     issued: float
     settled: bool = False
     status: str | None = None
-
-
-@dataclass
-class Tally:
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-    retrying: int = 0
-    uncertain: int = 0
-    bounced: int = 0
-    lost: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, outcome: str) -> None:
-        with self.lock:
-            setattr(self, outcome, getattr(self, outcome) + 1)
 
 
 @dataclass
@@ -160,29 +116,8 @@ class Run:
         return dt.timedelta(seconds=self.settings.delivery_retry_seconds * 2 ** max(0, attempts - 1))
 
     def watcher(self) -> None:
-        """Aborts sends past their deadline (all of them a little after a cancel) and renews the
-        leases of this process's claims every quarter lease."""
-        beat = time.monotonic()
-        cancelled_at: float | None = None
-        said = False
-        while not self.done.wait(WATCH_EVERY):
-            now = time.monotonic()
-            if self.cancel.is_set() and cancelled_at is None:
-                cancelled_at = now
-                self.halt.set()
-            self.watch.abort(now, everything=cancelled_at is not None and now - cancelled_at >= STOP_GRACE)
-            if now - beat < self.lease.total_seconds() / 4:
-                continue
-            beat = now
-            tokens, ids = HELD.snapshot()
-            try:
-                with self.database.write() as session:
-                    outbox.renew(session.connection(), ids, tokens, self.clock() + self.lease)
-                said = False
-            except Exception as exc:  # noqa: BLE001 - the take-up before each send still guards; say it once
-                if not said:
-                    log.warning("deliver: cannot renew leases: %s", problem(exc))
-                    said = True
+        heartbeat(self.database, self.watch, self.lease, self.clock, cancel=self.cancel, halt=self.halt,
+                  done=self.done)
 
     def thread(self) -> None:
         """One sender: its own transport, and its own database connection held for the run
@@ -259,7 +194,7 @@ class Run:
                 status: str | None
                 if index == 0 and not stopping:
                     status = claim.status
-                elif self.sqlite and _plain(outcome) and not stopping:
+                elif self.sqlite and plain(outcome) and not stopping:
                     sent = (outcome.claim.id, outcome.claim.claim) if outcome else None
                     status = outbox.record_then_take_up_sqlite(self.database, connection, sent, now, claim.id,
                                                                claim.claim, now + self.lease)
@@ -300,7 +235,7 @@ class Run:
                 else:
                     status, taken_at = self._settle(pending), pending.issued
                     pending = None
-                if _plain(outcome) and not stopping:
+                if plain(outcome) and not stopping:
                     pending = self._send_ahead(ahead, outcome, following, now)
                 else:
                     self._record_slowly(connection, outcome, claims[index:], now, stopping, take_up=False)
@@ -327,7 +262,7 @@ class Run:
             if pending is not None:
                 self._settle(pending)
             if outcome is not None:
-                if _plain(outcome):
+                if plain(outcome):
                     self._settle(self._send_ahead(ahead, outcome, None, self.clock()))
                 else:
                     with self.database.begin(connection) as held:
@@ -410,45 +345,19 @@ class Run:
                                gate=gate)
             finally:
                 self.watch.end()
-        except HeaderError as exc:
-            return Outcome(claim, "failed", str(exc))
-        except PermanentError as exc:
-            return Outcome(claim, "failed", str(exc), hard=True)
-        except UncertainError as exc:
-            if claim.uncertain + 1 >= outbox.MAX_UNCERTAIN:
-                return Outcome(claim, "uncertain", f"{exc}; uncertain twice, not sent again")
-            return Outcome(claim, "uncertain", f"{exc}; sent once more later",
-                           again_in=self.settings.delivery_uncertain_retry_seconds)
-        except TransientError as exc:
-            if self.halt.is_set():
-                return Outcome(claim, "retrying", f"{exc} (the run was stopped)", again_in=0.0)
-            if claim.attempts >= self.settings.delivery_max_attempts:
-                return Outcome(claim, "failed", f"{exc} (gave up after {claim.attempts} attempts)")
-            return Outcome(claim, "retrying", str(exc))
+        except (HeaderError, PermanentError, TransientError) as exc:
+            return of_error(claim, exc, stopping=self.halt.is_set(), max_attempts=self.settings.delivery_max_attempts,
+                            uncertain_retry=self.settings.delivery_uncertain_retry_seconds)
         return Outcome(claim, "sent")
 
     def _apply(self, connection: Connection, outcome: Outcome, now: dt.datetime) -> None:
-        claim, token = outcome.claim, outcome.claim.claim
-        if outcome.kind == "sent":
-            recorded = outbox.mark_sent(connection, claim.id, token, now)
-            if recorded and claim.hard_failures:
-                outbox.mark_delivered_to(connection, claim.id)
-        elif outcome.kind == "skipped":
-            recorded = outbox.mark_skipped(connection, claim.id, token, outcome.error)
-        elif outcome.kind == "retrying":
-            at = now + (dt.timedelta(seconds=outcome.again_in) if outcome.again_in is not None
-                        else self.backoff(claim.attempts))
-            recorded = outbox.mark_retry(connection, claim.id, token, outcome.error, at)
-        elif outcome.kind == "uncertain":
-            recorded = outbox.mark_uncertain(connection, claim.id, token, outcome.error,
-                                             now + dt.timedelta(seconds=outcome.again_in or 0))
-        else:
-            if outbox.mark_failed(connection, claim.id, token, outcome.error, hard=outcome.hard,
-                                  bounce_after=self.settings.delivery_bounce_after, now=now):
-                self.tally.add("bounced")
-            recorded = True
+        recorded, bounced = record(connection, outcome, now, backoff=self.backoff(outcome.claim.attempts),
+                                   bounce_after=self.settings.delivery_bounce_after)
+        if bounced:
+            self.tally.add("bounced")
         if not recorded:
-            log.warning("%s: %s, but its claim was lost before that was recorded", claim.message_id, outcome.kind)
+            log.warning("%s: %s, but its claim was lost before that was recorded", outcome.claim.message_id,
+                        outcome.kind)
 
     def _tally(self, outcome: Outcome | None) -> None:
         if outcome is None:

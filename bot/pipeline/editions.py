@@ -90,31 +90,32 @@ def _history(session: Session, docs: list[TopicDoc], now: dt.datetime) -> list[T
 
 
 def _rename(session: Session, settings: Settings, now: dt.datetime) -> None:
-    """The slugs an operator chose (``[topic_slugs]``) replace the ones found, the old ones kept
-    as aliases: followers move, feeds redirect."""
-    if not settings.topic_slugs:
-        return
-    renamed = topic_store.rename_topics(session, settings.topic_slugs, now)
-    moved = subscriber_store.move_follows(session, dict(renamed), now) if renamed else {}
-    for old, new in renamed:
-        log.info("topics: %r is now %r (topic_slugs); %d subscriber%s moved with it", old, new,
-                 moved.get(old, 0), "" if moved.get(old, 0) == 1 else "s")
+    """The slugs an operator chose (``[topic_slugs]``) replace the ones found."""
+    if settings.topic_slugs:
+        _moved(session, topic_store.rename_topics(session, settings.topic_slugs, now), now, "is now %r (topic_slugs)")
 
 
 def _merge(session: Session, now: dt.datetime) -> None:
-    """Shown topics that became one subject merge: the smaller's slug becomes an alias of the
-    larger's (its feed redirects there) and its followers follow the larger."""
+    """Shown topics that became one subject merge into the larger."""
     from bot.topics.continuity import merges
 
     shown = [k for k in topic_store.known_topics(session) if k.kind == "discovered"]
     pairs = merges(shown, topic_store.sizes(session))
+    if pairs:
+        topic_store.merge_topics(session, pairs, now)
+        _moved(session, pairs, now, "merged into %r (one subject now)")
+
+
+def _moved(session: Session, pairs: list[tuple[str, str]], now: dt.datetime, what: str) -> None:
+    """After a merge or a rename: the old slug is an alias (its feed redirects), and its readers
+    follow (or mute) the topic it went into."""
     if not pairs:
         return
-    topic_store.merge_topics(session, pairs, now)
     moved = subscriber_store.move_follows(session, dict(pairs), now)
-    for merged, into in pairs:
-        log.info("topics: %r merged into %r (one subject now); %d subscriber%s moved with it", merged, into,
-                 moved.get(merged, 0), "" if moved.get(merged, 0) == 1 else "s")
+    for old, new in pairs:
+        count = moved.get(old, 0)
+        log.info("topics: %r %s; %d subscriber%s moved with it", old, what % (new,), count,
+                 "" if count == 1 else "s")
 
 
 def local_date(settings: Settings, now: dt.datetime) -> dt.date:

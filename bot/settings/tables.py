@@ -55,16 +55,24 @@ def _topics(value: Any, source: str) -> tuple[TopicRule, ...]:
     return tuple(rules)
 
 
-def _topic_labels(value: Any, source: str) -> tuple[tuple[str, str], ...]:
-    """``[topic_labels]``: a discovered topic's slug, and the label it is to carry for good."""
+def _slug_table(value: Any, name: str, shape: str, source: str) -> list[tuple[str, str, Any]]:
+    """A ``[name]`` table keyed by discovered topics' slugs: (its key for errors, slug, value)."""
     if not isinstance(value, dict):
-        raise ConfigError("topic_labels", "expected a table of slug = \"label\"", source)
-    pins: list[tuple[str, str]] = []
-    for slug, label in value.items():
-        key = f"topic_labels.{slug}"
+        raise ConfigError(name, f"expected a table of {shape}", source)
+    rows = []
+    for slug, item in value.items():
+        key = f"{name}.{slug}"
         if slugify(slug) != slug or slug == "other":
             raise ConfigError(key, f"not a topic's slug (`paperboy topics list` shows them; {slugify(slug)!r}?)",
                               source)
+        rows.append((key, slug, item))
+    return rows
+
+
+def _topic_labels(value: Any, source: str) -> tuple[tuple[str, str], ...]:
+    """``[topic_labels]``: a discovered topic's slug, and the label it is to carry for good."""
+    pins: list[tuple[str, str]] = []
+    for key, slug, label in _slug_table(value, "topic_labels", 'slug = "label"', source):
         if not isinstance(label, str) or not label.strip() or len(label) > 100 \
                 or any(not c.isprintable() for c in label):
             raise ConfigError(key, "expected a one-line label of at most 100 characters", source)
@@ -75,14 +83,8 @@ def _topic_labels(value: Any, source: str) -> tuple[tuple[str, str], ...]:
 def _topic_slugs(value: Any, source: str) -> tuple[tuple[str, str], ...]:
     """``[topic_slugs]``: a discovered topic's slug, and the slug it is to carry from now on (the
     old one then an alias: followers move, its feed redirects)."""
-    if not isinstance(value, dict):
-        raise ConfigError("topic_slugs", "expected a table of old-slug = \"new-slug\"", source)
     renames: list[tuple[str, str]] = []
-    for old, new in value.items():
-        key = f"topic_slugs.{old}"
-        if slugify(old) != old or old == "other":
-            raise ConfigError(key, f"not a topic's slug (`paperboy topics list` shows them; {slugify(old)!r}?)",
-                              source)
+    for key, old, new in _slug_table(value, "topic_slugs", 'old-slug = "new-slug"', source):
         if not isinstance(new, str) or slugify(new) != new or new in ("other", old):
             raise ConfigError(key, "expected a new slug: lower-case words joined by hyphens, not 'other'", source)
         renames.append((old, new))

@@ -160,6 +160,7 @@ def sizes(session: Session) -> dict[str, int]:
 def merge_topics(session: Session, pairs: Sequence[tuple[str, str]], now: dt.datetime) -> None:
     """Each (merged, into) pair: the first becomes an alias of the second (kind "merged"), its
     papers counted there; earlier aliases of it now point at the second too."""
+    session.info.pop("topic_aliases", None)
     for merged, into in pairs:
         held = session.execute(select(topics.c.papers).where(topics.c.slug == merged)).scalar() or 0
         session.execute(update(topics).where(topics.c.slug == merged)
@@ -170,24 +171,26 @@ def merge_topics(session: Session, pairs: Sequence[tuple[str, str]], now: dt.dat
 
 
 def aliases(session: Session) -> dict[str, str]:
-    """The slug of every merged topic and the topic it now is (feeds and follows go there)."""
-    rows = session.execute(select(topics.c.slug, topics.c.merged_into).where(topics.c.merged_into.is_not(None)))
-    return {slug: into for slug, into in rows if into}
+    """The slug of every merged topic and the topic it now is (feeds and follows go there).
+    Read once per session: an import checks it for every row."""
+    found: dict[str, str] | None = session.info.get("topic_aliases")
+    if found is None:
+        rows = session.execute(select(topics.c.slug, topics.c.merged_into).where(topics.c.merged_into.is_not(None)))
+        found = session.info["topic_aliases"] = {slug: into for slug, into in rows if into}
+    return found
 
 
 def rename_topics(session: Session, renames: Sequence[tuple[str, str]], now: dt.datetime) -> list[tuple[str, str]]:
     """Give topics the slugs an operator chose: each (old, new) whose old topic exists (and is
-    no alias already) and whose new slug is free becomes a topic under the new slug, the old
-    one an alias of it (as a merge leaves it). Returns the renames made now."""
+    no alias already) and whose new slug is free becomes a topic under the new slug, and the old
+    one is merged into it (:func:`merge_topics`). Returns the renames made now."""
     done: list[tuple[str, str]] = []
     for old, new in renames:
         row = session.execute(select(topics).where(topics.c.slug == old, topics.c.merged_into.is_(None))).first()
         if row is None or session.execute(select(topics.c.id).where(topics.c.slug == new)).first() is not None:
             continue
         session.execute(topics.insert().values(slug=new, label=row.label, kind=row.kind, profile=row.profile,
-                                               created_at=row.created_at, updated_at=now, papers=row.papers))
-        session.execute(update(topics).where(topics.c.slug == old)
-                        .values(kind="merged", merged_into=new, papers=0, updated_at=now))
-        session.execute(update(topics).where(topics.c.merged_into == old).values(merged_into=new))
+                                               created_at=row.created_at, updated_at=now, papers=0))
+        merge_topics(session, [(old, new)], now)
         done.append((old, new))
     return done

@@ -526,17 +526,22 @@ def test_the_daemon_survives_postgresql_going_away_mid_send(smtp: SmtpServer, cl
     assert len(duplicated) <= 2, f"at most the message in flight on each connection: {duplicated}"
 
 
+def _claimed(db: Database, edition: dt.date, now: dt.datetime, *addresses: str) -> list[outbox.Claim]:
+    """The edition queued for these new subscribers and claimed at once (a lease of 5 minutes)."""
+    subscribe(db, *addresses)
+    with db.write() as session:
+        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
+        return outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
+
+
 def test_sqlite_s_fast_path_records_takes_up_and_ends_its_transaction(db: Database, edition: dt.date) -> None:
     """SQLite records a message and takes up the next in one transaction straight on the driver:
     the first is sent, the second's lease renewed and its subscriber's status read; a claim
     another sender holds reads None; and no transaction is left open either way."""
     if db.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's path; PostgreSQL's is the lookahead (the tests below)")
-    subscribe(db, "ada@example.org", "bob@example.org")
     now = dt.datetime.now(dt.UTC)
-    with db.write() as session:
-        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
-        first, second = outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
+    first, second = _claimed(db, edition, now, "ada@example.org", "bob@example.org")
     later = now + dt.timedelta(minutes=9)
     with db.engine.connect() as connection:
         driver = connection.connection.driver_connection
@@ -557,11 +562,8 @@ def test_postgresql_s_lookahead_records_takes_up_and_reads_the_answer_later(db: 
     sender holds reads None; nothing is left open on the connection."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's path; SQLite's is the test above")
-    subscribe(db, "ada@example.org", "bob@example.org", "cy@example.org")
     now = dt.datetime.now(dt.UTC)
-    with db.write() as session:
-        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
-        first, second, third = outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
+    first, second, third = _claimed(db, edition, now, "ada@example.org", "bob@example.org", "cy@example.org")
     later = now + dt.timedelta(minutes=9)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         ahead = Lookahead(connection)
@@ -592,11 +594,8 @@ def test_postgresql_s_lookahead_on_a_lost_connection_is_one_line(db: Database, e
     connection is invalidated (so the pool does not try to reset it and log a traceback)."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's path")
-    subscribe(db, "ada@example.org")
     now = dt.datetime.now(dt.UTC)
-    with db.write() as session:
-        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
-        [first] = outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
+    [first] = _claimed(db, edition, now, "ada@example.org")
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         ahead = Lookahead(connection)
         pid = connection.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
@@ -617,11 +616,8 @@ def test_the_heartbeat_skips_rows_a_sender_holds_instead_of_waiting(db: Database
         pytest.skip("row locks are PostgreSQL's; SQLite's writers take turns")
     from sqlalchemy import text
 
-    subscribe(db, "ada@example.org", "bob@example.org")
     now = dt.datetime.now(dt.UTC)
-    with db.write() as session:
-        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
-        first, second = outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
+    first, second = _claimed(db, edition, now, "ada@example.org", "bob@example.org")
     with db.engine.connect() as sender, db.engine.connect() as heartbeat, sender.begin():
         sender.execute(text("SELECT id FROM deliveries WHERE id = :id FOR UPDATE"), {"id": second.id})
         with heartbeat.begin():
