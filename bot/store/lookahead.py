@@ -9,7 +9,7 @@ import re
 from select import POLLIN, poll
 from typing import Any
 
-from psycopg.pq import ConnStatus, ExecStatus
+from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
 from sqlalchemy import ClauseElement, Connection
 
 from bot.errors import StoreUnavailable
@@ -63,19 +63,26 @@ class Lookahead:
         try:
             readable = poll()  # not select(), which fails on descriptors past 1024
             readable.register(pg.socket, POLLIN)
+            answers = []
             while True:
                 pg.consume_input()
-                if not pg.is_busy():
+                if pg.is_busy():  # get_result would wait, holding the interpreter's lock
+                    readable.poll()
+                    continue
+                answer = pg.get_result()
+                if answer is None:
                     break
-                readable.poll()
-            answer, rest = pg.get_result(), pg.get_result()
-            while rest is not None:
-                rest = pg.get_result()
+                answers.append(answer)
         except self.connection.dialect.loaded_dbapi.Error as exc:
             raise self._unavailable(exc) from exc
-        if answer is None or answer.status not in (ExecStatus.TUPLES_OK, ExecStatus.COMMAND_OK):
-            error = answer.error_message.decode(errors="replace") if answer is not None else "no answer"
-            raise self._unavailable(error)
+        # The rows come back before the statement's implicit transaction commits (at the Sync
+        # that ends it): only the end of all its results, in an idle connection, says it did.
+        failed = next((a for a in answers if a.status not in (ExecStatus.TUPLES_OK, ExecStatus.COMMAND_OK)), None)
+        if failed is not None:
+            raise self._unavailable(failed.error_message.decode(errors="replace"))
+        if not answers or pg.transaction_status != TransactionStatus.IDLE:
+            raise self._unavailable("no answer")
+        answer = answers[0]
         if answer.status != ExecStatus.TUPLES_OK or not answer.ntuples:
             return None
         value = answer.get_value(0, 0)

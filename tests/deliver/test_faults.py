@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from psycopg.pq import TransactionStatus
 from sqlalchemy import select, text
 
 from bot.deliver import send_edition, signer
@@ -587,6 +588,37 @@ def test_postgresql_s_lookahead_records_takes_up_and_reads_the_answer_later(db: 
         lease = connection.execute(select(outbox.deliveries.c.lease_until)
                                    .where(outbox.deliveries.c.id == third.id)).scalar_one()
     assert abs((lease - later).total_seconds()) < 1e-3, "the take-up renewed the lease"
+
+
+def test_postgresql_s_lookahead_is_not_done_before_its_commit(db: Database, edition: dt.date) -> None:
+    """The statement's rows come back before its implicit transaction commits: a commit that
+    fails then (here a deferred trigger; in CI's run it was the server going away) must fail the
+    read, or the next body goes out with the last message unrecorded, two on one connection."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's path")
+    now = dt.datetime.now(dt.UTC)
+    first, second = _claimed(db, edition, now, "ada@example.org", "bob@example.org")
+    with db.engine.begin() as connection:
+        connection.execute(text(
+            "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"))
+        connection.execute(text(
+            "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER UPDATE ON deliveries DEFERRABLE INITIALLY DEFERRED "
+            f"FOR EACH ROW WHEN (NEW.id = {first.id} AND NEW.status = 'sent') EXECUTE FUNCTION refuse_at_commit()"))
+    try:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            ahead = Lookahead(connection)
+            ahead.send((first.id, first.claim), now, (second.id, second.claim), now + dt.timedelta(minutes=9))
+            with pytest.raises(StoreUnavailable, match="refused at commit"):
+                ahead.result()
+            driver = connection.connection.driver_connection
+            assert driver.info.transaction_status == TransactionStatus.IDLE  # type: ignore[union-attr]
+        with db.read() as session:
+            assert {d.id: d.status for d in outbox.iter_deliveries(session)}[first.id] == "sending"
+    finally:
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TRIGGER refuse_at_commit ON deliveries"))
+            connection.execute(text("DROP FUNCTION refuse_at_commit()"))
 
 
 def test_postgresql_s_lookahead_on_a_lost_connection_is_one_line(db: Database, edition: dt.date) -> None:
