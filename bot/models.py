@@ -198,6 +198,7 @@ class TopicHistory:
     weeks: tuple[int, ...]
     titles: tuple[str, ...] = ()
     merged_into: str | None = None
+    split_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +212,8 @@ class TopicGroup:
     terms: tuple[str, ...] = ()
     profile: dict[str, float] = field(default_factory=dict)
     is_new: bool = False
+    split_from: str | None = None
+    """The known topic this new one split off (its readers follow both)."""
 
 
 @dataclass(frozen=True, slots=True)

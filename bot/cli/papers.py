@@ -181,7 +181,7 @@ def topics_show(app: App, slug: str | None, new_only: bool, save: bool, as_json:
             click.echo(json.dumps({**_topic_json(topic), "latest": list(topic.titles)}, indent=2, ensure_ascii=False))
             return
         console = Console()
-        console.print(f"[bold]{shown(topic.topic.label)}[/bold] ({shown(topic.topic.slug)}), {topic.topic.kind}")
+        console.print(f"[bold]{shown(topic.topic.label)}[/bold] ({shown(topic.topic.slug)}), {_kind(topic)}")
         console.print(f"made {topic.created:%Y-%m-%d}, last paper {topic.updated:%Y-%m-%d}, {topic.papers} papers")
         console.print(f"papers by week, oldest first: {' '.join(str(n) for n in topic.weeks)}")
         for title in topic.titles:
@@ -205,16 +205,20 @@ def topics_list(app: App, as_json: bool) -> None:
     for name in ("slug", "label", "kind", "papers", "made", "last paper", "by week (8)"):
         table.add_column(name, overflow="fold")
     for t in rows:
-        kind = f"merged into {t.merged_into}" if t.merged_into else t.topic.kind
-        table.add_row(t.topic.slug, shown(t.topic.label), kind, str(t.papers), f"{t.created:%Y-%m-%d}",
+        table.add_row(t.topic.slug, shown(t.topic.label), _kind(t), str(t.papers), f"{t.created:%Y-%m-%d}",
                       f"{t.updated:%Y-%m-%d}", " ".join(str(n) for n in t.weeks))
     Console().print(table)
+
+
+def _kind(t: TopicHistory) -> str:
+    kind = f"merged into {t.merged_into}" if t.merged_into else t.topic.kind
+    return f"{kind}, split off {t.split_from}" if t.split_from else kind
 
 
 def _topic_json(t: TopicHistory) -> dict[str, object]:
     return {"slug": t.topic.slug, "label": t.topic.label, "kind": t.topic.kind, "papers": t.papers,
             "created": t.created.isoformat(), "updated": t.updated.isoformat(), "weeks": list(t.weeks),
-            "merged_into": t.merged_into, "terms": list(t.topic.profile)[:10]}
+            "merged_into": t.merged_into, "split_from": t.split_from, "terms": list(t.topic.profile)[:10]}
 
 
 def _print_grouping(grouping: Grouping, titles: dict[str, str], as_json: bool) -> None:

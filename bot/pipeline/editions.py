@@ -66,13 +66,12 @@ def group_stored(
     from bot.topics import (
         group_papers,  # scikit-learn loads in about 2 s; ingest does not need it
     )
-    from bot.topics.continuity import blend
 
     grouping = group_papers(docs, rules=settings.topics, known=known, options=grouping_options(settings),
                             history=history, pins=dict(settings.topic_labels))
     if save and grouping.groups:
         with database.write() as session:
-            topic_store.save_topics(session, grouping, now or utc_now(), merge=blend)
+            _save_topics(session, grouping, now or utc_now())
     return grouping, docs
 
 
@@ -87,6 +86,21 @@ def _history(session: Session, docs: list[TopicDoc], now: dt.datetime) -> list[T
     today = {d.id for d in docs}
     earlier = topic_store.history_docs(session, now, HISTORY + len(today))
     return [d for d in earlier if d.id not in today][:HISTORY]
+
+
+def _save_topics(session: Session, grouping: Grouping, now: dt.datetime) -> None:
+    """Persist the day's topics (their names stick); the readers of a topic that split follow
+    (or mute) its new part too."""
+    from bot.topics.continuity import blend
+
+    topic_store.save_topics(session, grouping, now, merge=blend)
+    split = {g.split_from: g.slug for g in grouping.groups if g.split_from is not None}
+    if split:
+        shared = subscriber_store.share_follows(session, split, now)
+        for parent, part in split.items():
+            count = shared.get(parent, 0)
+            log.info("topics: %r split off %r (a subject of its own now); %d subscriber%s follow both", part,
+                     parent, count, "" if count == 1 else "s")
 
 
 def _rename(session: Session, settings: Settings, now: dt.datetime) -> None:
@@ -151,7 +165,6 @@ def build_edition(
                 return None
             _rename(session, settings, now)
             from bot.topics import group_papers
-            from bot.topics.continuity import blend
 
             grouping = group_papers(docs, rules=settings.topics, known=topic_store.known_topics(session),
                                     options=grouping_options(settings), history=_history(session, docs, now),
@@ -160,7 +173,7 @@ def build_edition(
             items = plan(grouping, climbers, settings.digest_climbing_min_upvotes)
             edition_store.insert_edition(session, date, now, now, items, note)
             _tldrs(session, [i.key for i in items], {d.id: d.abstract for d in docs})
-            topic_store.save_topics(session, grouping, now, merge=blend)
+            _save_topics(session, grouping, now)
             for topic in topic_store.retire(session, now, settings.grouping_retire_days):
                 log.info("topics: %s %r (%s) retired: no paper for %d days", topic.kind, topic.label, topic.slug,
                          settings.grouping_retire_days if topic.kind == "discovered" else topic_store.CANDIDATE_DAYS)

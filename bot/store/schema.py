@@ -143,6 +143,8 @@ class TopicRow(Base):
     papers: Mapped[int] = mapped_column(Integer, default=0)
     merged_into: Mapped[str | None] = mapped_column(String(80))
     """Set when the topic was merged into another (kind "merged"): its slug is then an alias."""
+    split_from: Mapped[str | None] = mapped_column(String(80))
+    """Set when the topic split off another, a subject grown apart inside it."""
 
 
 class EditionRow(Base):

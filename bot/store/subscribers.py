@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 from typing import cast as typing_cast
@@ -200,15 +200,29 @@ def move_follows(session: Session, renamed: dict[str, str], now: dt.datetime) ->
     """Subscribers following (or muting) an old slug of ``renamed`` (old: new) follow (or mute) the
     new one instead, in one pass: a renamed topic keeps its readers. Returns, per old slug, how
     many subscribers moved."""
-    moved: dict[str, int] = {}
+    return _rewrite_follows(session, renamed, lambda slug: (renamed.get(slug, slug),), now)
+
+
+def share_follows(session: Session, split: dict[str, str], now: dt.datetime) -> dict[str, int]:
+    """Subscribers following (or muting) a topic that ``split`` (parent: new topic) follow (or
+    mute) its new part as well: a reader of a topic does not lose half of it. Returns, per
+    parent, how many subscribers now have both."""
+    return _rewrite_follows(session, split, lambda slug: (slug, split[slug]) if slug in split else (slug,), now)
+
+
+def _rewrite_follows(session: Session, changed: dict[str, str], becomes: Callable[[str], tuple[str, ...]],
+                     now: dt.datetime) -> dict[str, int]:
+    """Every follow and mute list that holds a slug of ``changed``, each of its slugs replaced by
+    what ``becomes`` makes of it, in one pass; the count of subscribers per changed slug."""
+    counts: dict[str, int] = {}
     for row in list(_followers(session)):
         follow, mute = list(row.follow or ()), list(row.mute or ())
-        found = renamed.keys() & {*follow, *mute}
+        found = changed.keys() & {*follow, *mute}
         if not found:
             continue
-        values = {name: list(dict.fromkeys(renamed.get(slug, slug) for slug in slugs))
+        values = {name: list(dict.fromkeys(new for slug in slugs for new in becomes(slug)))
                   for name, slugs in (("follow", follow), ("mute", mute))}
         session.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values, updated_at=now))
-        for old in found:
-            moved[old] = moved.get(old, 0) + 1
-    return moved
+        for slug in found:
+            counts[slug] = counts.get(slug, 0) + 1
+    return counts

@@ -28,12 +28,13 @@ def list_topics(session: Session, today: dt.date, weeks: int = 8) -> list[TopicH
     editions up to ``today``."""
     rows = session.execute(
         select(topics.c.slug, topics.c.label, topics.c.kind, topics.c.profile,
-               topics.c.created_at, topics.c.updated_at, topics.c.papers, topics.c.merged_into).order_by(topics.c.slug)
+               topics.c.created_at, topics.c.updated_at, topics.c.papers, topics.c.merged_into,
+               topics.c.split_from).order_by(topics.c.slug)
     ).all()
     counts = _weekly(session, today, weeks)
     return [TopicHistory(KnownTopic(s, label, k, dict(p or {})), c, u, n, counts.get(s, (0,) * weeks),
-                         merged_into=m)
-            for s, label, k, p, c, u, n, m in rows]
+                         merged_into=m, split_from=f)
+            for s, label, k, p, c, u, n, m, f in rows]
 
 
 def topic_history(session: Session, slug: str, today: dt.date, weeks: int = 12,
@@ -41,7 +42,8 @@ def topic_history(session: Session, slug: str, today: dt.date, weeks: int = 12,
     """One topic, its weeks, and the titles of its ``latest`` papers (newest edition first)."""
     row = session.execute(
         select(topics.c.slug, topics.c.label, topics.c.kind, topics.c.profile, topics.c.created_at,
-               topics.c.updated_at, topics.c.papers, topics.c.merged_into).where(topics.c.slug == slug)
+               topics.c.updated_at, topics.c.papers, topics.c.merged_into, topics.c.split_from)
+        .where(topics.c.slug == slug)
     ).first()
     if row is None:
         return None
@@ -53,7 +55,7 @@ def topic_history(session: Session, slug: str, today: dt.date, weeks: int = 12,
     ).scalars().all()
     weekly = _weekly(session, today, weeks, slug).get(slug, (0,) * weeks)
     return TopicHistory(KnownTopic(row.slug, row.label, row.kind, dict(row.profile or {})), row.created_at,
-                        row.updated_at, row.papers, weekly, tuple(titles), row.merged_into)
+                        row.updated_at, row.papers, weekly, tuple(titles), row.merged_into, row.split_from)
 
 
 def _weekly(session: Session, today: dt.date, weeks: int, slug: str | None = None) -> dict[str, tuple[int, ...]]:
@@ -95,7 +97,7 @@ def save_topics(session: Session, grouping: Grouping, now: dt.datetime, *, merge
             inserted = session.execute(
                 conflict_insert(session, topics).on_conflict_do_nothing().returning(topics.c.id).values(
                     slug=group.slug, label=group.label, kind=group.kind, profile=group.profile,
-                    created_at=now, updated_at=now, papers=len(group.ids),
+                    created_at=now, updated_at=now, papers=len(group.ids), split_from=group.split_from,
                 )
             )
             created += len(inserted.all())

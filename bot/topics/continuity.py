@@ -19,6 +19,9 @@ from bot.models import KnownTopic
 from bot.topics.assign import PROFILE_TERMS
 
 MATCH = 0.3
+SPLIT = MATCH
+"""A part of a topic whose profile is this far from the rest's (no closer than a new group must
+be to continue a topic) is a subject of its own: it splits off."""
 MERGE = 0.6
 """Two shown topics whose profiles come this close have become one subject (distinct topics of
 one day stay under 0.45 on the evaluation listings): the smaller merges into the larger."""

@@ -260,3 +260,45 @@ def test_an_operator_s_new_slug_takes_over_and_the_old_one_is_an_alias(db: Datab
     assert ada is not None and ada.preferences.follow == ("my-topic",)
     second = group_papers([d for _, d in pairs[1::2]], known=list(known.values()))
     assert "my-topic" in {g.slug for g in second.groups} and old.slug not in {g.slug for g in second.groups}
+
+
+def test_a_topic_that_splits_keeps_its_readers_on_both_parts(db: Database, cli: Cli) -> None:
+    """A persisted topic over two subjects splits when one sets itself apart: the part is a new
+    topic that names the one it split off (``topics list``), and whoever followed or muted the
+    topic follows or mutes both."""
+    from bot.models import Grouping, TopicGroup
+    from bot.pipeline.editions import _save_topics
+    from bot.store.subscribers import find_subscriber, upsert_subscriber
+    from bot.store.topics import list_topics
+    from bot.subscribers import preferences
+    from bot.topics import Options
+    from tests.topics.test_topics import _profile
+
+    before = corpus(per_subject=30, seed=1, subjects=("robots", "speech", "proteins"))
+    grouping = Grouping((TopicGroup("robots-and-speech", "Robots and Speech", "discovered", ("a",),
+                                    profile=_profile(before, "robots", "speech")),
+                         TopicGroup("proteins", "Proteins", "discovered", ("b",), profile=_profile(before, "proteins"))))
+    with db.write() as session:
+        save_topics(session, grouping, NOW, merge=blend)
+        upsert_subscriber(session, "ada@example.org", preferences(follow="robots-and-speech"), NOW)
+        upsert_subscriber(session, "bob@example.org", preferences(mute="robots-and-speech,proteins"), NOW)
+        upsert_subscriber(session, "cy@example.org", preferences(follow="proteins"), NOW)
+    day = corpus(per_subject=30, seed=2, subjects=("robots", "proteins")) + corpus(per_subject=20, seed=3,
+                                                                                     subjects=("speech",))
+    with db.read() as session:
+        known = known_topics(session)
+    second = group_papers([d for _, d in day], known=known, history=[d for _, d in before],
+                          options=Options(assign=0.3))
+    [part] = [g for g in second.groups if g.split_from]
+    with db.write() as session:
+        _save_topics(session, second, NOW + dt.timedelta(days=1))
+    with db.read() as session:
+        follows = {a: find_subscriber(session, a) for a in ("ada@example.org", "bob@example.org", "cy@example.org")}
+        listed = {t.topic.slug: t for t in list_topics(session, NOW.date())}
+    assert follows["ada@example.org"].preferences.follow == ("robots-and-speech", part.slug)  # type: ignore[union-attr]
+    assert follows["bob@example.org"].preferences.mute == ("robots-and-speech", part.slug, "proteins")  # type: ignore[union-attr]
+    assert follows["cy@example.org"].preferences.follow == ("proteins",)  # type: ignore[union-attr]
+    assert listed[part.slug].split_from == "robots-and-speech" and listed[part.slug].topic.kind == "discovered"
+    listing = {t["slug"]: t for t in json.loads(cli("topics", "list", "--json").stdout)}
+    assert listing[part.slug]["split_from"] == "robots-and-speech"
+    assert f"discovered, split off robots-and-speech" in cli("topics", "show", part.slug).stdout

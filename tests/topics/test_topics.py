@@ -310,6 +310,49 @@ def test_topics_that_became_one_subject_merge_the_smaller_into_the_larger() -> N
     assert len(merges(triple, {})) == 1, "a topic is in one merge a day"
 
 
+def _profile(pairs, *subjects: str) -> dict[str, float]:
+    """A topic's profile as the store keeps it, made from these subjects' papers."""
+    from bot.topics import tokens_of
+    from bot.topics.assign import Space
+
+    docs = [d for _, d in pairs]
+    return Space([tokens_of(d) for d in docs]).profile([i for i, (s, _) in enumerate(pairs) if s in subjects])
+
+
+def test_a_topic_grown_over_two_subjects_splits_and_the_smaller_part_is_a_new_topic() -> None:
+    """A known topic took in two subjects; the day it holds more than ``max_share`` of the papers
+    and the day's clustering sets one subject apart, that part becomes a topic of its own (new
+    slug, ``split_from`` the old), and the old slug stays with the larger part."""
+    before = corpus(per_subject=30, seed=1, subjects=("robots", "speech", "proteins"))
+    known = [KnownTopic("robots-and-speech", "Robots and Speech", "discovered",
+                        _profile(before, "robots", "speech")),
+             KnownTopic("proteins", "Proteins", "discovered", _profile(before, "proteins"))]
+    day = corpus(per_subject=30, seed=2, subjects=("robots", "proteins")) + corpus(per_subject=20, seed=3,
+                                                                                     subjects=("speech",))
+    subject = {d.id: s for s, d in day}
+    grouping = group_papers([d for _, d in day], known=known, history=[d for _, d in before],
+                            options=Options(assign=0.3))
+    by_slug = {g.slug: g for g in grouping.groups}
+    assert {subject[i] for i in by_slug["robots-and-speech"].ids} == {"robots"}
+    [part] = [g for g in grouping.groups if g.split_from is not None]
+    assert part.split_from == "robots-and-speech" and part.is_new and part.kind == "discovered"
+    assert sorted(part.ids) == sorted(d.id for s, d in day if s == "speech")
+    assert part.slug not in {k.slug for k in known} and part.label != "Robots and Speech"
+
+
+def test_a_broad_topic_of_one_subject_does_not_split() -> None:
+    """Holding most of the day is not enough: the parts must be distinct subjects."""
+    before = corpus(per_subject=30, seed=1, subjects=("robots", "proteins"))
+    known = [KnownTopic("robots", "Robots", "discovered", _profile(before, "robots")),
+             KnownTopic("proteins", "Proteins", "discovered", _profile(before, "proteins"))]
+    day = corpus(per_subject=60, seed=2, subjects=("robots",)) + corpus(per_subject=15, seed=3,
+                                                                         subjects=("proteins",))
+    grouping = group_papers([d for _, d in day], known=known, history=[d for _, d in before],
+                            options=Options(assign=0.3))
+    assert not [g for g in grouping.groups if g.split_from is not None]
+    assert {g.slug for g in grouping.groups} <= {"robots", "proteins", "other"}
+
+
 # -- quality on real listings ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["balanced_8cat_1000.jsonl", "daily_2025-06-03.jsonl"])
