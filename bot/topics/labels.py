@@ -146,21 +146,24 @@ def name_groups(titles: Sequence[Sequence[str]], used: Sequence[Sequence[set[tup
                 corpus: Sequence[set[tuple[str, ...]]], taken: AbstractSet[str] = frozenset()) -> list[Label]:
     """A label for each group: ``titles[g]`` are its papers' titles, ``used[g]`` their grams;
     ``corpus`` is the grams of every paper of the day (how common a phrase is). No two labels
-    begin with the same phrase, nor with one of ``taken`` (the labels already in use)."""
+    begin with the same phrase, nor with one of ``taken`` (the labels already in use), and no
+    label's further phrase is another's first ("Language Models" and "LLMs · Language Models"
+    read as one subject twice): the first phrases are chosen for every group, then the rest."""
     candidates = [_candidates(group) for group in titles]
     everywhere: Counter[tuple[str, ...]] = Counter()
     keys = {key for group in candidates for key in group}
     for paper in corpus:
         everywhere.update(keys & paper)
     average = sum(len(g) for g in used) / max(1, len(used))
-    labels: list[Label] = []
     leading = {canonical_text(text) for text in taken}
-    for forms, papers in zip(candidates, used, strict=True):
-        label = _choose(forms, papers, everywhere, average, leading)
-        if label.terms:
-            leading.add(label.terms[0])
-        labels.append(label)
-    return labels
+    scored = [_scored(found, papers, everywhere, average) for found, papers in zip(candidates, used, strict=True)]
+    firsts: list[tuple[str, ...] | None] = []
+    for group in scored:
+        first = _first(group, leading)
+        if first is not None:
+            leading.add(" ".join(first))
+        firsts.append(first)
+    return [_extend(first, group, leading) for first, group in zip(firsts, scored, strict=True)]
 
 
 def canonical_text(text: str) -> str:
@@ -179,8 +182,21 @@ def _candidates(titles: Sequence[str]) -> dict[tuple[str, ...], tuple[str, int]]
             for key, seen in forms.items()}
 
 
-def _choose(found: dict[tuple[str, ...], tuple[str, int]], papers: Sequence[set[tuple[str, ...]]],
-            everywhere: Counter[tuple[str, ...]], average: float, leading: AbstractSet[str]) -> Label:
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    """A group's candidate phrases, best first, with their written forms, weights and the
+    papers each reaches."""
+
+    ranked: list[tuple[str, ...]]
+    forms: dict[tuple[str, ...], str]
+    titles: dict[tuple[str, ...], int]  # how many of the group's titles hold each
+    weight: dict[tuple[str, ...], float]
+    reach: dict[tuple[str, ...], set[int]]
+    size: int
+
+
+def _scored(found: dict[tuple[str, ...], tuple[str, int]], papers: Sequence[set[tuple[str, ...]]],
+            everywhere: Counter[tuple[str, ...]], average: float) -> _Scored:
     size = max(1, len(papers))
     forms = {key: text for key, (text, _) in found.items()}
     reach = {key: {i for i, grams_ in enumerate(papers) if key in grams_} for key in forms}
@@ -190,20 +206,35 @@ def _choose(found: dict[tuple[str, ...], tuple[str, int]], papers: Sequence[set[
         and not is_generic(" ".join(key))
     }
     ranked = sorted(weight, key=lambda k: (-weight[k], k))[:_CANDIDATES]
+    return _Scored(ranked, forms, {key: n for key, (_, n) in found.items()}, weight, reach, size)
+
+
+def _first(scored: _Scored, leading: AbstractSet[str]) -> tuple[str, ...] | None:
+    """The phrase a label begins with. A name of two words or more reads as a subject; a lone
+    word leads only when no phrase will (or when it is an acronym, "LLMs", which names one by
+    itself)."""
+    ranked = scored.ranked
     if not ranked:
+        return None
+    phrases = [k for k in ranked if len(k) > 1 or (_acronym(scored.forms[k]) and scored.titles[k] >= 2)]
+    return next((k for k in phrases + ranked if " ".join(k) not in leading), ranked[0])
+
+
+def _extend(first: tuple[str, ...] | None, scored: _Scored, leading: AbstractSet[str]) -> Label:
+    """The label: its first phrase, joined by the phrases that reach most of the papers it
+    missed while it covers fewer than ``TARGET_COVERAGE`` of them (or is one word), within
+    ``MAX_WORDS`` words; never another label's first phrase."""
+    if first is None:
         return Label("", (), 0.0)
-    # A name of two words or more reads as a subject; a lone word leads only when no phrase will
-    # (or when it is an acronym, "LLMs", which names one by itself).
-    phrases = [k for k in ranked if len(k) > 1 or (_acronym(forms[k]) and found[k][1] >= 2)]
-    first = next((k for k in phrases + ranked if " ".join(k) not in leading), ranked[0])
+    forms, reach, weight = scored.forms, scored.reach, scored.weight
     chosen, covered = [first], set(reach[first])
     words = _words(forms[first])
-    while len(covered) < TARGET_COVERAGE * size or words < 2:
+    while len(covered) < TARGET_COVERAGE * scored.size or words < 2:
         best, best_gain = None, 0.0
-        for key in ranked:
+        for key in scored.ranked:
             extra = _words(forms[key])
             overlap = set(key) & {w for c in chosen for w in c}
-            if key in chosen or overlap or words + extra > MAX_WORDS:
+            if key in chosen or overlap or words + extra > MAX_WORDS or " ".join(key) in leading:
                 continue
             gain = len(reach[key] - covered) + (0.5 if words < 2 else 0.0)
             score = math.sqrt(weight[key]) * gain
@@ -215,7 +246,7 @@ def _choose(found: dict[tuple[str, ...], tuple[str, int]], papers: Sequence[set[
         covered |= reach[best]
         words += _words(forms[best])
     text = JOINER.join(title_case(forms[k]) for k in chosen)
-    return Label(text, tuple(" ".join(k) for k in chosen), len(covered) / size)
+    return Label(text, tuple(" ".join(k) for k in chosen), len(covered) / scored.size)
 
 
 def _words(text: str) -> int:

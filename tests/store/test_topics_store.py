@@ -301,4 +301,4 @@ def test_a_topic_that_splits_keeps_its_readers_on_both_parts(db: Database, cli: 
     assert listed[part.slug].split_from == "robots-and-speech" and listed[part.slug].topic.kind == "discovered"
     listing = {t["slug"]: t for t in json.loads(cli("topics", "list", "--json").stdout)}
     assert listing[part.slug]["split_from"] == "robots-and-speech"
-    assert f"discovered, split off robots-and-speech" in cli("topics", "show", part.slug).stdout
+    assert "discovered, split off robots-and-speech" in cli("topics", "show", part.slug).stdout

@@ -409,6 +409,20 @@ def test_labels_are_short_title_case_phrases_from_the_titles() -> None:
     assert title_case("retrieval-augmented generation of LLMs") == "Retrieval-Augmented Generation of LLMs"
 
 
+def test_no_label_repeats_another_s_first_phrase() -> None:
+    """Two sections of one day must not read as one subject twice: a phrase that begins one
+    label is never a further phrase of another, and the other keeps a phrase of its own."""
+    titles = [["Language Models for Code", "Scaling Language Models", "Language Models as Judges",
+               "Language Models in Medicine"],
+              ["LLMs Forget Facts", "LLMs and Tool Calls", "Memory for LLMs", "Hallucination in Language Models",
+               "Retrieval for Language Models", "Tool Calls in Language Models"]]
+    docs = [[content_tokens(t) for t in group] for group in titles]
+    used = [[grams(d.words) for d in group] for group in docs]
+    first, second = name_groups(titles, used, [g for group in used for g in group])
+    assert first.text == "Language Models"
+    assert second.text.startswith("LLMs") and "Language Models" not in second.text, second.text
+
+
 def test_labels_reach_most_of_their_papers_on_real_listings() -> None:
     """Coverage: the share of a topic's papers whose title or abstract holds one of its label's
     phrases, at least 0.6 on both listings; no label longer than four words (a small word
