@@ -283,6 +283,25 @@ def test_the_history_s_order_does_not_matter() -> None:
             == group_papers(two, known=known, history=shuffled).as_json())
 
 
+def test_where_a_paper_goes_on_a_later_day_depends_on_neither_upvotes_nor_source_order() -> None:
+    """Continuity: the second day's placement in the first day's topics is the same whatever the
+    papers' upvotes, ranks and the order their sources listed them in (only the order within a
+    section follows upvotes)."""
+    import dataclasses
+
+    pairs = corpus(per_subject=20)
+    one, two = [d for _, d in pairs[0::2]], [d for _, d in pairs[1::2]]
+    known = list(_save(group_papers(one), {}).values())
+
+    def placement(docs: list[TopicDoc]) -> dict[str, str]:
+        return {i: g.slug for g in group_papers(docs, known=known, history=one).groups for i in g.ids}
+
+    rng = random.Random(5)
+    recounted = [dataclasses.replace(d, upvotes=rng.randint(0, 500), rank=rng.randint(1, 99)) for d in two]
+    rng.shuffle(recounted)
+    assert placement(recounted) == placement(two)
+
+
 def test_a_pinned_label_wins_and_stays() -> None:
     pairs = corpus(per_subject=20)
     first = group_papers([d for _, d in pairs[0::2]])
