@@ -78,3 +78,13 @@ class Calendar:
             if self.is_scheduled(date):
                 yield date
             date += dt.timedelta(days=1)
+
+
+EVERY_DAY = frozenset(range(7))
+
+
+def reader_due(at: dt.time, zone: ZoneInfo, built: dt.datetime) -> dt.datetime:
+    """When a reader who asked for ``at`` in ``zone`` gets an edition built at ``built``: at that
+    hour of the reader's own date then (DST-safe, as :meth:`Calendar.due_at`), which may be
+    past already (then the copy is due at once) and is never a day or more after the build."""
+    return Calendar(at, zone, EVERY_DAY).due_at(built.astimezone(zone).date())

@@ -310,12 +310,16 @@ Verdict = Literal["ok", "empty", "stale", "failing"]
 
 @dataclass(frozen=True, slots=True)
 class Preferences:
-    """What a subscriber wants from an edition; every field empty means everything."""
+    """What a subscriber wants from an edition (every topic and keyword field empty means
+    everything) and when: ``send_at`` ("HH:MM") in ``time_zone`` (an IANA name), each None for
+    the digest's own ``schedule.time`` and ``schedule.timezone``."""
 
     follow: tuple[str, ...] = ()
     mute: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    send_at: str | None = None
+    time_zone: str | None = None
 
     @property
     def everything(self) -> bool:

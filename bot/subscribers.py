@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import email_validator
@@ -22,7 +24,9 @@ from bot.errors import AddressError, SourceError
 from bot.models import Preferences
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
-CSV_COLUMNS = ("email", "follow", "mute", "include", "exclude")
+CSV_COLUMNS = ("email", "follow", "mute", "include", "exclude", "send_at", "time_zone")
+EXPORT_ONLY = ("status", "created", "confirmed")
+"""Columns ``subscribers export`` writes for people to read; an import of the file skips them."""
 MAX_KEYWORD = 100
 
 
@@ -57,9 +61,41 @@ def parse_list(raw: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
 
 
 def preferences(follow: str | None = None, mute: str | None = None, include: str | None = None,
-                exclude: str | None = None) -> Preferences:
+                exclude: str | None = None, send_at: str | None = None, time_zone: str | None = None) -> Preferences:
     return Preferences(parse_list(follow, "topic"), parse_list(mute, "topic"),
-                       parse_list(include, "keyword"), parse_list(exclude, "keyword"))
+                       parse_list(include, "keyword"), parse_list(exclude, "keyword"),
+                       parse_send_at(send_at), parse_time_zone(time_zone))
+
+
+_HOUR = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_send_at(raw: str | None) -> str | None:
+    """A reader's hour as "HH:MM" (24-hour clock); empty for the digest's own."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    match = _HOUR.match(text)
+    if match is None:
+        raise AddressError(f"send_at: {text[:20]!r} is not a time of day as HH:MM (00:00 to 23:59)")
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def parse_time_zone(raw: str | None) -> str | None:
+    """An IANA time zone name ("Europe/Berlin"), checked against the zone database; empty for
+    the digest's own."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if text not in zone_names():
+        raise AddressError(f"time_zone: {text[:64]!r} is not a time zone name (such as Europe/Berlin)")
+    return text
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> frozenset[str]:
+    """The zone database's names (tzdata when the system has none)."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +112,8 @@ class CsvProblem:
 
 
 def read_csv(path: Path) -> Iterator[CsvRow | CsvProblem]:
-    """The rows of a subscriber CSV (header: email, then optional follow, mute, include, exclude)."""
+    """The rows of a subscriber CSV (header: email, then optional follow, mute, include, exclude,
+    send_at, time_zone)."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
@@ -89,7 +126,7 @@ def read_csv(path: Path) -> Iterator[CsvRow | CsvProblem]:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     if "email" not in header:
         raise SourceError(str(path), "line 1: no email column (expected the header email,follow,mute)")
-    unknown = [h for h in header if h not in CSV_COLUMNS]
+    unknown = [h for h in header if h not in CSV_COLUMNS and h not in EXPORT_ONLY]
     if unknown:
         raise SourceError(str(path), f"line 1: unknown column {unknown[0]!r} (known: {', '.join(CSV_COLUMNS)})")
     reader.fieldnames = header
@@ -101,7 +138,7 @@ def read_csv(path: Path) -> Iterator[CsvRow | CsvProblem]:
         try:
             address = normalise_address(record.get("email") or "")
             prefs = preferences(record.get("follow"), record.get("mute"), record.get("include"),
-                                record.get("exclude"))
+                                record.get("exclude"), record.get("send_at"), record.get("time_zone"))
         except AddressError as exc:
             yield CsvProblem(line, str(exc))
             continue

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 
+from bot.calendar import reader_due
 from bot.clock import utc_now
 from bot.deliver.copies import Copies
 from bot.deliver.outbox import Progress, Run, run
@@ -72,9 +74,24 @@ def send_edition(
     number, day = _ref(database, date)
     started = clock()
     with database.write() as session:
-        queued = outbox.enqueue(session, number, day, _domain(settings), started)
+        queued = outbox.enqueue(session, number, day, _domain(settings), started, reader_hours(settings))
     return _deliver(database, settings, day, number, queued, transport, progress, clock, stop,
                     templates, link_signer)
+
+
+def reader_hours(settings: Settings) -> outbox.Due:
+    """A reader's due instant from their ``send_at`` and ``time_zone``, each defaulting to the
+    digest's ``schedule.time`` and ``schedule.timezone``. A zone the system's database no longer
+    knows counts as the digest's (the web and the CLI only take known ones)."""
+    def due(send_at: str | None, zone: str | None, built: dt.datetime) -> dt.datetime:
+        at = dt.time.fromisoformat(send_at) if send_at else settings.schedule_time
+        try:
+            where = ZoneInfo(zone or settings.schedule_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            where = ZoneInfo(settings.schedule_timezone)
+        return reader_due(at, where, built)
+
+    return due
 
 
 def retry(

@@ -31,6 +31,7 @@ from bot.errors import ConfigError, MailSetupError, PaperboyError, StoreError
 from bot.schedule.reconcile import Report, reconcile
 from bot.settings import Settings, show_duration
 from bot.store import Database, open_database, problem
+from bot.store import deliveries as outbox
 from bot.store.lock import HEARTBEAT, Holder, SchedulerLock
 
 log = logging.getLogger("paperboy")
@@ -67,6 +68,8 @@ class Service:
         self._failures = 0
         self._retry_at: dt.datetime | None = None
         self._retry_planned: dt.datetime | None = None
+        self._hour_at: dt.datetime | None = None  # the next copy a reader's hour holds back
+        self._hour_planned: dt.datetime | None = None
         self.fatal: ConfigError | None = None
 
     def tick(self) -> Report | None:
@@ -130,6 +133,13 @@ class Service:
         date, at = self.calendar.next_due(self.clock())
         self._next_due = at
         log.debug("next edition: %s at %s", date, at.isoformat())
+        try:
+            with self.database.read() as session:
+                waiting = outbox.next_due(session)
+        except (StoreError, SQLAlchemyError) as exc:  # the interval's tick comes anyway
+            log.debug("next delivery: %s", problem(exc))
+            return
+        self._hour_at = waiting if waiting is not None and waiting > self.clock() else None
 
     def _wake_when_due(self, scheduler: BackgroundScheduler) -> None:
         """Wake up exactly when the next edition is due, not up to an interval later. Jobs are
@@ -139,6 +149,10 @@ class Service:
         if at is not None and at != self._planned:
             scheduler.add_job(self.tick, "date", run_date=at, id="due", replace_existing=True)
             self._planned = at
+        hour = self._hour_at
+        if hour is not None and hour != self._hour_planned:
+            scheduler.add_job(self.tick, "date", run_date=hour, id="hour", replace_existing=True)
+            self._hour_planned = hour
         retry = self._retry_at
         if retry is not None and retry != self._retry_planned:
             scheduler.add_job(self.tick, "date", run_date=retry, id="retry", replace_existing=True)

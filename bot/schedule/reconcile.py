@@ -107,7 +107,7 @@ def reconcile(
         _move_follows(database, settings, clock())
         step = _edition(database, settings, calendar, clock(), on_schedule)
         expired = _expire_late(database, settings, calendar, clock())
-        if _in_time(settings, calendar, step, clock()) and not stop.is_set():
+        if _in_time(database, settings, calendar, step, clock()) and not stop.is_set():
             sent, mail_error = _send(database, settings, step, clock, stop, transport)
     if not stop.is_set():
         feeds, feeds_error = _feeds(database, settings, clock(), rebuilt=step is not None and step.status == "built")
@@ -221,11 +221,17 @@ def _too_late(database: Database, settings: Settings, date: dt.date, due: dt.dat
     return EditionStep(skip.kind, date, due, note=skip.reason)
 
 
-def _in_time(settings: Settings, calendar: Calendar, step: EditionStep, now: dt.datetime) -> bool:
-    """An edition is sent only until its lateness window closes."""
+def _in_time(database: Database, settings: Settings, calendar: Calendar, step: EditionStep,
+             now: dt.datetime) -> bool:
+    """An edition is sent only until its lateness window closes, or the window of the latest
+    copy a reader's own hour holds back (lateness counts from that hour)."""
     if step.status not in ("built", "found") or step.date is None or step.created_at is None:
         return False
-    return now <= _deadline(settings, calendar, step.date, step.created_at)
+    if now <= _deadline(settings, calendar, step.date, step.created_at):
+        return True
+    with database.read() as session:
+        last = service_store.last_hour(session, step.date)
+    return last is not None and now <= last + settings.schedule_max_lateness
 
 
 def _deadline(settings: Settings, calendar: Calendar, date: dt.date, created_at: dt.datetime) -> dt.datetime:
@@ -241,7 +247,7 @@ def _expire_late(database: Database, settings: Settings, calendar: Calendar, now
     for unsent in late:
         reason = f"not sent within schedule.max_lateness ({show_duration(settings.schedule_max_lateness)})"
         with database.write() as session:
-            count = service_store.give_up(session, unsent.edition, reason, now)
+            count = service_store.give_up(session, unsent.edition, reason, now, now - settings.schedule_max_lateness)
         if count:
             log.warning("deliver: edition %s: %d deliveries given up, %s", unsent.date, count, reason)
         total += count

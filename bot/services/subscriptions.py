@@ -23,7 +23,8 @@ from bot.store import subscribers as store
 from bot.store.subscribers import Upsert
 from bot.subscribers import CsvProblem, Signer, manage_link, normalise_address, read_csv
 
-EXPORT_COLUMNS = ["email", "status", "follow", "mute", "include", "exclude", "created", "confirmed"]
+EXPORT_COLUMNS = ["email", "status", "follow", "mute", "include", "exclude", "send_at", "time_zone", "created",
+                  "confirmed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ class Subscriptions:
         for s in self.each(status):
             p = s.preferences
             writer.writerow([s.address, s.status, ",".join(p.follow), ",".join(p.mute), ",".join(p.include),
-                             ",".join(p.exclude), s.created_at.isoformat(),
+                             ",".join(p.exclude), p.send_at or "", p.time_zone or "", s.created_at.isoformat(),
                              s.confirmed_at.isoformat() if s.confirmed_at else ""])
 
     # The reader, from the web ----------------------------------------------------------------

@@ -208,6 +208,9 @@ class SubscriberRow(Base):
     mute: Mapped[list[str]] = mapped_column(JSON, default=list)
     include: Mapped[list[str]] = mapped_column(JSON, default=list)
     exclude: Mapped[list[str]] = mapped_column(JSON, default=list)
+    send_at: Mapped[str | None] = mapped_column(String(5))
+    """"HH:MM" in ``time_zone``: when this reader's copy of an edition is due (None: the digest's)."""
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     token: Mapped[str] = mapped_column(String(64), unique=True)
     hard_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -232,6 +235,9 @@ class DeliveryRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """When this copy was first due (the reader's hour); lateness counts from here (None: the
+    edition's due time)."""
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     worker: Mapped[str | None] = mapped_column(String(64))
     claim_token: Mapped[str | None] = mapped_column(String(32))

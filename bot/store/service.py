@@ -145,20 +145,29 @@ def editions_with_unsent(session: Session) -> list[Unsent]:
     return [Unsent(*r) for r in rows]
 
 
-def give_up(session: Session, edition: int, reason: str, now: dt.datetime) -> int:
-    """Waiting deliveries of an edition that is too late to send are skipped, with the reason."""
+def give_up(session: Session, edition: int, reason: str, now: dt.datetime, due_before: dt.datetime) -> int:
+    """Waiting deliveries of an edition that is too late to send are skipped, with the reason:
+    those due (for their reader's hour) before ``due_before``, or with no hour of their own."""
+    late = or_(deliveries.c.due_at.is_(None), deliveries.c.due_at < due_before)
     result = session.connection().execute(
         update(deliveries)
-        .where(deliveries.c.edition_id == edition,
+        .where(deliveries.c.edition_id == edition, late,
                or_(deliveries.c.status == "pending",
                    and_(deliveries.c.status == "sending", deliveries.c.lease_until < now)))
         .values(status="skipped", last_error=reason, lease_until=None, worker=None)
     )
     # An uncertain message may have arrived: it stays uncertain, and is no longer resent.
     session.connection().execute(
-        update(deliveries).where(deliveries.c.edition_id == edition, deliveries.c.status == "uncertain",
+        update(deliveries).where(deliveries.c.edition_id == edition, late, deliveries.c.status == "uncertain",
                                  deliveries.c.uncertain < MAX_UNCERTAIN).values(uncertain=MAX_UNCERTAIN))
     return int(result.rowcount or 0)
+
+
+def last_hour(session: Session, date: dt.date) -> dt.datetime | None:
+    """The latest instant a reader's hour holds one of the edition's waiting copies until."""
+    return session.execute(select(func.max(deliveries.c.due_at)).join(
+        editions, editions.c.id == deliveries.c.edition_id).where(
+        editions.c.date == date, deliveries.c.status == "pending")).scalar()
 
 
 @dataclass(frozen=True, slots=True)

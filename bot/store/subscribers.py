@@ -36,15 +36,16 @@ def _record(row: Any) -> Subscriber:
     return Subscriber(
         address=row.address, status=row.status,
         preferences=Preferences(tuple(row.follow or ()), tuple(row.mute or ()), tuple(row.include or ()),
-                                tuple(row.exclude or ())),
+                                tuple(row.exclude or ()), row.send_at, row.time_zone),
         token=row.token, created_at=row.created_at, confirmed_at=row.confirmed_at,
         hard_failures=row.hard_failures,
     )
 
 
-def _prefs(preferences: Preferences) -> dict[str, list[str]]:
+def _prefs(preferences: Preferences) -> dict[str, list[str] | str | None]:
     return {"follow": list(preferences.follow), "mute": list(preferences.mute),
-            "include": list(preferences.include), "exclude": list(preferences.exclude)}
+            "include": list(preferences.include), "exclude": list(preferences.exclude),
+            "send_at": preferences.send_at, "time_zone": preferences.time_zone}
 
 
 def _current(session: Session, preferences: Preferences) -> Preferences:

@@ -39,6 +39,9 @@ from bot.subscribers import (
     manage_link,
     normalise_address,
     parse_list,
+    parse_send_at,
+    parse_time_zone,
+    zone_names,
 )
 from bot.web.guard import CSRF_COOKIE, HEADERS, ConfirmLinks, Csrf, Guard, client_key
 from bot.web.site import FeedFront, Polls, Site, serve
@@ -304,6 +307,8 @@ class Web:
                     parse_list([s for s in form.get("mute", []) if s], "topic"),
                     parse_list((form.get("include") or [""])[0], "keyword"),
                     parse_list((form.get("exclude") or [""])[0], "keyword"),
+                    parse_send_at((form.get("send_at") or [""])[0]),
+                    parse_time_zone((form.get("time_zone") or [""])[0]),
                 )
                 subscriber = self.subscriptions.set_preferences(subscriber.token, prefs) or subscriber
             except AddressError as exc:
@@ -313,6 +318,8 @@ class Web:
         prefs = subscriber.preferences
         return self._page("web/manage.html", token=signed, prefs=prefs, message=message,
                           choices=topic_choices(self.site.current().context, [*prefs.follow, *prefs.mute]),
+                          zones=sorted(zone_names()), default_at=self.settings.schedule_time.strftime("%H:%M"),
+                          default_zone=self.settings.schedule_timezone,
                           unsubscribe_token=self.signer.sign(subscriber.token, "unsubscribe"))
 
 

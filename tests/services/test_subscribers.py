@@ -68,8 +68,8 @@ def test_add_remove_and_list(cli: Cli) -> None:
     assert cli("subscribers", "add", "Ann@Example.org", "--follow", "agents", "--exclude", "survey").exit_code == 0
     listed = cli.json("subscribers", "list")
     assert listed == [{"email": "Ann@example.org", "status": "active", "follow": ["agents"], "mute": [],
-                       "include": [], "exclude": ["survey"], "created": listed[0]["created"],
-                       "confirmed": listed[0]["confirmed"]}]
+                       "include": [], "exclude": ["survey"], "send_at": None, "time_zone": None,
+                       "created": listed[0]["created"], "confirmed": listed[0]["confirmed"]}]
     again = cli("subscribers", "add", "ann@EXAMPLE.org")
     assert "updated" in again.output  # the same person, preferences reset to everything
     assert cli.json("subscribers", "list")[0]["follow"] == []
@@ -136,6 +136,28 @@ def test_export_round_trips_through_import(cli: Cli, tmp_path: Path) -> None:
                    "exclude": "exclude"}, *rows]) + "\n")
     result = json.loads(cli("subscribers", "import", str(tmp_path / "import.csv"), "--json").stdout)
     assert (result["unchanged"], result["problems"]) == (2, [])
+    as_exported = json.loads(cli("subscribers", "import", str(out), "--json").stdout)
+    assert (as_exported["unchanged"], as_exported["problems"]) == (2, []), "the export imports back as it is"
+
+
+def test_a_reader_s_hour_and_time_zone_from_the_cli_and_csv(cli: Cli, tmp_path: Path) -> None:
+    added = cli("subscribers", "add", "a@example.org", "--send-at", "7:30", "--time-zone", "Europe/Berlin", "--json")
+    assert (json.loads(added.stdout)["send_at"], json.loads(added.stdout)["time_zone"]) == ("07:30", "Europe/Berlin")
+    for option, bad in (("--send-at", "7h30"), ("--send-at", "24:00"), ("--time-zone", "Europe/Atlantis"),
+                        ("--time-zone", "UTC\nBcc: x@example.org")):
+        refused = cli("subscribers", "add", "b@example.org", option, bad)
+        assert refused.exit_code == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert option.lstrip("-").replace("-", "_") in refused.stderr
+    source = tmp_path / "hours.csv"
+    source.write_text("email,send_at,time_zone\nc@example.org,06:15,Asia/Tokyo\nd@example.org,25:61,\n"
+                      "e@example.org,,America/Sao_Paulo\n", encoding="utf-8")
+    report = json.loads(cli("subscribers", "import", str(source), "--json").stdout)
+    assert report["added"] == 2 and [p["line"] for p in report["problems"]] == [3]
+    listed = {s["email"]: (s["send_at"], s["time_zone"]) for s in cli.json("subscribers", "list")}
+    assert listed == {"a@example.org": ("07:30", "Europe/Berlin"), "c@example.org": ("06:15", "Asia/Tokyo"),
+                      "e@example.org": (None, "America/Sao_Paulo")}
+    exported = list(csv.DictReader(io.StringIO(cli("subscribers", "export").stdout)))
+    assert {r["email"]: (r["send_at"], r["time_zone"]) for r in exported}["c@example.org"] == ("06:15", "Asia/Tokyo")
 
 
 def test_send_dry_run_and_json(cli: Cli, tmp_path: Path) -> None:

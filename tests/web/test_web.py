@@ -427,3 +427,24 @@ def test_a_browser_gets_the_feed_as_xml_it_styles_and_a_reader_as_a_feed(client:
         assert reader.headers["etag"] == shown.headers["etag"]
     assert client.get("/").headers["content-security-policy"].startswith("default-src 'none'; style-src")
     assert "script-src" not in client.get("/").headers["content-security-policy"]
+
+
+def test_the_manage_page_sets_the_reader_s_hour_and_time_zone(client: TestClient, db: Database) -> None:
+    token = _active(db, "hana@example.org")
+    signed = Signer(KEY).sign(token, "manage")
+    page = client.get(f"/manage?token={signed}")
+    assert 'name="send_at"' in page.text and '<option value="Europe/Berlin">' in page.text
+    saved = client.post("/manage", data={"token": signed, "send_at": "6:45", "time_zone": "Asia/Tokyo"})
+    assert saved.status_code == 200 and "Saved" in saved.text and 'value="06:45"' in saved.text
+    with db.read() as session:
+        prefs = find_subscriber(session, "hana@example.org").preferences  # type: ignore[union-attr]
+    assert (prefs.send_at, prefs.time_zone) == ("06:45", "Asia/Tokyo")
+    for field, bad in (("send_at", "25:00"), ("time_zone", "Mars/Olympus"), ("time_zone", "<script>")):
+        refused = client.post("/manage", data={"token": signed, field: bad})
+        assert refused.status_code == 400 and field in refused.text and "<script>" not in refused.text
+    with db.read() as session:
+        assert find_subscriber(session, "hana@example.org").preferences.time_zone == "Asia/Tokyo"  # type: ignore[union-attr]
+    client.post("/manage", data={"token": signed, "send_at": "", "time_zone": ""})
+    with db.read() as session:
+        prefs = find_subscriber(session, "hana@example.org").preferences  # type: ignore[union-attr]
+    assert (prefs.send_at, prefs.time_zone) == (None, None), "empty: the digest's own hour again"
