@@ -1,0 +1,122 @@
+"""Each reader's hour: a day's deliveries for subscribers spread over 24 time zones.
+
+    python benchmarks/reader_hours.py [--subscribers 10000] [--database-url URL] [--work DIR]
+
+In one process, on a fresh database: a synthetic day of 100 papers is ingested and its edition
+built at 07:00 UTC; ``--subscribers`` readers are added, each asking for 07:00 in one of 24 time
+zones (one per hour of offset) and one in 25 keeping the digest's own hour. Then the day is
+played hour by hour, as the daemon would wake: ``send_edition`` at each whole hour from 07:00 UTC
+for 24 hours, into a Maildir. Reported: the queuing (``enqueue``: one instant per choice, one
+INSERT … SELECT), against queuing the same readers with no hour of their own (the baseline, in
+the same run, on a second database); the sending over the day; how many copies each hour sent;
+and the process's peak memory (imports included). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import fresh_database
+from bot.deliver import reader_hours, send_edition
+from bot.models import Preferences
+from bot.pipeline import build_edition, ingest
+from bot.settings import Settings
+from bot.store import Database, open_database
+from bot.store import deliveries as outbox
+from bot.store.subscribers import upsert_subscriber
+
+ZONES = ["Pacific/Pago_Pago", "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles", "America/Denver",
+         "America/Chicago", "America/New_York", "America/Halifax", "America/Sao_Paulo", "Atlantic/South_Georgia",
+         "Atlantic/Azores", "Europe/London", "Europe/Berlin", "Europe/Athens", "Europe/Moscow", "Asia/Dubai",
+         "Asia/Karachi", "Asia/Dhaka", "Asia/Bangkok", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney",
+         "Pacific/Noumea", "Pacific/Auckland"]
+BUILT = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
+
+
+def prepare(url: str, work: Path, subscribers: int, hours: bool) -> tuple[Database, Settings]:
+    inbox = work / "inbox"
+    inbox.mkdir(exist_ok=True)
+    dump = inbox / "today.txt"
+    if not dump.exists():
+        subprocess.run([sys.executable, "-m", "bot.sources.dumpgen", str(dump), "--layout", "blocks-with-meta",
+                        "--papers", "100"], check=True, cwd=ROOT)
+    settings = replace(Settings(), database_url=url, inbox=inbox, outbox=work / f"outbox-{hours}",
+                       mail_from="digest@papers.example.org", base_url="https://papers.example.org/",
+                       delivery_wait_seconds=0, delivery_concurrency=4)
+    database = open_database(url)
+    assert ingest(database, settings, [dump], now=lambda: BUILT - dt.timedelta(hours=1)).ok
+    assert build_edition(database, settings, BUILT.date(), BUILT) is not None
+    with database.write() as session:
+        for i in range(subscribers):
+            own = hours and i % 25 != 24
+            upsert_subscriber(session, f"reader{i:06d}@example.org",
+                              Preferences(send_at="07:00" if own else None, time_zone=ZONES[i % 25] if own else None),
+                              BUILT)
+    return database, settings
+
+
+def queue(database: Database, settings: Settings) -> tuple[float, int]:
+    started = time.perf_counter()
+    with database.write() as session:
+        number = outbox.edition_id(session, BUILT.date())
+        assert number is not None
+        queued = outbox.enqueue(session, number, BUILT.date(), "papers.example.org", BUILT, reader_hours(settings))
+    return time.perf_counter() - started, queued
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--database-url", help="PostgreSQL to use (schemas bench_hours_* in it are replaced)")
+    parser.add_argument("--work", type=Path, help="a directory to work in (default: a temporary one)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="paperboy-hours-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        base_db, base_settings = prepare(fresh_database(args.database_url, work, "hours_base"), work,
+                                         args.subscribers, hours=False)
+        base_seconds, base_queued = queue(base_db, base_settings)
+        database, settings = prepare(fresh_database(args.database_url, work, "hours_24"), work,
+                                     args.subscribers, hours=True)
+        seconds, queued = queue(database, settings)
+        per_hour: Counter[int] = Counter()
+        sending = 0.0
+        for hour in range(25):
+            at = BUILT + dt.timedelta(hours=hour, seconds=1)
+            started = time.perf_counter()
+            summary = send_edition(database, settings, BUILT.date(), clock=lambda at=at: at)  # type: ignore[misc]
+            sending += time.perf_counter() - started
+            per_hour[hour] = summary.sent
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        backend = "PostgreSQL" if args.database_url else "SQLite"
+        print(f"| measurement ({backend}, {args.subscribers:,} subscribers) | result | target |")
+        print("|---|---|---|")
+        print(f"| queue the edition, no reader with an hour (baseline) | {base_seconds * 1000:.0f} ms "
+              f"({base_queued:,} copies) | |")
+        print(f"| queue the edition, 24 zones at 07:00 each and the digest's own hour | {seconds * 1000:.0f} ms "
+              f"({queued:,} copies; {seconds / base_seconds:.2f}x the baseline) | |")
+        print(f"| send over the day: 25 runs, one each hour from 07:00 UTC, into a Maildir | {sending:.1f} s, "
+              f"{sum(per_hour.values()):,} sent ({sum(per_hour.values()) / sending:,.0f}/s) | |")
+        print(f"| copies sent at each hour from 07:00 UTC | {' '.join(str(per_hour[h]) for h in range(25))} | |")
+        print(f"| peak memory of the process (imports included) | {peak:.0f} MB | ≤ 300 MB |")
+        assert sum(per_hour.values()) == args.subscribers, "every reader got the edition once"
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
