@@ -9,7 +9,7 @@ import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy.orm import Session
 
@@ -155,6 +155,17 @@ class Subscriptions:
         _exclusive(preferences)
         with self._database.write() as session:
             return store.set_preferences(session, token, preferences, self._now())
+
+    def data(self, token: str) -> dict[str, Any] | None:
+        """Everything stored about the reader, for them to take away (JSON-ready)."""
+        with self._database.read() as session:
+            return store.reader_data(session, token)
+
+    def forget(self, token: str) -> str | None:
+        """Delete everything about the reader (their subscription, the record of every copy sent
+        to them, mail to them still queued); their address, or None when nothing was known."""
+        with self._database.write() as session:
+            return store.forget(session, token)
 
     def manage_link(self, token: str) -> str:
         return manage_link(self._settings.base_url, self._signer().sign(token, "manage"))

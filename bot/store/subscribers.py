@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session
 from bot.identity import address_key
 from bot.models import Preferences, Subscriber, SubscriberStatus
 from bot.store.database import conflict_insert
-from bot.store.schema import InstanceRow, SubscriberRow
+from bot.store.schema import DeliveryRow, EditionRow, InstanceRow, NoticeRow, SubscriberRow
 from bot.store.topics import aliases as topic_aliases
 
 subscribers = typing_cast(Table, SubscriberRow.__table__)
 instance = typing_cast(Table, InstanceRow.__table__)
+deliveries = typing_cast(Table, DeliveryRow.__table__)
+notices = typing_cast(Table, NoticeRow.__table__)
 
 
 def instance_value(session: Session, name: str, make: Any = lambda: secrets.token_urlsafe(32)) -> str:
@@ -143,6 +145,43 @@ def request_subscription(session: Session, address: str, preferences: Preference
     found = find_subscriber(session, address)
     assert found is not None
     return Upsert(found, "updated")
+
+
+def reader_data(session: Session, token: str) -> dict[str, Any] | None:
+    """Everything stored about one reader, for them to take away: their subscription, choices
+    and the copies of each edition mailed to them (newest first)."""
+    row = session.execute(select(subscribers).where(subscribers.c.token == token)).first()
+    if row is None:
+        return None
+    copies = session.execute(
+        select(EditionRow.date, deliveries.c.status, deliveries.c.attempts, deliveries.c.due_at, deliveries.c.sent_at,
+               deliveries.c.message_id)
+        .join(EditionRow, EditionRow.id == deliveries.c.edition_id)
+        .where(deliveries.c.subscriber_id == row.id).order_by(EditionRow.date.desc())).all()
+
+    def when(value: dt.datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "address": row.address, "status": row.status, "subscribed": when(row.created_at),
+        "confirmed": when(row.confirmed_at), "changed": when(row.updated_at), "bounces": row.hard_failures,
+        "preferences": {"follow": list(row.follow or ()), "mute": list(row.mute or ()),
+                        "include": list(row.include or ()), "exclude": list(row.exclude or ()),
+                        "send_at": row.send_at, "time_zone": row.time_zone},
+        "editions": [{"date": c.date.isoformat(), "status": c.status, "attempts": c.attempts,
+                      "due": when(c.due_at), "sent": when(c.sent_at), "message_id": c.message_id} for c in copies],
+    }
+
+
+def forget(session: Session, token: str) -> str | None:
+    """Delete everything about a reader: the subscriber, the record of every copy mailed to them
+    (the deliveries cascade) and any mail to them still queued. Returns their address."""
+    row = session.execute(select(subscribers.c.id, subscribers.c.address).where(subscribers.c.token == token)).first()
+    if row is None:
+        return None
+    session.execute(delete(notices).where(func.lower(notices.c.address) == row.address.lower()))
+    session.execute(delete(subscribers).where(subscribers.c.id == row.id))
+    return str(row.address)
 
 
 def find_by_token(session: Session, token: str) -> Subscriber | None:

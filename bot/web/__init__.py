@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -288,7 +289,10 @@ class Web:
         subscriber = self.subscriptions.find(token) if token else None
         if subscriber is None:
             return self._message(*BAD_LINK, status=400)
-        if request.method == "POST" and form.get("action") == ["resubscribe"]:
+        action = (form.get("action") or [""])[0]
+        if action in ("forget", "forget-confirmed"):
+            return self._forget(subscriber.token, subscriber.address, signed, confirmed=action == "forget-confirmed")
+        if request.method == "POST" and action == "resubscribe":
             subscriber = self.subscriptions.resubscribe(subscriber.token) or subscriber
         if subscriber.status in ("unsubscribed", "bounced"):
             why = ("you unsubscribed" if subscriber.status == "unsubscribed"
@@ -296,7 +300,8 @@ class Web:
             return self._message("You are unsubscribed", f"{subscriber.address} gets no digest: {why}. Subscribe "
                                  "again to receive it from the next edition, with the topics you chose before.",
                                  action=f"{self.settings.base_url}manage",
-                                 fields=[("token", signed), ("action", "resubscribe")], button="Subscribe again")
+                                 fields=[("token", signed), ("action", "resubscribe")], button="Subscribe again",
+                                 links=[("Download your data", self._data_link(signed))])
         message = f"Subscribed as {subscriber.address} ({subscriber.status})."
         if request.method == "POST" and form.get("action") == ["resubscribe"]:
             message = "Subscribed again. The next edition will be in your inbox."
@@ -323,6 +328,36 @@ class Web:
                           unsubscribe_token=self.signer.sign(subscriber.token, "unsubscribe"))
 
 
+    def _data_link(self, signed: str) -> str:
+        return f"{self.settings.base_url}manage/data?token={quote(signed)}"
+
+    def _forget(self, token: str, address: str, signed: str, *, confirmed: bool) -> Response:
+        """"Delete everything about me": asked once more, then done; nothing is kept but the
+        lines the log had already written (which name no address)."""
+        if not confirmed:
+            return self._message(
+                "Delete everything about you?",
+                f"paperboy will forget {address}: the subscription, your choices and the record of every "
+                "digest sent to you. This cannot be undone; to read the digest again, subscribe again.",
+                action=f"{self.settings.base_url}manage", fields=[("token", signed), ("action", "forget-confirmed")],
+                button="Delete everything", danger=True, links=[("Download your data first", self._data_link(signed))])
+        forgotten = self.subscriptions.forget(token)
+        if forgotten is None:
+            return self._message(*BAD_LINK, status=400)
+        log.info("web: a reader deleted everything about them")
+        return self._message("Deleted", f"paperboy no longer knows {forgotten}; no digest will be sent to it.",
+                             links=[("paperboy", self.settings.base_url)])
+
+    async def reader_data(self, request: Request) -> Response:
+        """What paperboy stores about the reader, as a JSON download (the manage link's token)."""
+        token = self.signer.verify(request.query_params.get("token", ""), "manage")
+        data = self.subscriptions.data(token) if token else None
+        if data is None:
+            return self._message(*BAD_LINK, status=400)
+        return JSONResponse(data, headers={"Cache-Control": "no-store",
+                                           "Content-Disposition": 'attachment; filename="paperboy-my-data.json"'})
+
+
 def create_app(database: Database, settings: Settings, paperboy: Paperboy | None = None) -> Starlette:
     """The ASGI app over ``paperboy`` (the composition root; built here from the database and
     settings when not given); refuses (ConfigError) without ``PAPERBOY_SECRET_KEY``."""
@@ -339,6 +374,7 @@ def create_app(database: Database, settings: Settings, paperboy: Paperboy | None
         Route("/confirm", web.confirm, methods=["GET", "POST"]),
         Route("/unsubscribe", web.unsubscribe, methods=["GET", "POST"]),
         Route("/manage", web.manage, methods=["GET", "POST"]),
+        Route("/manage/data", web.reader_data),
     ]
     middleware = [Middleware(FeedFront, site=web.site, log=access_log, security=HEADERS, polls=web.polls),
                   Middleware(Guard, log=access_log)]

@@ -16,6 +16,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from bot.app import Paperboy
@@ -448,3 +449,46 @@ def test_the_manage_page_sets_the_reader_s_hour_and_time_zone(client: TestClient
     with db.read() as session:
         prefs = find_subscriber(session, "hana@example.org").preferences  # type: ignore[union-attr]
     assert (prefs.send_at, prefs.time_zone) == (None, None), "empty: the digest's own hour again"
+
+
+def test_a_reader_downloads_their_data_and_has_everything_deleted(client: TestClient, db: Database,
+                                                                    web_settings: Settings, edition: dt.date) -> None:
+    """From the manage page, no login: the download holds the subscription, the choices and each
+    copy mailed; deleting asks once more (a GET or the first POST deletes nothing), then removes
+    the subscriber, the record of their copies and their queued mail; the link is dead after."""
+    from bot.deliver import send_edition
+    from bot.store import deliveries as outbox
+
+    with db.write() as session:
+        token = upsert_subscriber(session, "ivy@example.org", preferences(mute="no-such-topic", send_at="06:00",
+                                                                         time_zone="Asia/Tokyo"), NOW).subscriber.token
+        notice_store.queue(session, "ivy@example.org", "a note", "body", NOW)
+        upsert_subscriber(session, "jon@example.org", preferences(), NOW)
+    send_edition(db, replace(web_settings, outbox=web_settings.inbox.parent / "maildir"), clock=lambda: NOW)
+    signed = Signer(KEY).sign(token, "manage")
+    page = client.get(f"/manage?token={signed}")
+    assert "manage/data?token=" in page.text and 'value="forget"' in page.text
+
+    download = client.get(f"/manage/data?token={signed}")
+    assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
+    assert download.headers["cache-control"] == "no-store"
+    data = download.json()
+    assert data["address"] == "ivy@example.org" and data["status"] == "active"
+    assert data["preferences"]["mute"] == ["no-such-topic"] and data["preferences"]["time_zone"] == "Asia/Tokyo"
+    assert [(e["date"], e["status"]) for e in data["editions"]] == [(edition.isoformat(), "sent")]
+    for bad in (signed[:-2] + "xx", Signer(KEY).sign(token, "unsubscribe"), ""):
+        assert client.get(f"/manage/data?token={bad}").status_code == 400
+
+    asked = client.post("/manage", data={"token": signed, "action": "forget"})
+    assert asked.status_code == 200 and "forget-confirmed" in asked.text and "ivy@example.org" in asked.text
+    with db.read() as session:
+        assert find_subscriber(session, "ivy@example.org") is not None, "asking deletes nothing"
+    done = client.post("/manage", data={"token": signed, "action": "forget-confirmed"})
+    assert done.status_code == 200 and "no longer knows ivy@example.org" in done.text
+    with db.read() as session:
+        assert find_subscriber(session, "ivy@example.org") is None
+        assert find_subscriber(session, "jon@example.org") is not None
+        assert {d.address for d in outbox.iter_deliveries(session)} == {"jon@example.org"}
+        assert session.execute(select(notice_store.notices.c.address)).scalars().all() == []
+    assert client.get(f"/manage?token={signed}").status_code == 400
+    assert client.get(f"/manage/data?token={signed}").status_code == 400
