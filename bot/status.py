@@ -147,6 +147,8 @@ def health(database: Database, settings: Settings, now: dt.datetime, *, thorough
 def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str, Any]:
     """The document ``paperboy status --json`` prints (and, later, the web's health page)."""
     facts, verdict = _read(database, settings, now, thorough=True)
+    with database.read() as session:
+        held, first_hour = service_store.waiting_for_hours(session, now)
     calendar = Calendar.from_settings(settings)
     next_date, next_at = calendar.next_due(now)
     holder = current_holder(database, now)
@@ -156,7 +158,8 @@ def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str
         "last_skipped": ({"date": facts.last_skip.date.isoformat(), "kind": facts.last_skip.kind,
                           "reason": facts.last_skip.reason} if facts.last_skip else None),
         "next_edition": {"date": next_date.isoformat(), "due_at": next_at.isoformat()},
-        "deliveries": {"pending": facts.pending, "failed": facts.failed, "uncertain": facts.uncertain},
+        "deliveries": {"pending": facts.pending, "failed": facts.failed, "uncertain": facts.uncertain,
+                       "waiting_for_hour": held, "next_hour": first_hour.isoformat() if first_hour else None},
         "feeds_written": (facts.feeds.written_at.isoformat()
                           if facts.feeds and facts.feeds.written_at else None),
         "scheduler": ({"holder": holder.holder, "since": holder.since.isoformat(),

@@ -138,6 +138,9 @@ def _print_status(report: dict[str, Any]) -> None:
     d = report["deliveries"]
     click.echo(f"deliveries: {d['pending']} pending, {d['failed']} failed, {d['uncertain']} uncertain "
                "(the server may have them; sent once more at most)")
+    if d["waiting_for_hour"]:
+        click.echo(f"  of those pending, {d['waiting_for_hour']} wait for their readers' hours "
+                   f"(the next at {_when(d['next_hour'])})")
     click.echo(f"feeds written: {_when(report['feeds_written'])}")
     scheduler = report["scheduler"]
     click.echo(f"scheduler: {scheduler['holder']} since {_when(scheduler['since'])}" if scheduler

@@ -163,6 +163,14 @@ def give_up(session: Session, edition: int, reason: str, now: dt.datetime, due_b
     return int(result.rowcount or 0)
 
 
+def waiting_for_hours(session: Session, now: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """Copies not tried yet that their readers' hours hold back, and the first of those hours."""
+    count, first = session.execute(select(func.count(), func.min(deliveries.c.next_attempt_at)).where(
+        deliveries.c.status == "pending", deliveries.c.next_attempt_at > now, deliveries.c.attempts == 0,
+        deliveries.c.due_at > now)).one()
+    return int(count), first
+
+
 def last_hour(session: Session, date: dt.date) -> dt.datetime | None:
     """The latest instant a reader's hour holds one of the edition's waiting copies until."""
     return session.execute(select(func.max(deliveries.c.due_at)).join(

@@ -118,6 +118,11 @@ def test_lateness_counts_from_the_reader_s_hour_and_the_daemon_wakes_for_it(
         assert scheduler.get_job("hour").trigger.run_date == dt.datetime(2026, 11, 20, 19, tzinfo=UTC)
         service.lock.release()
     assert smtp.recorder.per_recipient() == {"ada@example.org": 1}
+    from bot.status import status
+
+    waiting = status(db, settings, dt.datetime(2026, 11, 20, 7, 5, tzinfo=UTC))["deliveries"]
+    assert (waiting["pending"], waiting["waiting_for_hour"], waiting["next_hour"]) == (
+        2, 2, "2026-11-20T19:00:00+00:00"), "status tells copies held for an hour from stuck ones"
     with time_machine.travel(dt.datetime(2026, 11, 20, 12, tzinfo=UTC), tick=False):
         noon = reconcile(db, settings, on_schedule=True)
     assert noon.expired == 0 and _due(db)["bob@example.org"][0] == "pending"
