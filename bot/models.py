@@ -310,9 +310,9 @@ Verdict = Literal["ok", "empty", "stale", "failing"]
 
 @dataclass(frozen=True, slots=True)
 class Preferences:
-    """What a subscriber wants from an edition (every topic and keyword field empty means
-    everything) and when: ``send_at`` ("HH:MM") in ``time_zone`` (an IANA name), each None for
-    the digest's own ``schedule.time`` and ``schedule.timezone``."""
+    """What a subscriber wants from an edition (every topic, keyword and people field empty
+    means everything) and when: ``send_at`` ("HH:MM") in ``time_zone`` (an IANA name), each None
+    for the digest's own ``schedule.time`` and ``schedule.timezone``."""
 
     follow: tuple[str, ...] = ()
     mute: tuple[str, ...] = ()
@@ -320,10 +320,14 @@ class Preferences:
     exclude: tuple[str, ...] = ()
     send_at: str | None = None
     time_zone: str | None = None
+    people: tuple[str, ...] = ()
+    """Authors and organisations whose papers come first ("From people you follow")."""
+    mute_people: tuple[str, ...] = ()
+    """Authors and organisations whose papers never appear."""
 
     @property
     def everything(self) -> bool:
-        return not (self.follow or self.mute or self.include or self.exclude)
+        return not (self.follow or self.mute or self.include or self.exclude or self.people or self.mute_people)
 
 
 @dataclass(frozen=True, slots=True)

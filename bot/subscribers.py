@@ -24,7 +24,7 @@ from bot.errors import AddressError, SourceError
 from bot.models import Preferences
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
-CSV_COLUMNS = ("email", "follow", "mute", "include", "exclude", "send_at", "time_zone")
+CSV_COLUMNS = ("email", "follow", "mute", "include", "exclude", "send_at", "time_zone", "people", "mute_people")
 EXPORT_ONLY = ("status", "created", "confirmed")
 """Columns ``subscribers export`` writes for people to read; an import of the file skips them."""
 MAX_KEYWORD = 100
@@ -42,7 +42,8 @@ def normalise_address(raw: str) -> str:
 
 
 def parse_list(raw: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
-    """Comma-separated slugs (``what`` = "topic") or keywords, checked and de-duplicated."""
+    """Comma-separated slugs (``what`` = "topic"), keywords or names of people and organisations
+    (``what`` = "name"), checked and de-duplicated."""
     if raw is None:
         return ()
     parts = raw.split(",") if isinstance(raw, str) else [p for item in raw for p in item.split(",")]
@@ -55,16 +56,18 @@ def parse_list(raw: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
             if not SLUG.match(part):
                 raise AddressError(f"{part!r} is not a topic slug (lower-case letters, digits and hyphens)")
         elif len(part) > MAX_KEYWORD or any(ord(c) < 32 for c in part):
-            raise AddressError(f"{part[:40]!r}…: a keyword is one line of at most {MAX_KEYWORD} characters")
+            raise AddressError(f"{part[:40]!r}…: a {what} is one line of at most {MAX_KEYWORD} characters")
         seen.setdefault(part, None)
     return tuple(seen)
 
 
 def preferences(follow: str | None = None, mute: str | None = None, include: str | None = None,
-                exclude: str | None = None, send_at: str | None = None, time_zone: str | None = None) -> Preferences:
+                exclude: str | None = None, send_at: str | None = None, time_zone: str | None = None,
+                people: str | None = None, mute_people: str | None = None) -> Preferences:
     return Preferences(parse_list(follow, "topic"), parse_list(mute, "topic"),
                        parse_list(include, "keyword"), parse_list(exclude, "keyword"),
-                       parse_send_at(send_at), parse_time_zone(time_zone))
+                       parse_send_at(send_at), parse_time_zone(time_zone),
+                       parse_list(people, "name"), parse_list(mute_people, "name"))
 
 
 _HOUR = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -113,7 +116,7 @@ class CsvProblem:
 
 def read_csv(path: Path) -> Iterator[CsvRow | CsvProblem]:
     """The rows of a subscriber CSV (header: email, then optional follow, mute, include, exclude,
-    send_at, time_zone)."""
+    send_at, time_zone, people, mute_people)."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
@@ -138,7 +141,8 @@ def read_csv(path: Path) -> Iterator[CsvRow | CsvProblem]:
         try:
             address = normalise_address(record.get("email") or "")
             prefs = preferences(record.get("follow"), record.get("mute"), record.get("include"),
-                                record.get("exclude"), record.get("send_at"), record.get("time_zone"))
+                                record.get("exclude"), record.get("send_at"), record.get("time_zone"),
+                                record.get("people"), record.get("mute_people"))
         except AddressError as exc:
             yield CsvProblem(line, str(exc))
             continue

@@ -35,7 +35,8 @@ from bot.subscribers import (
 def _subscriber_json(s: Subscriber) -> dict[str, Any]:
     return {"email": s.address, "status": s.status, "follow": list(s.preferences.follow),
             "mute": list(s.preferences.mute), "include": list(s.preferences.include),
-            "exclude": list(s.preferences.exclude), "send_at": s.preferences.send_at,
+            "exclude": list(s.preferences.exclude), "people": list(s.preferences.people),
+            "mute_people": list(s.preferences.mute_people), "send_at": s.preferences.send_at,
             "time_zone": s.preferences.time_zone, "created": s.created_at.isoformat(),
             "confirmed": s.confirmed_at.isoformat() if s.confirmed_at else None}
 
@@ -57,6 +58,8 @@ PREFERENCE_OPTIONS = [
     click.option("--mute", metavar="SLUG,...", help="Never these topics."),
     click.option("--include", metavar="WORD,...", help="Only papers that mention one of these keywords."),
     click.option("--exclude", metavar="WORD,...", help="Never papers that mention one of these keywords."),
+    click.option("--people", metavar="NAME,...", help="Authors and organisations whose papers come first."),
+    click.option("--mute-people", metavar="NAME,...", help="Authors and organisations whose papers never appear."),
     click.option("--send-at", metavar="HH:MM", help="The reader's hour for the digest (default: schedule.time)."),
     click.option("--time-zone", metavar="ZONE", help="The time zone of --send-at, such as Europe/Berlin "
                                                      "(default: schedule.timezone)."),
@@ -75,9 +78,10 @@ def _preference_options(func: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print the subscriber as JSON.")
 @click.pass_obj
 def subscribers_add(app: App, email: str, follow: str | None, mute: str | None, include: str | None,
-                    exclude: str | None, send_at: str | None, time_zone: str | None, as_json: bool) -> None:
+                    exclude: str | None, people: str | None, mute_people: str | None, send_at: str | None,
+                    time_zone: str | None, as_json: bool) -> None:
     """Add EMAIL as an active subscriber (the operator vouches for it), or update its preferences."""
-    prefs = _checked(preferences, follow, mute, include, exclude, send_at, time_zone)
+    prefs = _checked(preferences, follow, mute, include, exclude, send_at, time_zone, people, mute_people)
     result = _checked(app.paperboy.subscriptions.add, email, prefs)
     if as_json:
         click.echo(json.dumps({**_subscriber_json(result.subscriber), "outcome": result.outcome}, indent=2,

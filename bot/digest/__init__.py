@@ -9,6 +9,7 @@ A subscriber's copy is the edition narrowed to their preferences (:func:`for_sub
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -47,25 +48,61 @@ def _wanted(paper: EditionPaper, include: re.Pattern[str] | None, exclude: re.Pa
     return (include is None or include.search(text) is not None) and (exclude is None or not exclude.search(text))
 
 
+PEOPLE_SLUG = "from-people-you-follow"
+PEOPLE_LABEL = "From people you follow"
+
+
 def for_subscriber(edition: Edition, preferences: Preferences) -> Edition | None:
     """The edition as one subscriber gets it: followed topics only (all when none), muted topics
     and papers with an excluded keyword removed, and with include keywords only the papers that
-    mention one. None when nothing is left, so that nobody receives an empty digest."""
+    mention one. Papers by people or organisations the reader follows come first, in a section
+    of their own, whatever their topic; papers by ones they muted never appear. None when
+    nothing is left, so that nobody receives an empty digest."""
     if preferences.everything:
         return edition
     include, exclude = _keywords(preferences.include), _keywords(preferences.exclude)
+    followed, muted = _names(preferences.people), _names(preferences.mute_people)
 
     def topic_ok(slug: str | None) -> bool:
         if preferences.follow and slug not in preferences.follow:
             return False
         return slug not in preferences.mute
 
+    pinned = {p.key: p for s in edition.sections for p in s.papers
+              if _by(p, followed) and not _by(p, muted) and _wanted(p, None, exclude)}
     sections = tuple(
         Section(s.slug, s.label, papers)
         for s in edition.sections if topic_ok(s.slug)
-        for papers in [tuple(p for p in s.papers if _wanted(p, include, exclude))] if papers
+        for papers in [tuple(p for p in s.papers
+                             if p.key not in pinned and not _by(p, muted) and _wanted(p, include, exclude))] if papers
     )
-    climbing = tuple(p for p in edition.climbing if topic_ok(p.topic_slug) and _wanted(p, include, exclude))
+    if pinned:
+        sections = (Section(PEOPLE_SLUG, PEOPLE_LABEL, tuple(pinned.values())), *sections)
+    climbing = tuple(p for p in edition.climbing
+                     if topic_ok(p.topic_slug) and not _by(p, muted) and _wanted(p, include, exclude))
     if not sections and not climbing:
         return None
     return replace(edition, sections=sections, climbing=climbing)
+
+
+@lru_cache(maxsize=65536)
+def _name_key(name: str) -> str:
+    """A name as compared: accents, case and punctuation aside ("Zoë Ho" is "zoe ho")."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+@lru_cache(maxsize=1024)
+def _names(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(key for key in map(_name_key, names) if key)
+
+
+def _by(paper: EditionPaper, names: frozenset[str]) -> bool:
+    """Whether one of ``names`` is an author of the paper, or names its organisation (whole
+    words of it: "DeepMind" is "Google DeepMind")."""
+    if not names:
+        return False
+    if any(_name_key(author) in names for author in paper.authors):
+        return True
+    organisation = f" {_name_key(paper.organization)} " if paper.organization else ""
+    return bool(organisation) and any(f" {name} " in organisation for name in names)

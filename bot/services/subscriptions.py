@@ -23,8 +23,8 @@ from bot.store import subscribers as store
 from bot.store.subscribers import Upsert
 from bot.subscribers import CsvProblem, Signer, manage_link, normalise_address, read_csv
 
-EXPORT_COLUMNS = ["email", "status", "follow", "mute", "include", "exclude", "send_at", "time_zone", "created",
-                  "confirmed"]
+EXPORT_COLUMNS = ["email", "status", "follow", "mute", "include", "exclude", "people", "mute_people", "send_at",
+                  "time_zone", "created", "confirmed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +36,15 @@ class ImportReport:
 
 
 def _exclusive(preferences: Preferences) -> None:
-    """A topic is followed or muted, never both (which would be read two ways)."""
+    """A topic, or a person, is followed or muted, never both (which would be read two ways)."""
     both = sorted(set(preferences.follow) & set(preferences.mute))
     if both:
         raise AddressError(f"a topic cannot be followed and muted at once: {', '.join(both)}; "
+                           "choose one of the two for it")
+    muted = {name.casefold() for name in preferences.mute_people}
+    people = sorted(name for name in preferences.people if name.casefold() in muted)
+    if people:
+        raise AddressError(f"a name cannot be followed and muted at once: {', '.join(people)}; "
                            "choose one of the two for it")
 
 
@@ -100,7 +105,8 @@ class Subscriptions:
         for s in self.each(status):
             p = s.preferences
             writer.writerow([s.address, s.status, ",".join(p.follow), ",".join(p.mute), ",".join(p.include),
-                             ",".join(p.exclude), p.send_at or "", p.time_zone or "", s.created_at.isoformat(),
+                             ",".join(p.exclude), ",".join(p.people), ",".join(p.mute_people), p.send_at or "",
+                             p.time_zone or "", s.created_at.isoformat(),
                              s.confirmed_at.isoformat() if s.confirmed_at else ""])
 
     # The reader, from the web ----------------------------------------------------------------

@@ -192,15 +192,16 @@ def claim(
     rows = connection.execute(
         select(deliveries.c.id, editions.c.date, deliveries.c.message_id, deliveries.c.attempts,
                subscribers.c.address, subscribers.c.token, subscribers.c.follow, subscribers.c.mute,
-               subscribers.c.include, subscribers.c.exclude, subscribers.c.hard_failures,
-               deliveries.c.uncertain, subscribers.c.status)
+               subscribers.c.include, subscribers.c.exclude, subscribers.c.people, subscribers.c.mute_people,
+               subscribers.c.hard_failures, deliveries.c.uncertain, subscribers.c.status)
         .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
         .join(editions, editions.c.id == deliveries.c.edition_id)
         .where(deliveries.c.id.in_(taken)).order_by(deliveries.c.id)
     )
     return [Claim(r.id, r.date, r.message_id, r.attempts, r.address, r.token,
                   Preferences(tuple(r.follow or ()), tuple(r.mute or ()), tuple(r.include or ()),
-                              tuple(r.exclude or ())), r.hard_failures, token, r.uncertain, r.status)
+                              tuple(r.exclude or ()), people=tuple(r.people or ()),
+                              mute_people=tuple(r.mute_people or ())), r.hard_failures, token, r.uncertain, r.status)
             for r in rows]
 
 

@@ -208,6 +208,8 @@ class SubscriberRow(Base):
     mute: Mapped[list[str]] = mapped_column(JSON, default=list)
     include: Mapped[list[str]] = mapped_column(JSON, default=list)
     exclude: Mapped[list[str]] = mapped_column(JSON, default=list)
+    people: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    mute_people: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     send_at: Mapped[str | None] = mapped_column(String(5))
     """"HH:MM" in ``time_zone``: when this reader's copy of an edition is due (None: the digest's)."""
     time_zone: Mapped[str | None] = mapped_column(String(64))

@@ -38,7 +38,8 @@ def _record(row: Any) -> Subscriber:
     return Subscriber(
         address=row.address, status=row.status,
         preferences=Preferences(tuple(row.follow or ()), tuple(row.mute or ()), tuple(row.include or ()),
-                                tuple(row.exclude or ()), row.send_at, row.time_zone),
+                                tuple(row.exclude or ()), row.send_at, row.time_zone, tuple(row.people or ()),
+                                tuple(row.mute_people or ())),
         token=row.token, created_at=row.created_at, confirmed_at=row.confirmed_at,
         hard_failures=row.hard_failures,
     )
@@ -47,7 +48,8 @@ def _record(row: Any) -> Subscriber:
 def _prefs(preferences: Preferences) -> dict[str, list[str] | str | None]:
     return {"follow": list(preferences.follow), "mute": list(preferences.mute),
             "include": list(preferences.include), "exclude": list(preferences.exclude),
-            "send_at": preferences.send_at, "time_zone": preferences.time_zone}
+            "send_at": preferences.send_at, "time_zone": preferences.time_zone,
+            "people": list(preferences.people), "mute_people": list(preferences.mute_people)}
 
 
 def _current(session: Session, preferences: Preferences) -> Preferences:
@@ -167,7 +169,8 @@ def reader_data(session: Session, token: str) -> dict[str, Any] | None:
         "confirmed": when(row.confirmed_at), "changed": when(row.updated_at), "bounces": row.hard_failures,
         "preferences": {"follow": list(row.follow or ()), "mute": list(row.mute or ()),
                         "include": list(row.include or ()), "exclude": list(row.exclude or ()),
-                        "send_at": row.send_at, "time_zone": row.time_zone},
+                        "send_at": row.send_at, "time_zone": row.time_zone, "people": list(row.people or ()),
+                        "mute_people": list(row.mute_people or ())},
         "editions": [{"date": c.date.isoformat(), "status": c.status, "attempts": c.attempts,
                       "due": when(c.due_at), "sent": when(c.sent_at), "message_id": c.message_id} for c in copies],
     }

@@ -314,6 +314,8 @@ class Web:
                     parse_list((form.get("exclude") or [""])[0], "keyword"),
                     parse_send_at((form.get("send_at") or [""])[0]),
                     parse_time_zone((form.get("time_zone") or [""])[0]),
+                    parse_list((form.get("people") or [""])[0], "name"),
+                    parse_list((form.get("mute_people") or [""])[0], "name"),
                 )
                 subscriber = self.subscriptions.set_preferences(subscriber.token, prefs) or subscriber
             except AddressError as exc:

@@ -84,7 +84,8 @@ def test_status_tells_an_empty_day_from_a_stale_and_a_broken_one(cli: Cli, db: D
     fresh = cli("status", "--json")
     assert fresh.exit_code == 1
     report = json.loads(fresh.stdout)
-    assert set(report) >= STATUS_KEYS and set(report["deliveries"]) == {"pending", "failed", "uncertain"}
+    assert set(report) >= STATUS_KEYS and set(report["deliveries"]) == {"pending", "failed", "uncertain",
+                                                                         "waiting_for_hour", "next_hour"}
     assert report["health"]["verdict"] == "stale" and report["last_edition"] is None
 
     start = dt.datetime.now(UTC)

@@ -68,7 +68,8 @@ def test_add_remove_and_list(cli: Cli) -> None:
     assert cli("subscribers", "add", "Ann@Example.org", "--follow", "agents", "--exclude", "survey").exit_code == 0
     listed = cli.json("subscribers", "list")
     assert listed == [{"email": "Ann@example.org", "status": "active", "follow": ["agents"], "mute": [],
-                       "include": [], "exclude": ["survey"], "send_at": None, "time_zone": None,
+                       "include": [], "exclude": ["survey"], "people": [], "mute_people": [], "send_at": None,
+                       "time_zone": None,
                        "created": listed[0]["created"], "confirmed": listed[0]["confirmed"]}]
     again = cli("subscribers", "add", "ann@EXAMPLE.org")
     assert "updated" in again.output  # the same person, preferences reset to everything
@@ -211,3 +212,19 @@ def test_a_topic_followed_and_muted_is_refused_by_add_and_import(cli: Cli, tmp_p
     assert imported.exit_code == 1
     assert "line 3: both@example.org: a topic cannot be followed and muted at once: agents" in imported.stderr
     assert [s["email"] for s in cli.json("subscribers", "list")] == ["ok@example.org"]  # type: ignore[union-attr]
+
+
+def test_people_to_follow_and_mute_from_the_cli_and_csv(cli: Cli, tmp_path: Path) -> None:
+    added = json.loads(cli("subscribers", "add", "a@example.org", "--people", "Zoë Ho, Google DeepMind",
+                           "--mute-people", "Spam Corp", "--json").stdout)
+    assert (added["people"], added["mute_people"]) == (["Zoë Ho", "Google DeepMind"], ["Spam Corp"])
+    both = cli("subscribers", "add", "b@example.org", "--people", "Sam Lee", "--mute-people", "sam lee")
+    assert both.exit_code == 2 and "followed and muted" in both.stderr and len(both.stderr.splitlines()) == 1
+    source = tmp_path / "people.csv"
+    source.write_text('email,people,mute_people\nc@example.org,"Ada Lovelace,Grace Hopper",\n'
+                      'd@example.org,"' + "x" * 101 + '",\n', encoding="utf-8")
+    report = json.loads(cli("subscribers", "import", str(source), "--json").stdout)
+    assert report["added"] == 1 and [p["line"] for p in report["problems"]] == [3]
+    assert "name is one line" in report["problems"][0]["problem"]
+    exported = {r["email"]: r for r in csv.DictReader(io.StringIO(cli("subscribers", "export").stdout))}
+    assert exported["c@example.org"]["people"] == "Ada Lovelace,Grace Hopper"

@@ -492,3 +492,16 @@ def test_a_reader_downloads_their_data_and_has_everything_deleted(client: TestCl
         assert session.execute(select(notice_store.notices.c.address)).scalars().all() == []
     assert client.get(f"/manage?token={signed}").status_code == 400
     assert client.get(f"/manage/data?token={signed}").status_code == 400
+
+
+def test_the_manage_page_follows_and_mutes_people(client: TestClient, db: Database) -> None:
+    token = _active(db, "kai@example.org")
+    signed = Signer(KEY).sign(token, "manage")
+    saved = client.post("/manage", data={"token": signed, "people": "Zoë Ho, Google DeepMind",
+                                         "mute_people": "Spam <b>Corp</b>"})
+    assert saved.status_code == 200 and "Zoë Ho, Google DeepMind" in saved.text and "<b>Corp" not in saved.text
+    with db.read() as session:
+        prefs = find_subscriber(session, "kai@example.org").preferences  # type: ignore[union-attr]
+    assert prefs.people == ("Zoë Ho", "Google DeepMind") and prefs.mute_people == ("Spam <b>Corp</b>",)
+    refused = client.post("/manage", data={"token": signed, "people": "Sam Lee", "mute_people": "sam lee"})
+    assert refused.status_code == 400 and "followed and muted" in refused.text
