@@ -203,6 +203,7 @@ def child_queue(url: str) -> dict[str, float]:
     """The edition queued for everyone, nothing sent: what several senders then share."""
     from bot.deliver import _domain
     from bot.store import deliveries as outbox
+    from bot.store import queue
     from bot.store.editions import edition_ref
 
     database = open_database(url)
@@ -210,7 +211,7 @@ def child_queue(url: str) -> dict[str, float]:
     with database.write() as session:
         session.execute(outbox.deliveries.delete())
         number, day = edition_ref(session, DATE)
-        return {"queued": outbox.enqueue(session, number, day, _domain(settings), NOW)}
+        return {"queued": queue.enqueue(session, number, day, _domain(settings), NOW)}
 
 
 def child_sender(url: str, port: int, concurrency: int) -> dict[str, float]:

@@ -34,7 +34,7 @@ from bot.deliver import reader_hours, send_edition
 from bot.models import Preferences
 from bot.pipeline import build_edition, ingest
 from bot.settings import Settings
-from bot.store import Database, open_database
+from bot.store import Database, open_database, queue
 from bot.store import deliveries as outbox
 from bot.store.subscribers import upsert_subscriber
 
@@ -68,12 +68,12 @@ def prepare(url: str, work: Path, subscribers: int, hours: bool) -> tuple[Databa
     return database, settings
 
 
-def queue(database: Database, settings: Settings) -> tuple[float, int]:
+def queue_edition(database: Database, settings: Settings) -> tuple[float, int]:
     started = time.perf_counter()
     with database.write() as session:
         number = outbox.edition_id(session, BUILT.date())
         assert number is not None
-        queued = outbox.enqueue(session, number, BUILT.date(), "papers.example.org", BUILT, reader_hours(settings))
+        queued = queue.enqueue(session, number, BUILT.date(), "papers.example.org", BUILT, reader_hours(settings))
     return time.perf_counter() - started, queued
 
 
@@ -88,10 +88,10 @@ def main() -> None:
     try:
         base_db, base_settings = prepare(fresh_database(args.database_url, work, "hours_base"), work,
                                          args.subscribers, hours=False)
-        base_seconds, base_queued = queue(base_db, base_settings)
+        base_seconds, base_queued = queue_edition(base_db, base_settings)
         database, settings = prepare(fresh_database(args.database_url, work, "hours_24"), work,
                                      args.subscribers, hours=True)
-        seconds, queued = queue(database, settings)
+        seconds, queued = queue_edition(database, settings)
         per_hour: Counter[int] = Counter()
         sending = 0.0
         for hour in range(25):

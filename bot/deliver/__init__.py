@@ -23,7 +23,7 @@ from bot.digest import for_subscriber
 from bot.models import Edition, SendSummary
 from bot.render import environment
 from bot.settings import Settings
-from bot.store import Database
+from bot.store import Database, queue
 from bot.store import deliveries as outbox
 from bot.store import editions as edition_store
 from bot.store import subscribers as subscriber_store
@@ -74,12 +74,12 @@ def send_edition(
     number, day = _ref(database, date)
     started = clock()
     with database.write() as session:
-        queued = outbox.enqueue(session, number, day, _domain(settings), started, reader_hours(settings))
+        queued = queue.enqueue(session, number, day, _domain(settings), started, reader_hours(settings))
     return _deliver(database, settings, day, number, queued, transport, progress, clock, stop,
                     templates, link_signer)
 
 
-def reader_hours(settings: Settings) -> outbox.Due:
+def reader_hours(settings: Settings) -> queue.Due:
     """A reader's due instant from their ``send_at`` and ``time_zone``, each defaulting to the
     digest's ``schedule.time`` and ``schedule.timezone``. A zone the system's database no longer
     knows counts as the digest's (the web and the CLI only take known ones)."""

@@ -1,11 +1,12 @@
 """The outbox: one delivery row per (edition, subscriber), claimed, sent and recorded.
 
-Exactly once rests on three things in the schema and these statements. Queuing is one
-``INSERT … SELECT … ON CONFLICT DO NOTHING`` over the active subscribers, so re-queuing adds
-nobody twice. Claiming moves a due row to ``sending`` under a lease: PostgreSQL locks candidate
-rows with ``FOR UPDATE SKIP LOCKED`` so concurrent senders never pick the same one; SQLite, where
-SQLAlchemy silently drops SKIP LOCKED, needs nothing more: its write transactions begin
-``IMMEDIATE``, so no other writer runs between choosing a row and claiming it.
+Exactly once rests on three things in the schema and these statements. Queuing
+(:mod:`bot.store.queue`) is one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` over the active
+subscribers, so re-queuing adds nobody twice. Claiming moves a due row to ``sending`` under a
+lease: PostgreSQL locks candidate rows with ``FOR UPDATE SKIP LOCKED`` so concurrent senders
+never pick the same one; SQLite, where SQLAlchemy silently drops SKIP LOCKED, needs nothing
+more: its write transactions begin ``IMMEDIATE``, so no other writer runs between choosing a
+row and claiming it.
 
 Each claim carries a fresh token, and every later write of its sender (renewing the lease,
 recording the outcome, giving it back) is fenced by it: a sender whose lease ran out and was
@@ -20,24 +21,20 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from typing import cast as typing_cast
 
 from sqlalchemy import (
     ClauseElement,
-    ColumnElement,
     Connection,
     Select,
-    String,
     Table,
     and_,
     bindparam,
     case,
-    cast,
     func,
-    literal,
     or_,
     select,
     type_coerce,
@@ -47,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from bot.errors import StoreUnavailable
 from bot.models import Delivery, Preferences
-from bot.store.database import Database, conflict_insert
+from bot.store.database import Database
 from bot.store.schema import DeliveryRow, EditionRow, SubscriberRow, UTCDateTime, sqlite_text
 
 deliveries = typing_cast(Table, DeliveryRow.__table__)
@@ -74,73 +71,6 @@ class Claim:
 
 def edition_id(session: Session, date: dt.date) -> int | None:
     return session.execute(select(editions.c.id).where(editions.c.date == date)).scalar()
-
-
-QUEUE_SLACK = dt.timedelta(hours=1)
-"""How far before the newest change an edition's last queuing saw re-queuing looks again: a
-subscriber confirmed in a transaction still open then, or by a process whose clock is behind
-the others', is not missed."""
-
-
-Due = Callable[[str | None, str | None, dt.datetime], dt.datetime]
-"""A reader's hour and time zone (either None: the digest's) and the edition's creation: when
-their copy is due."""
-
-
-def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.datetime,
-            due: Due | None = None) -> int:
-    """Queue the edition for every active subscriber not queued yet, in one statement. After the
-    first time, only subscribers changed since the newest change that queuing saw (less
-    :data:`QUEUE_SLACK`; both are the subscribers' own ``updated_at``, not this clock) are looked
-    at: the daemon re-queues on every tick, and a list of a million would otherwise be read
-    whole each time.
-
-    A copy is due now, or for a reader who chose an hour or a time zone, when ``due`` says (no
-    earlier than now): one instant per distinct choice, computed here, and a CASE over them.
-
-    The Message-ID is made here and stored: ``<YYYY-MM-DD.subscriber.nonce@domain>``; the nonce
-    (one per queuing) keeps ids unique should the database ever be rebuilt.
-    """
-    nonce = secrets.token_hex(6)
-    message_id = (literal(f"<{date.isoformat()}.") + cast(subscribers.c.id, String)
-                  + literal(f".{nonce}@{domain}>"))
-    last, built = session.execute(select(editions.c.queued_through, editions.c.created_at)
-                                  .where(editions.c.id == edition)).one()
-    changed = [subscribers.c.updated_at >= last - QUEUE_SLACK] if last is not None else []
-    at = _due(session, now, built, changed, due) if due is not None else literal(now, UTCDateTime())
-    source = select(
-        literal(edition), subscribers.c.id, message_id, literal("pending"), literal(0), at, at,
-        literal(now, UTCDateTime()),
-    ).where(subscribers.c.status == "active", *changed)
-    newest = session.execute(select(func.max(subscribers.c.updated_at))).scalar()
-    statement = conflict_insert(session, deliveries).from_select(
-        ["edition_id", "subscriber_id", "message_id", "status", "attempts", "next_attempt_at", "due_at",
-         "created_at"], source,
-    ).on_conflict_do_nothing()
-    session.execute(update(editions).where(editions.c.id == edition).values(queued_through=newest))
-    # psycopg reports no row count for INSERT … SELECT: count what it returns
-    if session.get_bind().dialect.name == "postgresql":
-        queued = statement.returning(deliveries.c.id).cte("queued")
-        return int(session.execute(select(func.count()).select_from(queued)).scalar_one())
-    return int(session.connection().execute(statement).rowcount)
-
-
-def _due(session: Session, now: dt.datetime, built: dt.datetime, changed: list[ColumnElement[bool]],
-         due: Due) -> ColumnElement[dt.datetime]:
-    """Each subscriber's due instant as SQL: now, or for the readers' distinct choices of hour
-    and zone (among the subscribers being queued), their instants."""
-    chose = or_(subscribers.c.send_at.is_not(None), subscribers.c.time_zone.is_not(None))
-    choices = session.execute(select(subscribers.c.send_at, subscribers.c.time_zone).distinct()
-                              .where(subscribers.c.status == "active", chose, *changed)).all()
-    if not choices:
-        return literal(now, UTCDateTime())
-    return case(*[(and_(_same(subscribers.c.send_at, at), _same(subscribers.c.time_zone, zone)),
-                   literal(max(due(at, zone, built), now), UTCDateTime())) for at, zone in choices],
-                else_=literal(now, UTCDateTime()))
-
-
-def _same(column: ColumnElement[str | None], value: str | None) -> ColumnElement[bool]:
-    return column.is_(None) if value is None else column == value
 
 
 EXPIRED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # a lease ended on purpose (its sender is dead)

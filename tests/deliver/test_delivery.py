@@ -24,7 +24,7 @@ from bot.errors import HeaderError
 from bot.pipeline import build_edition, ingest
 from bot.render.email import render_email
 from bot.settings import Settings
-from bot.store import Database
+from bot.store import Database, queue
 from bot.store import deliveries as outbox
 from bot.store.subscribers import find_subscriber, set_status, upsert_subscriber
 from bot.subscribers import normalise_address, preferences
@@ -224,7 +224,7 @@ def test_an_unsubscribe_after_queuing_is_honoured(db: Database, mail_settings: S
     subscribe(db, "stays@example.org", "leaves@example.org")
     with db.write() as session:
         number = outbox.edition_id(session, edition)
-        assert outbox.enqueue(session, number, edition, "papers.example.org", NOW) == 2  # type: ignore[arg-type]
+        assert queue.enqueue(session, number, edition, "papers.example.org", NOW) == 2  # type: ignore[arg-type]
         set_status(session, "leaves@example.org", "unsubscribed", NOW)
     summary = send_edition(db, mail_settings)
     assert (summary.queued, summary.sent, summary.skipped) == (0, 1, 1)

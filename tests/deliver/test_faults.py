@@ -29,7 +29,7 @@ from bot.deliver.transport import MaildirTransport, SmtpConfig, SmtpTransport, o
 from bot.errors import StoreUnavailable, TransientError, UncertainError
 from bot.render import environment
 from bot.settings import Settings
-from bot.store import Database
+from bot.store import Database, queue
 from bot.store import deliveries as outbox
 from bot.store.lookahead import Lookahead
 from tests.conftest import ROOT
@@ -205,7 +205,7 @@ def test_a_claim_taken_up_long_before_its_send_is_taken_up_again_first(
     the meantime is not sent (the other sender sends it)."""
     subscribe(db, "ada@example.org")
     with db.write() as session:
-        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org",  # type: ignore[arg-type]
+        queue.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org",  # type: ignore[arg-type]
                        dt.datetime.now(dt.UTC))
     run = _sender_run(db, mail_settings)
     now = dt.datetime.now(dt.UTC)
@@ -531,7 +531,7 @@ def _claimed(db: Database, edition: dt.date, now: dt.datetime, *addresses: str) 
     """The edition queued for these new subscribers and claimed at once (a lease of 5 minutes)."""
     subscribe(db, *addresses)
     with db.write() as session:
-        outbox.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
+        queue.enqueue(session, outbox.edition_id(session, edition), edition, "papers.example.org", now)  # type: ignore[arg-type]
         return outbox.claim(session.connection(), "here:1", now, dt.timedelta(minutes=5), 10)
 
 
