@@ -55,7 +55,8 @@ PEOPLE_LABEL = "From people you follow"
 def for_subscriber(edition: Edition, preferences: Preferences) -> Edition | None:
     """The edition as one subscriber gets it: followed topics only (all when none), muted topics
     and papers with an excluded keyword removed, and with include keywords only the papers that
-    mention one. Papers by people or organisations the reader follows come first, in a section
+    mention one. Papers by people (authors, submitters) or organisations the reader follows
+    come first, in a section
     of their own, whatever their topic; papers by ones they muted never appear. None when
     nothing is left, so that nobody receives an empty digest."""
     if preferences.everything:
@@ -98,11 +99,13 @@ def _names(names: tuple[str, ...]) -> frozenset[str]:
 
 
 def _by(paper: EditionPaper, names: frozenset[str]) -> bool:
-    """Whether one of ``names`` is an author of the paper, or names its organisation (whole
-    words of it: "DeepMind" is "Google DeepMind")."""
+    """Whether one of ``names`` is an author of the paper or the one who submitted it to Daily
+    Papers (when the source says), or names its organisation (whole words of it: "DeepMind" is
+    "Google DeepMind")."""
     if not names:
         return False
-    if any(_name_key(author) in names for author in paper.authors):
+    submitter = paper.links.submitted_by
+    if any(_name_key(author) in names for author in paper.authors) or (submitter and _name_key(submitter) in names):
         return True
     organisation = f" {_name_key(paper.organization)} " if paper.organization else ""
     return bool(organisation) and any(f" {name} " in organisation for name in names)

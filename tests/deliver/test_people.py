@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from bot.deliver import send_edition
 from bot.digest import PEOPLE_LABEL, PEOPLE_SLUG, for_subscriber
-from bot.models import Edition, EditionPaper, Preferences, Section
+from bot.models import Edition, EditionPaper, PaperLinks, Preferences, Section
 from bot.pipeline import build_edition, ingest, ingest_document
 from bot.settings import Settings
 from bot.sources.samples import hf_api
@@ -22,23 +22,26 @@ from tests.smtp_server import SmtpServer
 NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
 
 
-def _paper(key: str, topic: str, authors: tuple[str, ...] = (), organization: str | None = None) -> EditionPaper:
+def _paper(key: str, topic: str, authors: tuple[str, ...] = (), organization: str | None = None,
+           submitter: str | None = None) -> EditionPaper:
     return EditionPaper(key, None, f"Paper {key}", "", len(authors) or None, organization, None, 1, topic, topic,
-                        authors=authors)
+                        authors=authors, links=PaperLinks(submitted_by=submitter))
 
 
 def test_followed_people_come_first_whatever_their_topic_and_muted_ones_never() -> None:
     edition = Edition(dt.date(2026, 11, 20), dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC), (
-        Section("agents", "Agents", (_paper("a1", "agents", ("Zoë Ho", "Sam Lee")), _paper("a2", "agents"))),
+        Section("agents", "Agents", (_paper("a1", "agents", ("Zoë Ho", "Sam Lee")), _paper("a2", "agents"),
+                                     _paper("a3", "agents", submitter="Ada Example"))),
         Section("vision", "Vision", (_paper("v1", "vision", organization="Google DeepMind"),
                                      _paper("v2", "vision", ("Spam Author",)),
                                      _paper("v3", "vision", organization="DeepMindful Labs"))),
     ), climbing=(_paper("c1", "vision", organization="Spam Corp"),))
-    prefs = Preferences(follow=("agents",), people=("zoe ho", "DeepMind"), mute_people=("spam author", "Spam Corp"))
+    prefs = Preferences(follow=("agents",), people=("zoe ho", "DeepMind", "ada example"),
+                        mute_people=("spam author", "Spam Corp"))
     copy = for_subscriber(edition, prefs)
     assert copy is not None
     assert [(s.slug, [p.key for p in s.papers]) for s in copy.sections] == [
-        (PEOPLE_SLUG, ["a1", "v1"]), ("agents", ["a2"])], "pinned first, not twice, a topic not followed too"
+        (PEOPLE_SLUG, ["a1", "a3", "v1"]), ("agents", ["a2"])], "pinned first, not twice, a topic not followed too"
     assert copy.sections[0].label == PEOPLE_LABEL
     assert copy.climbing == (), "a muted organisation never appears, climbing included"
     only_muted = for_subscriber(edition, Preferences(mute_people=("Spam Author",)))
