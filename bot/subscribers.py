@@ -114,6 +114,19 @@ class CsvProblem:
     problem: str
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """A cell no spreadsheet runs as a formula: one that would begin one (a reader may type
+    "=HYPERLINK(…)" as a keyword) gets a leading apostrophe, which :func:`read_csv` removes."""
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def _uncell(text: str | None) -> str | None:
+    return text[1:] if text and text.startswith("'") and text[1:].startswith(_FORMULA) else text
+
+
 def read_csv(path: Path) -> Iterator[CsvRow | CsvProblem]:
     """The rows of a subscriber CSV (header: email, then optional follow, mute, include, exclude,
     send_at, time_zone, people, mute_people)."""
@@ -138,6 +151,7 @@ def read_csv(path: Path) -> Iterator[CsvRow | CsvProblem]:
         if None in record:
             yield CsvProblem(line, "more fields than the header has")
             continue
+        record = {name: _uncell(value) for name, value in record.items()}
         try:
             address = normalise_address(record.get("email") or "")
             prefs = preferences(record.get("follow"), record.get("mute"), record.get("include"),

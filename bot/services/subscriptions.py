@@ -21,7 +21,7 @@ from bot.store import Database
 from bot.store import notices as notice_store
 from bot.store import subscribers as store
 from bot.store.subscribers import Upsert
-from bot.subscribers import CsvProblem, Signer, manage_link, normalise_address, read_csv
+from bot.subscribers import CsvProblem, Signer, csv_cell, manage_link, normalise_address, read_csv
 
 EXPORT_COLUMNS = ["email", "status", "follow", "mute", "include", "exclude", "people", "mute_people", "send_at",
                   "time_zone", "created", "confirmed"]
@@ -99,15 +99,16 @@ class Subscriptions:
         return ImportReport(counts, tuple(problems))
 
     def export_csv(self, handle: TextIO, status: str | None = None) -> None:
-        """Every subscriber as CSV; the file imports back as it is."""
+        """Every subscriber as CSV; the file imports back as it is. No cell starts a formula in a
+        spreadsheet (see :func:`bot.subscribers.csv_cell`)."""
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(EXPORT_COLUMNS)
         for s in self.each(status):
             p = s.preferences
-            writer.writerow([s.address, s.status, ",".join(p.follow), ",".join(p.mute), ",".join(p.include),
-                             ",".join(p.exclude), ",".join(p.people), ",".join(p.mute_people), p.send_at or "",
-                             p.time_zone or "", s.created_at.isoformat(),
-                             s.confirmed_at.isoformat() if s.confirmed_at else ""])
+            writer.writerow([csv_cell(cell) for cell in (
+                s.address, s.status, ",".join(p.follow), ",".join(p.mute), ",".join(p.include), ",".join(p.exclude),
+                ",".join(p.people), ",".join(p.mute_people), p.send_at or "", p.time_zone or "",
+                s.created_at.isoformat(), s.confirmed_at.isoformat() if s.confirmed_at else "")])
 
     # The reader, from the web ----------------------------------------------------------------
 

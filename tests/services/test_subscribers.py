@@ -228,3 +228,20 @@ def test_people_to_follow_and_mute_from_the_cli_and_csv(cli: Cli, tmp_path: Path
     assert "name is one line" in report["problems"][0]["problem"]
     exported = {r["email"]: r for r in csv.DictReader(io.StringIO(cli("subscribers", "export").stdout))}
     assert exported["c@example.org"]["people"] == "Ada Lovelace,Grace Hopper"
+
+
+def test_the_export_starts_no_spreadsheet_formula_and_still_imports_back(cli: Cli, tmp_path: Path) -> None:
+    """A reader may type a formula as a keyword or a name: the exported cell cannot run in a
+    spreadsheet (OWASP's CSV injection advice: a leading apostrophe), and the import reads the
+    value back as typed."""
+    cli("subscribers", "add", "a@example.org", "--include", "=HYPERLINK(\"http://evil.example\")",
+        "--people", "@SUM(1+1), -Ada")
+    out = tmp_path / "export.csv"
+    assert cli("subscribers", "export", "--out", str(out)).exit_code == 0
+    row = next(csv.DictReader(io.StringIO(out.read_text())))
+    assert row["include"].startswith("'=") and row["people"].startswith("'@")
+    assert all(not cell.startswith(("=", "+", "-", "@")) for cell in row.values())
+    cli("subscribers", "remove", "a@example.org", "--purge")
+    assert json.loads(cli("subscribers", "import", str(out), "--json").stdout)["added"] == 1
+    [back] = cli.json("subscribers", "list")
+    assert back["include"] == ['=HYPERLINK("http://evil.example")'] and back["people"] == ["@SUM(1+1)", "-Ada"]
