@@ -272,6 +272,8 @@ class Edition:
     created: bool = False
     note: str | None = None
     """One line about the service's health when it was not ok as the edition was built."""
+    since: dt.date | None = None
+    """Set on a weekly or monthly reader's copy: the first date of the period it gathers."""
 
     @property
     def papers(self) -> int:
@@ -324,6 +326,11 @@ class Preferences:
     """Authors and organisations whose papers come first ("From people you follow")."""
     mute_people: tuple[str, ...] = ()
     """Authors and organisations whose papers never appear."""
+    cadence: str = "daily"
+    """"daily", "weekdays" (Monday to Friday), "weekly" (on ``weekday``: the best of the seven
+    days to it) or "monthly" (on the month's first edition: the best of the month before)."""
+    weekday: int = 0
+    """A weekly reader's day, Monday 0 to Sunday 6."""
 
     @property
     def everything(self) -> bool:

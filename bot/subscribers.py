@@ -24,7 +24,8 @@ from bot.errors import AddressError, SourceError
 from bot.models import Preferences
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
-CSV_COLUMNS = ("email", "follow", "mute", "include", "exclude", "send_at", "time_zone", "people", "mute_people")
+CSV_COLUMNS = ("email", "follow", "mute", "include", "exclude", "send_at", "time_zone", "people", "mute_people",
+               "cadence", "weekday")
 EXPORT_ONLY = ("status", "created", "confirmed")
 """Columns ``subscribers export`` writes for people to read; an import of the file skips them."""
 MAX_KEYWORD = 100
@@ -63,11 +64,34 @@ def parse_list(raw: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
 
 def preferences(follow: str | None = None, mute: str | None = None, include: str | None = None,
                 exclude: str | None = None, send_at: str | None = None, time_zone: str | None = None,
-                people: str | None = None, mute_people: str | None = None) -> Preferences:
+                people: str | None = None, mute_people: str | None = None, cadence: str | None = None,
+                weekday: str | None = None) -> Preferences:
+    how_often, day = parse_cadence(cadence, weekday)
     return Preferences(parse_list(follow, "topic"), parse_list(mute, "topic"),
                        parse_list(include, "keyword"), parse_list(exclude, "keyword"),
                        parse_send_at(send_at), parse_time_zone(time_zone),
-                       parse_list(people, "name"), parse_list(mute_people, "name"))
+                       parse_list(people, "name"), parse_list(mute_people, "name"), how_often, day)
+
+
+CADENCES = ("daily", "weekdays", "weekly", "monthly")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def parse_cadence(raw: str | None, weekday: str | None = None) -> tuple[str, int]:
+    """How often a reader gets the digest (empty: daily), and a weekly reader's day (a name,
+    its first three letters, or 0 for Monday to 6; empty: Monday)."""
+    cadence = (raw or "").strip().lower() or "daily"
+    if cadence not in CADENCES:
+        raise AddressError(f"cadence: {cadence[:20]!r} is not one of {', '.join(CADENCES)}")
+    day = (weekday or "").strip().lower()
+    if not day:
+        return cadence, 0
+    if day.isdigit() and int(day) < 7:
+        return cadence, int(day)
+    found = [n for n, name in enumerate(WEEKDAYS) if len(day) >= 3 and name.startswith(day)]
+    if not found:
+        raise AddressError(f"weekday: {day[:20]!r} is not a day of the week (monday to sunday)")
+    return cadence, found[0]
 
 
 _HOUR = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -129,7 +153,7 @@ def _uncell(text: str | None) -> str | None:
 
 def read_csv(path: Path) -> Iterator[CsvRow | CsvProblem]:
     """The rows of a subscriber CSV (header: email, then optional follow, mute, include, exclude,
-    send_at, time_zone, people, mute_people)."""
+    send_at, time_zone, people, mute_people, cadence, weekday)."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
@@ -156,7 +180,8 @@ def read_csv(path: Path) -> Iterator[CsvRow | CsvProblem]:
             address = normalise_address(record.get("email") or "")
             prefs = preferences(record.get("follow"), record.get("mute"), record.get("include"),
                                 record.get("exclude"), record.get("send_at"), record.get("time_zone"),
-                                record.get("people"), record.get("mute_people"))
+                                record.get("people"), record.get("mute_people"), record.get("cadence"),
+                                record.get("weekday"))
         except AddressError as exc:
             yield CsvProblem(line, str(exc))
             continue

@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 
 import jinja2
 
 from bot.deliver.message import Prepared, prepare
-from bot.digest import for_subscriber
+from bot.digest import best_of, for_subscriber, gather
 from bot.models import Edition, Preferences
 from bot.render.email import links_for, render_email
 from bot.settings import Settings
@@ -25,23 +26,31 @@ class Copies:
                  capacity: int = 256) -> None:
         self.database, self.settings, self.env, self.sent_at = database, settings, env, sent_at
         self._editions: dict[dt.date, Edition] = {}
-        self._prepared: OrderedDict[tuple[dt.date, Preferences], Prepared | None] = OrderedDict()
+        self._prepared: OrderedDict[tuple[dt.date, Preferences, dt.date | None, frozenset[dt.date]],
+                                    Prepared | None] = OrderedDict()
+        self._periods: dict[tuple[dt.date, dt.date], list[dt.date]] = {}
         self._capacity = capacity
         self._lock = threading.Lock()
 
-    def get(self, date: dt.date, preferences: Preferences) -> Prepared | None:
-        key = (date, preferences)
+    def get(self, date: dt.date, preferences: Preferences, since: dt.date | None = None,
+            skip: frozenset[dt.date] = frozenset()) -> Prepared | None:
+        """The copy of the edition of ``date``; with ``since``, a weekly or monthly reader's: the
+        best of the editions from that date on, less the dates in ``skip`` (mailed to them
+        already), narrowed to their preferences."""
+        key = (date, replace(preferences, send_at=None, time_zone=None, cadence="daily", weekday=0), since, skip)
         with self._lock:
             if key in self._prepared:
                 self._prepared.move_to_end(key)
                 return self._prepared[key]
-            edition = self._editions.get(date)
-            if edition is None:
-                with self.database.read() as session:
-                    found = edition_store.find_edition(session, date)
-                assert found is not None, date
-                edition = self._editions[date] = found
-            variant = for_subscriber(edition, preferences)
+            edition = self._edition(date)
+            variant: Edition | None
+            if since is None:
+                variant = for_subscriber(edition, preferences)
+            else:
+                period = [self._edition(d) for d in self._dates(since, date)]
+                gathered = gather(period, since, skip)
+                variant = gathered and for_subscriber(gathered, preferences)
+                variant = variant and best_of(variant)
             prepared = None
             if variant is not None:
                 parts = render_email(self.env, variant, links_for(self.settings.base_url, edition),
@@ -51,3 +60,20 @@ class Copies:
             if len(self._prepared) > self._capacity:
                 self._prepared.popitem(last=False)
             return prepared
+
+    def _edition(self, date: dt.date) -> Edition:
+        edition = self._editions.get(date)
+        if edition is None:
+            with self.database.read() as session:
+                found = edition_store.find_edition(session, date)
+            assert found is not None, date
+            edition = self._editions[date] = found
+        return edition
+
+    def _dates(self, first: dt.date, last: dt.date) -> list[dt.date]:
+        """The dates that have an edition from ``first`` to ``last`` (read once per period)."""
+        found = self._periods.get((first, last))
+        if found is None:
+            with self.database.read() as session:
+                found = self._periods[(first, last)] = edition_store.edition_dates(session, first, last)
+        return found

@@ -321,7 +321,11 @@ class Run:
         body goes out (see :meth:`_work_ahead`)."""
         if not wanted:
             return Outcome(claim, "skipped", "the subscriber left before it was sent")
-        prepared = self.copies.get(claim.edition_date, claim.preferences)
+        skip: frozenset[dt.date] = frozenset()
+        if claim.since is not None:  # a weekly or monthly copy leaves out what the reader got already
+            with self.database.begin(connection) as held:
+                skip = outbox.mailed_dates(held, claim.token, claim.since, claim.edition_date)
+        prepared = self.copies.get(claim.edition_date, claim.preferences, claim.since, skip)
         if prepared is None:
             return Outcome(claim, "skipped", "nothing in this edition matches the subscriber's topics and keywords")
         url, mailto = unsubscribe_links(self.settings.base_url, self.settings.mail_from,

@@ -8,6 +8,7 @@ A subscriber's copy is the edition narrowed to their preferences (:func:`for_sub
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -46,6 +47,51 @@ def _keywords(words: tuple[str, ...]) -> re.Pattern[str] | None:
 def _wanted(paper: EditionPaper, include: re.Pattern[str] | None, exclude: re.Pattern[str] | None) -> bool:
     text = f"{paper.title}\n{paper.abstract}"
     return (include is None or include.search(text) is not None) and (exclude is None or not exclude.search(text))
+
+
+GATHERED_PAPERS = 40
+"""The papers a weekly or monthly copy holds at most: the period's best by upvotes."""
+GATHERED_CLIMBING = 10
+
+
+def gather(editions: Sequence[Edition], since: dt.date, skip: frozenset[dt.date] = frozenset()) -> Edition | None:
+    """A weekly or monthly copy's edition: the papers of the daily editions from ``since`` (the
+    last one's date is the copy's), less those of the dates in ``skip`` (what the reader got
+    already, in copies of their own), each once with its latest counts, by topic; the climbing
+    papers of the period, each once at its largest rise. :func:`best_of` cuts it to size once
+    the reader's preferences have narrowed it."""
+    days = [e for e in sorted(editions, key=lambda e: e.date) if since <= e.date and e.date not in skip]
+    if not days:
+        return None
+    latest: dict[str, tuple[EditionPaper, str, str]] = {}
+    for edition in days:
+        for section in edition.sections:
+            for paper in section.papers:
+                latest[paper.key] = (paper, section.slug, section.label)
+    order = sorted(latest.values(), key=lambda t: (-(t[0].upvotes if t[0].upvotes is not None else -1), t[0].key))
+    grouped: dict[tuple[str, str], list[EditionPaper]] = {}
+    for paper, slug, label in order:
+        grouped.setdefault((slug, label), []).append(paper)
+    sections = tuple(Section(slug, label, tuple(papers)) for (slug, label), papers
+                     in sorted(grouped.items(), key=lambda kv: (kv[0][0] == "other", -len(kv[1]))))
+    risen: dict[str, EditionPaper] = {}
+    for edition in days:
+        for paper in edition.climbing:
+            if paper.key not in latest and (paper.key not in risen or (paper.rise or 0) > (risen[paper.key].rise or 0)):
+                risen[paper.key] = paper
+    climbing = tuple(sorted(risen.values(), key=lambda p: (-(p.rise or 0), p.key)))
+    last = days[-1]
+    return replace(last, sections=sections, climbing=climbing, since=since, note=None)
+
+
+def best_of(edition: Edition, papers: int = GATHERED_PAPERS, climbing: int = GATHERED_CLIMBING) -> Edition:
+    """A gathered copy cut to its ``papers`` most upvoted (the pinned section first, whole)."""
+    ranked = sorted(((p.upvotes if p.upvotes is not None else -1, p.key) for s in edition.sections
+                     if s.slug != PEOPLE_SLUG for p in s.papers), reverse=True)
+    kept = {key for _, key in ranked[:papers]}
+    sections = tuple(Section(s.slug, s.label, tuple(p for p in s.papers if s.slug == PEOPLE_SLUG or p.key in kept))
+                     for s in edition.sections)
+    return replace(edition, sections=tuple(s for s in sections if s.papers), climbing=edition.climbing[:climbing])
 
 
 PEOPLE_SLUG = "from-people-you-follow"

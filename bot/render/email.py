@@ -62,6 +62,18 @@ def render_email(env: jinja2.Environment, edition: Edition, links: Links, top_n:
     return parts
 
 
+def _dates(edition: Edition) -> str:
+    """"20 Nov 2026", or for a weekly or monthly copy the days it gathers, "14–20 Nov 2026"."""
+    day = f"{edition.date.day} {edition.date:%b %Y}"
+    if edition.since is None:
+        return day
+    first = edition.since
+    if (first.year, first.month) == (edition.date.year, edition.date.month):
+        return f"{first.day}–{day}"
+    start = f"{first.day} {first:%b}" if first.year == edition.date.year else f"{first.day} {first:%b %Y}"
+    return f"{start} – {day}"
+
+
 def _render(env: jinja2.Environment, edition: Edition, links: Links, limit: int | None) -> EmailParts:
     sections = [
         Section(s.slug, s.label, s.papers[:limit] if limit is not None else s.papers) for s in edition.sections
@@ -71,7 +83,7 @@ def _render(env: jinja2.Environment, edition: Edition, links: Links, limit: int 
         "edition": edition, "sections": sections, "hidden": {s.slug: len(s.papers) for s in edition.sections},
         "links": links, "truncated": shown < edition.papers, "shown": shown,
         "ranked": any(p.upvotes is not None for s in edition.sections for p in s.papers),
-        "unsubscribe": UNSUBSCRIBE_MARK, "manage": MANAGE_MARK, "date_text": f"{edition.date.day} {edition.date:%b %Y}",
+        "unsubscribe": UNSUBSCRIBE_MARK, "manage": MANAGE_MARK, "date_text": _dates(edition),
     }
     subject = clean(env.get_template("email/subject.txt").render(context))
     body = env.get_template("email/digest.html").render(context)

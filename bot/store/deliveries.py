@@ -67,6 +67,7 @@ class Claim:
     claim: str = ""  # the claim's token, which fences every later write
     uncertain: int = 0
     status: str = "active"  # the subscriber's, read with the claim
+    since: dt.date | None = None  # a weekly or monthly copy: the first date it gathers
 
 
 def edition_id(session: Session, date: dt.date) -> int | None:
@@ -123,6 +124,7 @@ def claim(
         select(deliveries.c.id, editions.c.date, deliveries.c.message_id, deliveries.c.attempts,
                subscribers.c.address, subscribers.c.token, subscribers.c.follow, subscribers.c.mute,
                subscribers.c.include, subscribers.c.exclude, subscribers.c.people, subscribers.c.mute_people,
+               subscribers.c.cadence, subscribers.c.weekday, deliveries.c.since,
                subscribers.c.hard_failures, deliveries.c.uncertain, subscribers.c.status)
         .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
         .join(editions, editions.c.id == deliveries.c.edition_id)
@@ -131,7 +133,9 @@ def claim(
     return [Claim(r.id, r.date, r.message_id, r.attempts, r.address, r.token,
                   Preferences(tuple(r.follow or ()), tuple(r.mute or ()), tuple(r.include or ()),
                               tuple(r.exclude or ()), people=tuple(r.people or ()),
-                              mute_people=tuple(r.mute_people or ())), r.hard_failures, token, r.uncertain, r.status)
+                              mute_people=tuple(r.mute_people or ()), cadence=r.cadence or "daily",
+                              weekday=r.weekday or 0),
+                  r.hard_failures, token, r.uncertain, r.status, r.since)
             for r in rows]
 
 
@@ -254,6 +258,23 @@ def release(connection: Connection, ids: Sequence[int], token: str) -> None:
     connection.execute(update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.claim_token == token,
                                                 deliveries.c.status == "sending")
                        .values(status="pending", lease_until=None, attempts=deliveries.c.attempts - 1))
+
+
+def mailed_dates(connection: Connection, token: str, since: dt.date, before: dt.date) -> frozenset[dt.date]:
+    """The dates from ``since`` to before ``before`` whose editions a reader (by subscriber
+    token) was sent already: in daily copies, or gathered in weekly or monthly ones."""
+    rows = connection.execute(
+        select(deliveries.c.since, editions.c.date).join(editions, editions.c.id == deliveries.c.edition_id)
+        .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+        .where(subscribers.c.token == token, deliveries.c.status.in_(("sent", "uncertain")),
+               editions.c.date >= since, editions.c.date < before))
+    covered: set[dt.date] = set()
+    for first, last in rows:
+        day = max(first or last, since)
+        while day <= last and day < before:
+            covered.add(day)
+            day += dt.timedelta(days=1)
+    return frozenset(covered)
 
 
 def holders(session: Session, prefix: str) -> list[str]:

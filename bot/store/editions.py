@@ -203,6 +203,12 @@ def list_editions(session: Session) -> list[tuple[dt.date, int, int]]:
     )]
 
 
+def edition_dates(session: Session, first: dt.date, last: dt.date) -> list[dt.date]:
+    """The dates of the editions from ``first`` to ``last``, both included, oldest first."""
+    return list(session.scalars(select(editions.c.date).where(editions.c.date >= first, editions.c.date <= last)
+                                .order_by(editions.c.date)).all())
+
+
 def all_editions(session: Session) -> list[Edition]:
     """Every edition, newest first."""
     dates = session.scalars(select(editions.c.date).order_by(editions.c.date.desc())).all()

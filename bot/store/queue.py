@@ -8,7 +8,7 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Date, String, and_, case, cast, func, literal, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.database import conflict_insert
@@ -47,13 +47,14 @@ def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.
                                   .where(editions.c.id == edition)).one()
     changed = [subscribers.c.updated_at >= last - QUEUE_SLACK] if last is not None else []
     at = _due(session, now, built, changed, due) if due is not None else literal(now, UTCDateTime())
+    wanted, since = _cadences(session, date)
     source = select(
-        literal(edition), subscribers.c.id, message_id, literal("pending"), literal(0), at, at,
+        literal(edition), subscribers.c.id, message_id, literal("pending"), literal(0), at, at, since,
         literal(now, UTCDateTime()),
-    ).where(subscribers.c.status == "active", *changed)
+    ).where(subscribers.c.status == "active", wanted, *changed)
     newest = session.execute(select(func.max(subscribers.c.updated_at))).scalar()
     statement = conflict_insert(session, deliveries).from_select(
-        ["edition_id", "subscriber_id", "message_id", "status", "attempts", "next_attempt_at", "due_at",
+        ["edition_id", "subscriber_id", "message_id", "status", "attempts", "next_attempt_at", "due_at", "since",
          "created_at"], source,
     ).on_conflict_do_nothing()
     session.execute(update(editions).where(editions.c.id == edition).values(queued_through=newest))
@@ -62,6 +63,26 @@ def enqueue(session: Session, edition: int, date: dt.date, domain: str, now: dt.
         queued = statement.returning(deliveries.c.id).cte("queued")
         return int(session.execute(select(func.count()).select_from(queued)).scalar_one())
     return int(session.connection().execute(statement).rowcount)
+
+
+def _cadences(session: Session, date: dt.date) -> tuple[ColumnElement[bool], ColumnElement[dt.date | None]]:
+    """Who gets the edition of ``date``, by how often they asked for the digest, and the first
+    date each copy gathers: daily readers always (their day only); weekday readers Monday to
+    Friday; weekly readers on their day (the seven days to it); monthly readers on the month's
+    first edition (the month before, and that day)."""
+    cadence = func.coalesce(subscribers.c.cadence, "daily")
+    wanted = [cadence == "daily", and_(cadence == "weekly", func.coalesce(subscribers.c.weekday, 0) == date.weekday())]
+    if date.weekday() < 5:
+        wanted.append(cadence == "weekdays")
+    month = date.replace(day=1)
+    first = session.execute(select(editions.c.id).where(editions.c.date >= month, editions.c.date < date)
+                            .limit(1)).first() is None
+    if first:
+        wanted.append(cadence == "monthly")
+    since = case((cadence == "weekly", literal(date - dt.timedelta(days=6), Date())),
+                 (cadence == "monthly", literal((month - dt.timedelta(days=1)).replace(day=1), Date())),
+                 else_=null())
+    return or_(*wanted), since
 
 
 def _due(session: Session, now: dt.datetime, built: dt.datetime, changed: list[ColumnElement[bool]],

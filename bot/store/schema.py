@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -210,6 +211,9 @@ class SubscriberRow(Base):
     exclude: Mapped[list[str]] = mapped_column(JSON, default=list)
     people: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     mute_people: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    cadence: Mapped[str | None] = mapped_column(String(16))
+    """"weekdays", "weekly" or "monthly" (None: daily)."""
+    weekday: Mapped[int | None] = mapped_column(Integer)
     send_at: Mapped[str | None] = mapped_column(String(5))
     """"HH:MM" in ``time_zone``: when this reader's copy of an edition is due (None: the digest's)."""
     time_zone: Mapped[str | None] = mapped_column(String(64))
@@ -240,6 +244,8 @@ class DeliveryRow(Base):
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     """When this copy was first due (the reader's hour); lateness counts from here (None: the
     edition's due time)."""
+    since: Mapped[dt.date | None] = mapped_column(Date)
+    """A weekly or monthly copy: the first date of the editions it gathers (None: its own)."""
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     worker: Mapped[str | None] = mapped_column(String(64))
     claim_token: Mapped[str | None] = mapped_column(String(32))

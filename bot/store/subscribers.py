@@ -39,17 +39,19 @@ def _record(row: Any) -> Subscriber:
         address=row.address, status=row.status,
         preferences=Preferences(tuple(row.follow or ()), tuple(row.mute or ()), tuple(row.include or ()),
                                 tuple(row.exclude or ()), row.send_at, row.time_zone, tuple(row.people or ()),
-                                tuple(row.mute_people or ())),
+                                tuple(row.mute_people or ()), row.cadence or "daily", row.weekday or 0),
         token=row.token, created_at=row.created_at, confirmed_at=row.confirmed_at,
         hard_failures=row.hard_failures,
     )
 
 
-def _prefs(preferences: Preferences) -> dict[str, list[str] | str | None]:
+def _prefs(preferences: Preferences) -> dict[str, list[str] | str | int | None]:
     return {"follow": list(preferences.follow), "mute": list(preferences.mute),
             "include": list(preferences.include), "exclude": list(preferences.exclude),
             "send_at": preferences.send_at, "time_zone": preferences.time_zone,
-            "people": list(preferences.people), "mute_people": list(preferences.mute_people)}
+            "people": list(preferences.people), "mute_people": list(preferences.mute_people),
+            "cadence": None if preferences.cadence == "daily" else preferences.cadence,
+            "weekday": preferences.weekday if preferences.cadence == "weekly" else None}
 
 
 def _current(session: Session, preferences: Preferences) -> Preferences:
@@ -156,8 +158,8 @@ def reader_data(session: Session, token: str) -> dict[str, Any] | None:
     if row is None:
         return None
     copies = session.execute(
-        select(EditionRow.date, deliveries.c.status, deliveries.c.attempts, deliveries.c.due_at, deliveries.c.sent_at,
-               deliveries.c.message_id)
+        select(EditionRow.date, deliveries.c.since, deliveries.c.status, deliveries.c.attempts, deliveries.c.due_at,
+               deliveries.c.sent_at, deliveries.c.message_id)
         .join(EditionRow, EditionRow.id == deliveries.c.edition_id)
         .where(deliveries.c.subscriber_id == row.id).order_by(EditionRow.date.desc())).all()
 
@@ -170,8 +172,10 @@ def reader_data(session: Session, token: str) -> dict[str, Any] | None:
         "preferences": {"follow": list(row.follow or ()), "mute": list(row.mute or ()),
                         "include": list(row.include or ()), "exclude": list(row.exclude or ()),
                         "send_at": row.send_at, "time_zone": row.time_zone, "people": list(row.people or ()),
-                        "mute_people": list(row.mute_people or ())},
-        "editions": [{"date": c.date.isoformat(), "status": c.status, "attempts": c.attempts,
+                        "mute_people": list(row.mute_people or ()), "cadence": row.cadence or "daily",
+                        "weekday": row.weekday},
+        "editions": [{"date": c.date.isoformat(), "since": c.since.isoformat() if c.since else None,
+                      "status": c.status, "attempts": c.attempts,
                       "due": when(c.due_at), "sent": when(c.sent_at), "message_id": c.message_id} for c in copies],
     }
 

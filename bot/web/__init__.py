@@ -35,10 +35,12 @@ from bot.render.feeds import content_type, edition_bibtex, topic_choices
 from bot.services.service import problem
 from bot.settings import Settings
 from bot.subscribers import (
+    WEEKDAYS,
     Signer,
     mailbox_key,
     manage_link,
     normalise_address,
+    parse_cadence,
     parse_list,
     parse_send_at,
     parse_time_zone,
@@ -316,6 +318,7 @@ class Web:
                     parse_time_zone((form.get("time_zone") or [""])[0]),
                     parse_list((form.get("people") or [""])[0], "name"),
                     parse_list((form.get("mute_people") or [""])[0], "name"),
+                    *parse_cadence((form.get("cadence") or [""])[0], (form.get("weekday") or [""])[0]),
                 )
                 subscriber = self.subscriptions.set_preferences(subscriber.token, prefs) or subscriber
             except AddressError as exc:
@@ -325,7 +328,8 @@ class Web:
         prefs = subscriber.preferences
         return self._page("web/manage.html", token=signed, prefs=prefs, message=message,
                           choices=topic_choices(self.site.current().context, [*prefs.follow, *prefs.mute]),
-                          zones=sorted(zone_names()), default_at=self.settings.schedule_time.strftime("%H:%M"),
+                          zones=sorted(zone_names()), weekdays=WEEKDAYS,
+                          default_at=self.settings.schedule_time.strftime("%H:%M"),
                           default_zone=self.settings.schedule_timezone,
                           unsubscribe_token=self.signer.sign(subscriber.token, "unsubscribe"))
 

@@ -68,8 +68,8 @@ def test_add_remove_and_list(cli: Cli) -> None:
     assert cli("subscribers", "add", "Ann@Example.org", "--follow", "agents", "--exclude", "survey").exit_code == 0
     listed = cli.json("subscribers", "list")
     assert listed == [{"email": "Ann@example.org", "status": "active", "follow": ["agents"], "mute": [],
-                       "include": [], "exclude": ["survey"], "people": [], "mute_people": [], "send_at": None,
-                       "time_zone": None,
+                       "include": [], "exclude": ["survey"], "people": [], "mute_people": [], "cadence": "daily",
+                       "weekday": None, "send_at": None, "time_zone": None,
                        "created": listed[0]["created"], "confirmed": listed[0]["confirmed"]}]
     again = cli("subscribers", "add", "ann@EXAMPLE.org")
     assert "updated" in again.output  # the same person, preferences reset to everything
@@ -245,3 +245,24 @@ def test_the_export_starts_no_spreadsheet_formula_and_still_imports_back(cli: Cl
     assert json.loads(cli("subscribers", "import", str(out), "--json").stdout)["added"] == 1
     [back] = cli.json("subscribers", "list")
     assert back["include"] == ['=HYPERLINK("http://evil.example")'] and back["people"] == ["@SUM(1+1)", "-Ada"]
+
+
+def test_how_often_from_the_cli_and_csv(cli: Cli, tmp_path: Path) -> None:
+    added = json.loads(cli("subscribers", "add", "a@example.org", "--cadence", "weekly", "--weekday", "Fri",
+                           "--json").stdout)
+    assert (added["cadence"], added["weekday"]) == ("weekly", "friday")
+    for option, bad in (("--weekday", "someday"), ("--weekday", "9")):
+        refused = cli("subscribers", "add", "b@example.org", "--cadence", "weekly", option, bad)
+        assert refused.exit_code == 2 and "weekday" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    source = tmp_path / "often.csv"
+    source.write_text("email,cadence,weekday\nc@example.org,monthly,\nd@example.org,hourly,\n"
+                      "e@example.org,weekly,sunday\n", encoding="utf-8")
+    report = json.loads(cli("subscribers", "import", str(source), "--json").stdout)
+    assert report["added"] == 2 and [p["line"] for p in report["problems"]] == [3]
+    assert "cadence" in report["problems"][0]["problem"]
+    listed = {s["email"]: (s["cadence"], s["weekday"]) for s in cli.json("subscribers", "list")}
+    assert listed == {"a@example.org": ("weekly", "friday"), "c@example.org": ("monthly", None),
+                      "e@example.org": ("weekly", "sunday")}
+    out = tmp_path / "export.csv"
+    cli("subscribers", "export", "--out", str(out))
+    assert json.loads(cli("subscribers", "import", str(out), "--json").stdout)["unchanged"] == 3

@@ -505,3 +505,18 @@ def test_the_manage_page_follows_and_mutes_people(client: TestClient, db: Databa
     assert prefs.people == ("Zoë Ho", "Google DeepMind") and prefs.mute_people == ("Spam <b>Corp</b>",)
     refused = client.post("/manage", data={"token": signed, "people": "Sam Lee", "mute_people": "sam lee"})
     assert refused.status_code == 400 and "followed and muted" in refused.text
+
+
+def test_the_manage_page_sets_how_often(client: TestClient, db: Database) -> None:
+    token = _active(db, "lou@example.org")
+    signed = Signer(KEY).sign(token, "manage")
+    page = client.get(f"/manage?token={signed}")
+    assert 'name="cadence" value="daily" checked' in page.text
+    saved = client.post("/manage", data={"token": signed, "cadence": "weekly", "weekday": "thursday"})
+    assert saved.status_code == 200 and 'value="weekly" checked' in saved.text
+    assert '<option value="thursday" selected>' in saved.text
+    with db.read() as session:
+        prefs = find_subscriber(session, "lou@example.org").preferences  # type: ignore[union-attr]
+    assert (prefs.cadence, prefs.weekday) == ("weekly", 3)
+    refused = client.post("/manage", data={"token": signed, "cadence": "hourly"})
+    assert refused.status_code == 400 and "cadence" in refused.text
