@@ -94,6 +94,24 @@ def best_of(edition: Edition, papers: int = GATHERED_PAPERS, climbing: int = GAT
     return replace(edition, sections=tuple(s for s in sections if s.papers), climbing=edition.climbing[:climbing])
 
 
+WEEKS = 12
+"""The weeks the public weekly feed and archive hold."""
+
+
+def weeks(editions: Sequence[Edition], count: int = WEEKS) -> list[Edition]:
+    """The public weekly digest: for each of the ``count`` latest weeks (Monday to Sunday) that
+    have editions, newest first, the best of its daily editions (:func:`gather`, :func:`best_of`)."""
+    by_week: dict[dt.date, list[Edition]] = {}
+    for edition in editions:
+        by_week.setdefault(edition.date - dt.timedelta(days=edition.date.weekday()), []).append(edition)
+    out = []
+    for monday in sorted(by_week, reverse=True)[:count]:
+        gathered = gather(by_week[monday], monday)
+        if gathered is not None:
+            out.append(best_of(gathered))
+    return out
+
+
 PEOPLE_SLUG = "from-people-you-follow"
 PEOPLE_LABEL = "From people you follow"
 

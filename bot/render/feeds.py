@@ -176,12 +176,13 @@ def content_type(relative: str) -> str:
 
 def render_site(
     editions: Sequence[Edition], base_url: str, env: jinja2.Environment, limits: FeedLimits, *, pages: bool = True,
-    aliases: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] | None = None, weeks: Sequence[Edition] = (),
 ) -> dict[str, bytes]:
     """Every feed and, with ``pages``, every archive page for ``editions`` (newest first), by
     path relative to the site's root; the web front serves the same bytes ``build`` writes.
     A merged topic's papers (``aliases``: its slug, the topic it went into) are in the feed of
-    the topic it went into."""
+    the topic it went into. ``weeks`` are the weekly digest's copies (the digest stage gathers
+    them): ``weekly.xml`` and a page each."""
     aliases = aliases or {}
     site: dict[str, bytes] = {}
     updated = editions[0].created_at if editions else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -212,6 +213,7 @@ def render_site(
         site[relative] = _atom(feed, base_url)
 
     site["digest.xml"] = _digest(editions, base_url, env, limits, updated)
+    site["weekly.xml"] = _weekly(weeks, base_url, env, updated)
     site["feed.json"] = _json_feed(base_url, papers).encode()
     site[STYLESHEET] = env.get_template("feed/feed.xsl").render(base_url=base_url).encode()
 
@@ -223,7 +225,34 @@ def render_site(
             day = edition.date.isoformat()
             site[f"editions/{day}.html"] = page.render(context, edition=edition).encode()
             site[f"editions/{day}.bib"] = edition_bibtex(edition).encode()
+        for week in weeks:
+            site[week_path(week)] = page.render(context, edition=week).encode()
     return site
+
+
+def week_path(week: Edition) -> str:
+    assert week.since is not None
+    return f"weekly/{week.since.isoformat()}.html"
+
+
+def _weekly(weeks: Sequence[Edition], base_url: str, env: jinja2.Environment, updated: dt.datetime) -> bytes:
+    """weekly.xml: one entry per week, newest first, the best of its editions; a week still
+    running is the same entry, updated, until it ends."""
+    template = env.get_template("archive/_edition.html")
+    feed = _generator(base_url, "weekly.xml", f"{TITLE}, the best of each week", updated)
+    for week in weeks:
+        assert week.since is not None
+        item = feed.add_entry(order="append")
+        identity = f"{base_url}weekly/{week.since.isoformat()}"
+        item.id(identity)
+        item.guid(identity, permalink=False)
+        item.title(f"The best papers of the week of {week.since.day} {week.since:%b %Y}: {week.papers} papers")
+        item.link(href=base_url + week_path(week))
+        item.author({"name": "paperboy"})
+        item.content(nh3.clean(template.render(edition=week, base_url=base_url, in_feed=True)), type="html")
+        item.published(dt.datetime.combine(week.since, dt.time(), dt.UTC))
+        item.updated(week.created_at)
+    return _atom(feed, base_url)
 
 
 def edition_bibtex(edition: Edition) -> str:
@@ -307,12 +336,12 @@ def topic_choices(context: dict[str, Any], chosen: Sequence[str]) -> list[tuple[
 
 def build(
     editions: Sequence[Edition], base_url: str, out: Path, env: jinja2.Environment, limits: FeedLimits,
-    aliases: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] | None = None, weeks: Sequence[Edition] = (),
 ) -> list[Path]:
     """Write every feed and archive page for ``editions`` (newest first) under ``out``; a merged
     topic's feed path gets the feed of the topic it went into (a static site cannot redirect)."""
     written: list[Path] = []
-    site = render_site(editions, base_url, env, limits, aliases=aliases)
+    site = render_site(editions, base_url, env, limits, aliases=aliases, weeks=weeks)
     for old, new in (aliases or {}).items():
         if f"topics/{new}.xml" in site:
             site[f"topics/{old}.xml"] = site[f"topics/{new}.xml"]

@@ -4,13 +4,14 @@ subscriber receives it, write the feeds and the static archive."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jinja2
 
 from bot.clock import Clock
 from bot.deliver.preview import preview
+from bot.digest import weeks as weekly
 from bot.models import Edition
 from bot.pipeline import build_edition, build_feeds, local_date
 from bot.settings import Settings
@@ -42,6 +43,10 @@ class Editions:
         """Every edition, newest first."""
         with self._database.read() as session:
             return edition_store.all_editions(session)
+
+    def weeks(self, editions: Sequence[Edition]) -> list[Edition]:
+        """The public weekly digest of these editions (newest first), one copy a week."""
+        return weekly(editions)
 
     def aliases(self) -> dict[str, str]:
         """The slugs of merged topics and the topics they went into (their feeds redirect there)."""

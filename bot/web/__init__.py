@@ -124,6 +124,17 @@ class Web:
                 return self._with_form(request, "archive/edition.html", edition=edition)
         return self._message("Not found", f"There is no edition for {date}.", 404)
 
+    async def week(self, request: Request) -> Response:
+        """A week of the weekly digest, by its Monday: /weekly/2026-11-16.html."""
+        try:
+            monday = dt.date.fromisoformat(request.path_params["date"].removesuffix(".html"))
+        except ValueError:
+            return self._message("Not found", "There is no such week.", 404)
+        for week in self.site.current().weeks:
+            if week.since == monday:
+                return self._with_form(request, "archive/edition.html", edition=week)
+        return self._message("Not found", f"There is no weekly digest for the week of {monday}.", 404)
+
     async def feed(self, request: Request) -> Response:
         path = request.url.path.lstrip("/")
         rendering = self.site.current()
@@ -368,12 +379,13 @@ def create_app(database: Database, settings: Settings, paperboy: Paperboy | None
     """The ASGI app over ``paperboy`` (the composition root; built here from the database and
     settings when not given); refuses (ConfigError) without ``PAPERBOY_SECRET_KEY``."""
     web = Web(paperboy or Paperboy(settings, database))
-    feeds = ["/feed.xml", "/atom.xml", "/digest.xml", "/feed.json", "/feed.xsl", "/topics/{slug}.xml"]
+    feeds = ["/feed.xml", "/atom.xml", "/digest.xml", "/weekly.xml", "/feed.json", "/feed.xsl", "/topics/{slug}.xml"]
     routes = [
         Route("/", web.home),
         Route("/editions/", web.archive),
         Route("/index.html", web.archive),
         Route("/editions/{date}", web.edition),
+        Route("/weekly/{date}", web.week),
         *(Route(path, web.feed, methods=["GET", "HEAD"]) for path in feeds),
         Route("/healthz", web.healthz),
         Route("/subscribe", web.subscribe, methods=["POST"]),

@@ -89,6 +89,8 @@ class Rendering:
     context: dict[str, object]
     aliases: dict[str, str] = field(default_factory=dict)
     """A merged topic's slug and the topic it went into: its feed redirects there."""
+    weeks: tuple[Edition, ...] = ()
+    """The weekly digest's copies, newest first (their pages and weekly.xml)."""
 
 
 class Site:
@@ -120,10 +122,12 @@ class Site:
         aliases = self.editions.aliases()
         base = self.settings.base_url
         updated = editions[0].created_at if editions else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        site = render_site(editions, base, self.env, feed_limits(self.settings), pages=False, aliases=aliases)
+        weeks = tuple(self.editions.weeks(editions))
+        site = render_site(editions, base, self.env, feed_limits(self.settings), pages=False, aliases=aliases,
+                           weeks=weeks)
         feeds = {path: Document.of(body, _newest(path, editions, updated, aliases), content_type(path))
                  for path, body in site.items()}
-        return Rendering(fingerprint, editions, feeds, site_context(editions, base), aliases)
+        return Rendering(fingerprint, editions, feeds, site_context(editions, base), aliases, weeks)
 
 
 def _newest(path: str, editions: tuple[Edition, ...], updated: dt.datetime,

@@ -54,6 +54,12 @@ def test_every_feed_parses_with_the_expected_entries(built: Path) -> None:
     assert any(link.rel == "self" and link.href == "http://localhost:8000/atom.xml" for link in atom.feed.links)
     digest = _parse(built / "digest.xml")
     assert [e.id for e in digest.entries] == ["urn:paperboy:edition:2026-11-20"]
+    weekly = _parse(built / "weekly.xml")
+    assert [e.id for e in weekly.entries] == ["http://localhost:8000/weekly/2026-11-16"]
+    assert weekly.entries[0].link == "http://localhost:8000/weekly/2026-11-16.html"
+    assert "<h2" in weekly.entries[0].content[0].value
+    week = (built / "weekly" / "2026-11-16.html").read_text()
+    assert "The best papers of the week of" in week and "editions/2026-11-20.bib" not in week
     assert "<h2" in digest.entries[0].content[0].value
     topics = sorted((built / "topics").glob("*.xml"))
     assert topics and sum(len(_parse(t).entries) for t in topics) == 26
@@ -83,7 +89,8 @@ def test_rss_dates_are_rfc_822_and_guids_are_not_permalinks(built: Path) -> None
 
 
 def _xml_feeds(out: Path) -> list[Path]:
-    return [out / "feed.xml", out / "atom.xml", out / "digest.xml", *sorted((out / "topics").glob("*.xml"))]
+    return [out / "feed.xml", out / "atom.xml", out / "digest.xml", out / "weekly.xml",
+            *sorted((out / "topics").glob("*.xml"))]
 
 
 def test_feeds_pass_the_w3c_validators_error_rules(built: Path) -> None:
@@ -127,7 +134,7 @@ def test_archive_pages_link_every_feed_and_each_exists(built: Path) -> None:
     for page in [built / "index.html", *sorted((built / "editions").glob("*.html"))]:
         text = page.read_text()
         alternates = re.findall(r'<link rel="alternate" type="[^"]+" title="[^"]*" href="http://localhost:8000/([^"]+)"', text)
-        assert {"feed.xml", "atom.xml", "digest.xml", "feed.json"} <= set(alternates)
+        assert {"feed.xml", "atom.xml", "digest.xml", "weekly.xml", "feed.json"} <= set(alternates)
         assert any(a.startswith("topics/") for a in alternates)
         for relative in alternates:
             assert (built / relative).is_file(), relative

@@ -520,3 +520,14 @@ def test_the_manage_page_sets_how_often(client: TestClient, db: Database) -> Non
     assert (prefs.cadence, prefs.weekday) == ("weekly", 3)
     refused = client.post("/manage", data={"token": signed, "cadence": "hourly"})
     assert refused.status_code == 400 and "cadence" in refused.text
+
+
+def test_the_weekly_digest_is_served_as_a_feed_and_a_page_a_week(client: TestClient) -> None:
+    feed = client.get("/weekly.xml")
+    assert feed.status_code == 200 and "atom" in feed.headers["content-type"]
+    assert "/weekly/2026-11-16.html" in feed.text
+    assert client.get("/weekly.xml", headers={"If-None-Match": feed.headers["etag"]}).status_code == 304
+    page = client.get("/weekly/2026-11-16.html")
+    assert page.status_code == 200 and "The best papers of the week of 16 Nov 2026" in page.text
+    for missing in ("/weekly/2026-11-09.html", "/weekly/not-a-date.html"):
+        assert client.get(missing).status_code == 404
