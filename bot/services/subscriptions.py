@@ -113,10 +113,11 @@ class Subscriptions:
 
     # The reader, from the web ----------------------------------------------------------------
 
-    def ask_to_confirm(self, address: str, follow: tuple[str, ...], confirm_link: Callable[[str], str],
+    def ask_to_confirm(self, address: str, wanted: Preferences, confirm_link: Callable[[str], str],
                        within: Callable[[Session], str | None] | None = None) -> str | None:
         """A subscribe request: a new or former address becomes pending and is mailed a confirmation
-        link; an active one gets a note with its manage link instead. The mail is queued in the
+        link (``wanted``: the topics and how often they chose); an active one gets a note with its
+        manage link instead, and is left as it is. The mail is queued in the
         same transaction (the notices worker sends it), and the caller answers the same whatever
         happens here, so nothing tells whether an address is known. ``within`` counts the
         request against its rate limits first, in that transaction: what it returns (the limit
@@ -125,7 +126,7 @@ class Subscriptions:
             refused = within(session) if within is not None else None
             if refused is not None:
                 return refused
-            result = store.request_subscription(session, address, Preferences(follow=follow), self._now())
+            result = store.request_subscription(session, address, wanted, self._now())
             if result.outcome == "kept":
                 manage = manage_link(self._settings.base_url, self._signer().sign(result.subscriber.token, "manage"))
                 notice_store.queue(session, address, "You are subscribed to paperboy already", (

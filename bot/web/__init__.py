@@ -218,13 +218,15 @@ class Web:
         client = ("client", client_key(request.client.host if request.client else None), *PER_CLIENT)
         try:
             address = normalise_address((form.get("email") or [""])[0])
-            follow = parse_list([s for s in form.get("follow", []) if s], "topic")
+            cadence, weekday = parse_cadence((form.get("cadence") or [""])[0], (form.get("weekday") or [""])[0])
+            wanted = Preferences(follow=parse_list([s for s in form.get("follow", []) if s], "topic"),
+                                 cadence=cadence, weekday=weekday)
         except AddressError as exc:
             if not await run_in_threadpool(self.limits.allow, *client):
                 return self._too_many()
             return self._message("Check the address", str(exc), 400,
                                  links=[("Back to the form", self.settings.base_url + "#subscribe")])
-        refused = await run_in_threadpool(self._ask_to_confirm, client, address, follow)
+        refused = await run_in_threadpool(self._ask_to_confirm, client, address, wanted)
         if refused == "client":
             return self._too_many()
         if refused is None:
@@ -234,12 +236,12 @@ class Web:
     def _too_many(self) -> Response:
         return self._message("Too many requests", "Too many subscriptions from here; try again in an hour.", 429)
 
-    def _ask_to_confirm(self, client: tuple[str, str, int, int], address: str, follow: tuple[str, ...]) -> str | None:
+    def _ask_to_confirm(self, client: tuple[str, str, int, int], address: str, wanted: Preferences) -> str | None:
         """Within the client's and the mailbox's limits, the subscription recorded and its mail
         queued, all in one transaction (the notices worker sends the mail): the request waits
         for the database, never for a mail server. Returns the limit that refused."""
         hits = [client, ("mailbox", mailbox_key(address), *PER_MAILBOX)]
-        return self.subscriptions.ask_to_confirm(address, follow, self._confirm_link,
+        return self.subscriptions.ask_to_confirm(address, wanted, self._confirm_link,
                                                  within=lambda session: self.limits.count(session, hits))
 
     def _confirm_link(self, token: str) -> str:

@@ -116,13 +116,15 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_a_real_browser(
         _cards_fit(page, None, "div.paper", "home page")
         manage = re.search(r"http://\S+/manage\?token=[^\s>]+", edition)[0]  # type: ignore[index]
         page.goto(manage)
+        page.check('input[name="cadence"][value="weekly"]')
+        page.select_option("#weekday", "friday")
         page.fill("#send_at", "06:30")
         page.fill("#time_zone", "Europe/Berlin")
         page.locator("form.action").first.locator("button[type=submit]").click()
         page.wait_for_selector("text=Saved")
         with db.read() as session:
             prefs = find_subscriber(session, address).preferences  # type: ignore[union-attr]
-        assert (prefs.send_at, prefs.time_zone) == ("06:30", "Europe/Berlin")
+        assert (prefs.send_at, prefs.time_zone, prefs.cadence, prefs.weekday) == ("06:30", "Europe/Berlin", "weekly", 4)
         unsubscribe = re.search(r"Unsubscribe: (\S+)", edition)[1]  # type: ignore[index]
         page.goto(unsubscribe)
         page.click("form.action button")

@@ -531,3 +531,15 @@ def test_the_weekly_digest_is_served_as_a_feed_and_a_page_a_week(client: TestCli
     assert page.status_code == 200 and "The best papers of the week of 16 Nov 2026" in page.text
     for missing in ("/weekly/2026-11-09.html", "/weekly/not-a-date.html"):
         assert client.get(missing).status_code == 404
+
+
+def test_how_often_is_chosen_when_subscribing(client: TestClient, db: Database) -> None:
+    assert '<select id="cadence" name="cadence">' in client.get("/").text
+    assert subscribe(client, "mia@example.org", cadence="weekly").status_code == 200  # type: ignore[attr-defined]
+    with db.read() as session:
+        pending = find_subscriber(session, "mia@example.org")
+    assert pending is not None and pending.status == "pending" and pending.preferences.cadence == "weekly"
+    refused = subscribe(client, "ned@example.org", cadence="hourly")
+    assert refused.status_code == 400 and "cadence" in refused.text  # type: ignore[attr-defined]
+    with db.read() as session:
+        assert find_subscriber(session, "ned@example.org") is None
