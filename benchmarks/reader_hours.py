@@ -1,15 +1,18 @@
-"""Each reader's hour: a day's deliveries for subscribers spread over 24 time zones.
+"""Each reader's hour and cadence: a day's deliveries for subscribers spread over 24 time zones,
+some of them weekly.
 
     python benchmarks/reader_hours.py [--subscribers 10000] [--database-url URL] [--work DIR]
 
-In one process, on a fresh database: a synthetic day of 100 papers is ingested and its edition
-built at 07:00 UTC; ``--subscribers`` readers are added, each asking for 07:00 in one of 24 time
-zones (one per hour of offset) and one in 25 keeping the digest's own hour. Then the day is
-played hour by hour, as the daemon would wake: ``send_edition`` at each whole hour from 07:00 UTC
-for 24 hours, into a Maildir. Reported: the queuing (``enqueue``: one instant per choice, one
-INSERT … SELECT), against queuing the same readers with no hour of their own (the baseline, in
-the same run, on a second database); the sending over the day; how many copies each hour sent;
-and the process's peak memory (imports included). Prints a Markdown table.
+In one process, on a fresh database: seven synthetic days of 100 papers each are ingested and
+their editions built at 07:00 UTC (Saturday 14 to Friday 20 November 2026); ``--subscribers``
+readers are added, each asking for 07:00 in one of 24 time zones (one per hour of offset) and
+one in 25 keeping the digest's own hour; every fourth reader is weekly, on Fridays (the last
+day), and gets the best of the seven editions. Then the last day is played hour by hour, as the
+daemon would wake: ``send_edition`` at each whole hour from 07:00 UTC for 24 hours, into a
+Maildir. Reported: the queuing (``enqueue``: one instant per choice, one INSERT … SELECT),
+against queuing the same readers with no hour and no cadence of their own (the baseline, in
+the same run, on a second database); the sending over the day; how many copies each hour
+sent; and the process's peak memory (imports included). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -43,27 +46,33 @@ ZONES = ["Pacific/Pago_Pago", "Pacific/Honolulu", "America/Anchorage", "America/
          "Atlantic/Azores", "Europe/London", "Europe/Berlin", "Europe/Athens", "Europe/Moscow", "Asia/Dubai",
          "Asia/Karachi", "Asia/Dhaka", "Asia/Bangkok", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney",
          "Pacific/Noumea", "Pacific/Auckland"]
-BUILT = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
+BUILT = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)  # a Friday: the week's last day
+WEEK = 7
 
 
 def prepare(url: str, work: Path, subscribers: int, hours: bool) -> tuple[Database, Settings]:
     inbox = work / "inbox"
     inbox.mkdir(exist_ok=True)
-    dump = inbox / "today.txt"
-    if not dump.exists():
-        subprocess.run([sys.executable, "-m", "bot.sources.dumpgen", str(dump), "--layout", "blocks-with-meta",
-                        "--papers", "100"], check=True, cwd=ROOT)
     settings = replace(Settings(), database_url=url, inbox=inbox, outbox=work / f"outbox-{hours}",
                        mail_from="digest@papers.example.org", base_url="https://papers.example.org/",
                        delivery_wait_seconds=0, delivery_concurrency=4)
     database = open_database(url)
-    assert ingest(database, settings, [dump], now=lambda: BUILT - dt.timedelta(hours=1)).ok
-    assert build_edition(database, settings, BUILT.date(), BUILT) is not None
+    for back in range(WEEK - 1, -1, -1):
+        built = BUILT - dt.timedelta(days=back)
+        dump = inbox / f"{built.date().isoformat()}.txt"
+        if not dump.exists():
+            subprocess.run([sys.executable, "-m", "bot.sources.dumpgen", str(dump), "--layout", "blocks-with-meta",
+                            "--papers", "100", "--start", str(100 * (WEEK - back))], check=True, cwd=ROOT,
+                           capture_output=True)
+        assert ingest(database, settings, [dump], now=lambda built=built: built - dt.timedelta(hours=1)).ok  # type: ignore[misc]
+        assert build_edition(database, settings, built.date(), built) is not None
     with database.write() as session:
         for i in range(subscribers):
             own = hours and i % 25 != 24
+            weekly = hours and i % 4 == 3
             upsert_subscriber(session, f"reader{i:06d}@example.org",
-                              Preferences(send_at="07:00" if own else None, time_zone=ZONES[i % 25] if own else None),
+                              Preferences(send_at="07:00" if own else None, time_zone=ZONES[i % 25] if own else None,
+                                          cadence="weekly" if weekly else "daily", weekday=BUILT.weekday()),
                               BUILT)
     return database, settings
 
@@ -104,9 +113,10 @@ def main() -> None:
         backend = "PostgreSQL" if args.database_url else "SQLite"
         print(f"| measurement ({backend}, {args.subscribers:,} subscribers) | result | target |")
         print("|---|---|---|")
-        print(f"| queue the edition, no reader with an hour (baseline) | {base_seconds * 1000:.0f} ms "
+        print(f"| queue the edition, no reader with an hour or a cadence (baseline) | {base_seconds * 1000:.0f} ms "
               f"({base_queued:,} copies) | |")
-        print(f"| queue the edition, 24 zones at 07:00 each and the digest's own hour | {seconds * 1000:.0f} ms "
+        print(f"| queue it: 24 zones at 07:00, one in 25 at the digest's hour, a quarter weekly | "
+              f"{seconds * 1000:.0f} ms "
               f"({queued:,} copies; {seconds / base_seconds:.2f}x the baseline) | |")
         print(f"| send over the day: 25 runs, one each hour from 07:00 UTC, into a Maildir | {sending:.1f} s, "
               f"{sum(per_hour.values()):,} sent ({sum(per_hour.values()) / sending:,.0f}/s) | |")
