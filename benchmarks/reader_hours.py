@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import fresh_database
 from bot.deliver import reader_hours, send_edition
-from bot.models import Preferences
+from bot.models.readers import Preferences
 from bot.pipeline import build_edition, ingest
 from bot.settings import Settings
 from bot.store import Database, open_database, queue

@@ -12,7 +12,7 @@ import csv
 import io
 import re
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +21,7 @@ import email_validator
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from bot.errors import AddressError, SourceError
-from bot.models import Preferences
+from bot.models.readers import Preferences
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 CSV_COLUMNS = ("email", "follow", "mute", "include", "exclude", "send_at", "time_zone", "people", "mute_people",
@@ -62,7 +62,8 @@ def parse_list(raw: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def preferences(follow: str | None = None, mute: str | None = None, include: str | None = None,
+def preferences(follow: str | Iterable[str] | None = None, mute: str | Iterable[str] | None = None,
+                include: str | None = None,
                 exclude: str | None = None, send_at: str | None = None, time_zone: str | None = None,
                 people: str | None = None, mute_people: str | None = None, cadence: str | None = None,
                 weekday: str | None = None) -> Preferences:
@@ -71,6 +72,16 @@ def preferences(follow: str | None = None, mute: str | None = None, include: str
                        parse_list(include, "keyword"), parse_list(exclude, "keyword"),
                        parse_send_at(send_at), parse_time_zone(time_zone),
                        parse_list(people, "name"), parse_list(mute_people, "name"), how_often, day)
+
+
+def form_preferences(form: Mapping[str, Sequence[str]]) -> Preferences:
+    """A web form's choices (each field the list of values posted; a field not posted is empty)
+    as preferences, checked as every other way in checks them."""
+    def first(name: str) -> str:
+        return (form.get(name) or [""])[0]
+
+    return preferences(form.get("follow"), form.get("mute"), first("include"), first("exclude"), first("send_at"),
+                       first("time_zone"), first("people"), first("mute_people"), first("cadence"), first("weekday"))
 
 
 CADENCES = ("daily", "weekdays", "weekly", "monthly")
@@ -114,15 +125,20 @@ def parse_time_zone(raw: str | None) -> str | None:
     text = (raw or "").strip()
     if not text:
         return None
-    if text not in zone_names():
+    if text not in _zone_set():
         raise AddressError(f"time_zone: {text[:64]!r} is not a time zone name (such as Europe/Berlin)")
     return text
 
 
 @lru_cache(maxsize=1)
-def zone_names() -> frozenset[str]:
-    """The zone database's names (tzdata when the system has none)."""
-    return frozenset(zoneinfo.available_timezones())
+def zone_names() -> tuple[str, ...]:
+    """The zone database's names, sorted, read once (tzdata when the system has none)."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+@lru_cache(maxsize=1)
+def _zone_set() -> frozenset[str]:
+    return frozenset(zone_names())
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.app import Paperboy
-from bot.models import Preferences
+from bot.models.readers import Preferences
 from bot.settings import Settings
 from bot.store import Database
 

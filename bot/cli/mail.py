@@ -26,7 +26,7 @@ from rich.table import Table
 
 from bot.cli import DATE, App, _date, _fail, main, shown
 from bot.errors import AddressError, PaperboyError
-from bot.models import SendSummary, Subscriber
+from bot.models.readers import SendSummary, Subscriber
 from bot.subscribers import WEEKDAYS, preferences
 
 

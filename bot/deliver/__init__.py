@@ -20,7 +20,8 @@ from bot.deliver.copies import Copies
 from bot.deliver.outbox import Progress, Run, run
 from bot.deliver.transport import Transport, open_transport
 from bot.digest import for_subscriber
-from bot.models import Edition, SendSummary
+from bot.models import Edition
+from bot.models.readers import SendSummary
 from bot.render import environment
 from bot.settings import Settings
 from bot.store import Database, queue

@@ -12,7 +12,8 @@ import jinja2
 
 from bot.deliver.message import Prepared, prepare
 from bot.digest import best_of, for_subscriber, gather
-from bot.models import Edition, Preferences
+from bot.models import Edition
+from bot.models.readers import Preferences
 from bot.render.email import links_for, render_email
 from bot.settings import Settings
 from bot.store import Database

@@ -41,6 +41,7 @@ from bot.deliver.copies import Copies
 from bot.deliver.lease import HELD, Watch, heartbeat, reclaim_dead, worker_name
 from bot.deliver.message import message_bytes
 from bot.deliver.outcomes import Outcome, Tally, of_error, plain, record, redact
+from bot.deliver.pace import RateLimit
 from bot.deliver.transport import Gate, Transport
 from bot.errors import HeaderError, MailSetupError, PermanentError, TransientError
 from bot.settings import Settings
@@ -52,25 +53,6 @@ from bot.subscribers import Signer, manage_link, unsubscribe_links
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 25  # per claim transaction; the heartbeat keeps a slow batch's leases alive
 Progress = Callable[[str], None]
-
-
-class RateLimit:
-    """At most ``per_second`` acquisitions per second across threads (0: no limit)."""
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self._next = time.monotonic()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            slot = max(self._next, now)
-            self._next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from bot.errors import HeaderError, PermanentError, TransientError, UncertainError
-from bot.models import Outcome as OutcomeKind
+from bot.models.readers import Outcome as OutcomeKind
 from bot.store import deliveries as outbox
 
 ADDRESS = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")

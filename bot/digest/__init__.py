@@ -15,15 +15,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 
-from bot.models import (
-    Climber,
-    Edition,
-    EditionItem,
-    EditionPaper,
-    Grouping,
-    Preferences,
-    Section,
-)
+from bot.models import Climber, Edition, EditionItem, EditionPaper, Grouping, Section
+from bot.models.readers import Preferences
 
 
 def plan(grouping: Grouping, climbers: Sequence[Climber], min_rise: int) -> list[EditionItem]:

@@ -26,7 +26,8 @@ from bot.deliver import send_edition
 from bot.deliver.notice import send_due
 from bot.deliver.transport import Transport, open_transport
 from bot.errors import MailSetupError, PaperboyError
-from bot.models import IngestSummary, MailCheck, SendSummary, StepStatus
+from bot.models import IngestSummary, MailCheck, StepStatus
+from bot.models.readers import SendSummary
 from bot.pipeline import build_edition, build_feeds, ingest_sources
 from bot.settings import Settings, show_duration
 from bot.status import Health, health

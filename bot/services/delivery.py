@@ -15,8 +15,8 @@ from bot.deliver.check import Step, check_mail
 from bot.deliver.outbox import Progress
 from bot.deliver.transport import Transport
 from bot.errors import PaperboyError
-from bot.models import Delivery as DeliveryRecord
-from bot.models import SendSummary
+from bot.models.readers import Delivery as DeliveryRecord
+from bot.models.readers import SendSummary
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import deliveries as outbox

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.errors import AddressError, PaperboyError
-from bot.models import Preferences, Subscriber
+from bot.models.readers import Preferences, Subscriber
 from bot.settings import Settings
 from bot.store import Database
 from bot.store import notices as notice_store

@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bot.errors import StoreUnavailable
-from bot.models import Delivery, Preferences
+from bot.models.readers import Delivery, Preferences
 from bot.store.database import Database
 from bot.store.schema import DeliveryRow, EditionRow, SubscriberRow, UTCDateTime, sqlite_text
 

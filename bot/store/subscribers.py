@@ -17,7 +17,7 @@ from sqlalchemy import String, Table, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.identity import address_key
-from bot.models import Preferences, Subscriber, SubscriberStatus
+from bot.models.readers import Preferences, Subscriber, SubscriberStatus
 from bot.store.database import conflict_insert
 from bot.store.schema import DeliveryRow, EditionRow, InstanceRow, NoticeRow, SubscriberRow
 from bot.store.topics import aliases as topic_aliases

@@ -30,20 +30,17 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot.app import Paperboy
 from bot.errors import AddressError, ConfigError, PaperboyError, StoreError
-from bot.models import Preferences
+from bot.models.readers import Preferences
 from bot.render.feeds import content_type, edition_bibtex, topic_choices
 from bot.services.service import problem
 from bot.settings import Settings
 from bot.subscribers import (
     WEEKDAYS,
     Signer,
+    form_preferences,
     mailbox_key,
     manage_link,
     normalise_address,
-    parse_cadence,
-    parse_list,
-    parse_send_at,
-    parse_time_zone,
     zone_names,
 )
 from bot.web.guard import CSRF_COOKIE, HEADERS, ConfirmLinks, Csrf, Guard, client_key
@@ -218,9 +215,7 @@ class Web:
         client = ("client", client_key(request.client.host if request.client else None), *PER_CLIENT)
         try:
             address = normalise_address((form.get("email") or [""])[0])
-            cadence, weekday = parse_cadence((form.get("cadence") or [""])[0], (form.get("weekday") or [""])[0])
-            wanted = Preferences(follow=parse_list([s for s in form.get("follow", []) if s], "topic"),
-                                 cadence=cadence, weekday=weekday)
+            wanted = form_preferences(form)
         except AddressError as exc:
             if not await run_in_threadpool(self.limits.allow, *client):
                 return self._too_many()
@@ -322,17 +317,7 @@ class Web:
             message = "Subscribed again. The next edition will be in your inbox."
         elif request.method == "POST":
             try:
-                prefs = Preferences(
-                    parse_list([s for s in form.get("follow", []) if s], "topic"),
-                    parse_list([s for s in form.get("mute", []) if s], "topic"),
-                    parse_list((form.get("include") or [""])[0], "keyword"),
-                    parse_list((form.get("exclude") or [""])[0], "keyword"),
-                    parse_send_at((form.get("send_at") or [""])[0]),
-                    parse_time_zone((form.get("time_zone") or [""])[0]),
-                    parse_list((form.get("people") or [""])[0], "name"),
-                    parse_list((form.get("mute_people") or [""])[0], "name"),
-                    *parse_cadence((form.get("cadence") or [""])[0], (form.get("weekday") or [""])[0]),
-                )
+                prefs = form_preferences(form)
                 subscriber = self.subscriptions.set_preferences(subscriber.token, prefs) or subscriber
             except AddressError as exc:
                 return self._message("Check your choices", str(exc), 400,
@@ -341,7 +326,7 @@ class Web:
         prefs = subscriber.preferences
         return self._page("web/manage.html", token=signed, prefs=prefs, message=message,
                           choices=topic_choices(self.site.current().context, [*prefs.follow, *prefs.mute]),
-                          zones=sorted(zone_names()), weekdays=WEEKDAYS,
+                          zones=zone_names(), weekdays=WEEKDAYS,
                           default_at=self.settings.schedule_time.strftime("%H:%M"),
                           default_zone=self.settings.schedule_timezone,
                           unsubscribe_token=self.signer.sign(subscriber.token, "unsubscribe"))

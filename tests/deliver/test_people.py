@@ -8,7 +8,8 @@ from dataclasses import replace
 
 from bot.deliver import send_edition
 from bot.digest import PEOPLE_LABEL, PEOPLE_SLUG, for_subscriber
-from bot.models import Edition, EditionPaper, PaperLinks, Preferences, Section
+from bot.models import Edition, EditionPaper, PaperLinks, Section
+from bot.models.readers import Preferences
 from bot.pipeline import build_edition, ingest, ingest_document
 from bot.settings import Settings
 from bot.sources.samples import hf_api

@@ -12,7 +12,8 @@ import pytest
 
 from bot.digest import for_subscriber
 from bot.errors import AddressError
-from bot.models import Edition, EditionPaper, Preferences, Section
+from bot.models import Edition, EditionPaper, Section
+from bot.models.readers import Preferences
 from bot.subscribers import Signer, normalise_address, preferences
 from tests.conftest import ROOT, Cli
 from tests.smtp_server import Recorder, SmtpServer

@@ -1,0 +1,84 @@
+"""The records about readers: what a subscriber chose, who they are, each copy of an edition
+sent to them, and what a send run did."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
+DeliveryStatus = Literal["pending", "sending", "sent", "failed", "skipped", "uncertain"]
+Outcome = Literal["sent", "skipped", "failed", "retrying", "uncertain"]
+"""What became of one send: recorded as a delivery status (retrying stays pending)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """What a subscriber wants from an edition (every topic, keyword and people field empty
+    means everything) and when: ``send_at`` ("HH:MM") in ``time_zone`` (an IANA name), each None
+    for the digest's own ``schedule.time`` and ``schedule.timezone``."""
+
+    follow: tuple[str, ...] = ()
+    mute: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    send_at: str | None = None
+    time_zone: str | None = None
+    people: tuple[str, ...] = ()
+    """Authors and organisations whose papers come first ("From people you follow")."""
+    mute_people: tuple[str, ...] = ()
+    """Authors and organisations whose papers never appear."""
+    cadence: str = "daily"
+    """"daily", "weekdays" (Monday to Friday), "weekly" (on ``weekday``: the best of the seven
+    days to it) or "monthly" (on the month's first edition: the best of the month before)."""
+    weekday: int = 0
+    """A weekly reader's day, Monday 0 to Sunday 6."""
+
+    @property
+    def everything(self) -> bool:
+        return not (self.follow or self.mute or self.include or self.exclude or self.people or self.mute_people)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    address: str
+    status: SubscriberStatus
+    preferences: Preferences
+    token: str
+    created_at: dt.datetime
+    confirmed_at: dt.datetime | None = None
+    hard_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One edition to one subscriber: the unit the outbox claims, sends and records."""
+
+    id: int
+    edition_date: dt.date
+    address: str
+    message_id: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_error: str | None = None
+    sent_at: dt.datetime | None = None
+    uncertain: int = 0  # sends whose outcome is unknown (the server had it all, its reply never came)
+
+
+@dataclass(frozen=True, slots=True)
+class SendSummary:
+    edition: dt.date
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retrying: int = 0
+    uncertain: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, object]:
+        return {"edition": self.edition.isoformat(), "queued": self.queued, "sent": self.sent,
+                "failed": self.failed, "skipped": self.skipped, "retrying": self.retrying,
+                "uncertain": self.uncertain}
