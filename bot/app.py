@@ -20,6 +20,7 @@ from bot.services.editions import Editions
 from bot.services.limits import Limits
 from bot.services.notices import Notices
 from bot.services.papers import Papers
+from bot.services.readers import Readers
 from bot.services.service import Running
 from bot.services.subscriptions import Subscriptions
 from bot.settings import Settings
@@ -84,6 +85,11 @@ class Paperboy:
     def limits(self) -> Limits:
         """Keyed with the secret key, which the web front requires."""
         return Limits(self.database, self.settings.secret_key or "", self.clock)
+
+    @cached_property
+    def readers(self) -> Readers:
+        """What readers teach paperboy: more or less like this, their library."""
+        return Readers(self.database, self.clock)
 
     @cached_property
     def papers(self) -> Papers:

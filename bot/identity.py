@@ -111,3 +111,8 @@ def slugify(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-") or "topic"
 
+
+def paper_anchor(key: str) -> str:
+    """A paper's short stable name (ten hex digits of its key's hash): its cards' anchor
+    (``#p-…``) and the reference in their feedback links, short where a long key would not be."""
+    return hashlib.sha1(key.encode()).hexdigest()[:10]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import email_validator
 from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import Signer as ItsdangerousSigner
 
 from bot.errors import AddressError, SourceError
 from bot.models.readers import Preferences
@@ -209,6 +210,18 @@ class Signer:
 
     def __init__(self, secret: str) -> None:
         self._serializer = URLSafeSerializer(secret, salt="paperboy-links")
+        self._cards = ItsdangerousSigner(secret, salt="paperboy-cards")
+
+    def sign_card(self, token: str) -> str:
+        """The short form a card's links carry (each card of an email has four; the email must
+        stay under Gmail's clip): the token and its signature, for the card actions only."""
+        return str(self._cards.sign(token).decode())
+
+    def verify_card(self, signed: str) -> str | None:
+        try:
+            return str(self._cards.unsign(signed).decode())
+        except BadSignature:
+            return None
 
     def sign(self, token: str, action: str) -> str:
         return str(self._serializer.dumps([action, token]))

@@ -17,7 +17,7 @@ from email.utils import format_datetime
 
 from bot.errors import HeaderError
 from bot.models import Edition
-from bot.render.email import MANAGE_MARK, UNSUBSCRIBE_MARK, EmailParts, fill
+from bot.render.email import FEEDBACK_MARK, MANAGE_MARK, UNSUBSCRIBE_MARK, EmailParts, fill
 
 _SMTP = policy.SMTP
 _SMTPUTF8 = policy.SMTPUTF8
@@ -52,7 +52,8 @@ def _qp(line: str) -> bytes:
 
 
 def _encode(body: str) -> tuple[bytes | str, ...]:
-    return tuple(line if UNSUBSCRIBE_MARK in line or MANAGE_MARK in line else _qp(line) for line in body.split("\n"))
+    return tuple(line if UNSUBSCRIBE_MARK in line or MANAGE_MARK in line or FEEDBACK_MARK in line else _qp(line)
+                 for line in body.split("\n"))
 
 
 def prepare(parts: EmailParts, *, edition: Edition, sender: str, date: dt.datetime) -> Prepared:
@@ -73,7 +74,7 @@ def default_message_id(prepared: Prepared, to: str) -> str:
 
 def message_bytes(
     prepared: Prepared, *, to: str, unsubscribe_url: str, unsubscribe_mailto: str | None = None,
-    message_id: str | None = None, manage_url: str | None = None,
+    message_id: str | None = None, manage_url: str | None = None, feedback_token: str = "",
 ) -> bytes:
     """The complete MIME message (CRLF line ends, ready for SMTP) one subscriber receives.
 
@@ -87,9 +88,11 @@ def message_bytes(
     boundary = "=_paperboy_" + hashlib.sha256(message_id.encode()).hexdigest()[:20]  # "=_" is never QP text
     manage = manage_url or unsubscribe_url
     _header_safe("manage link", manage)
-    escaped = (html.escape(unsubscribe_url, quote=True), html.escape(manage, quote=True))
+    _header_safe("feedback token", feedback_token)
+    escaped = (html.escape(unsubscribe_url, quote=True), html.escape(manage, quote=True),
+               html.escape(feedback_token, quote=True))
 
-    def body(lines: tuple[bytes | str, ...], links: tuple[str, str]) -> bytes:
+    def body(lines: tuple[bytes | str, ...], links: tuple[str, str, str]) -> bytes:
         return b"\r\n".join(line if isinstance(line, bytes) else _qp(fill(line, *links)) for line in lines)
 
     # URIs are written as they are (folded only between them): an encoded word would hide the
@@ -108,7 +111,8 @@ def message_bytes(
     part = '--{b}\r\nContent-Type: text/{kind}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
     return b"".join((
         head, b"\r\n",
-        part.format(b=boundary, kind="plain").encode(), body(prepared.text, (unsubscribe_url, manage)), b"\r\n",
+        part.format(b=boundary, kind="plain").encode(), body(prepared.text, (unsubscribe_url, manage, feedback_token)),
+        b"\r\n",
         part.format(b=boundary, kind="html").encode(), body(prepared.html, escaped), b"\r\n",
         f"--{boundary}--\r\n".encode(),
     ))
@@ -117,8 +121,9 @@ def message_bytes(
 def compose(
     parts: EmailParts, *, edition: Edition, sender: str, to: str, unsubscribe_url: str, date: dt.datetime,
     unsubscribe_mailto: str | None = None, message_id: str | None = None, manage_url: str | None = None,
+    feedback_token: str = "",
 ) -> bytes:
     """One subscriber's complete message, for a single send or a preview."""
     return message_bytes(prepare(parts, edition=edition, sender=sender, date=date), to=to,
                          unsubscribe_url=unsubscribe_url, unsubscribe_mailto=unsubscribe_mailto,
-                         message_id=message_id, manage_url=manage_url)
+                         message_id=message_id, manage_url=manage_url, feedback_token=feedback_token)

@@ -316,7 +316,8 @@ class Run:
             message = message_bytes(prepared, to=claim.address, unsubscribe_url=url, unsubscribe_mailto=mailto,
                                     message_id=claim.message_id,
                                     manage_url=manage_link(self.settings.base_url,
-                                                           self.signer.sign(claim.token, "manage")))
+                                                           self.signer.sign(claim.token, "manage")),
+                                    feedback_token=self.signer.sign_card(claim.token))
             self.limit.acquire()
             if time.monotonic() - taken_at > self.lease.total_seconds() / 4:
                 status = self._take_up_again(connection, claim)

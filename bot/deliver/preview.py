@@ -30,6 +30,7 @@ def preview(
     manage = f"{settings.base_url}manage?token=preview"
     if fmt == "eml":
         return compose(parts, edition=edition, sender=settings.mail_from, to=PREVIEW_TO,
-                       unsubscribe_url=unsubscribe, date=now or edition.created_at, manage_url=manage)
-    body_html, body_text = personalise(parts, unsubscribe, manage)
+                       unsubscribe_url=unsubscribe, date=now or edition.created_at, manage_url=manage,
+                       feedback_token="preview")
+    body_html, body_text = personalise(parts, unsubscribe, manage, "preview")
     return (body_html if fmt == "html" else body_text).encode()

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 
+from bot.digest.ranking import EditionIndex, index_of
 from bot.models import Climber, Edition, EditionItem, EditionPaper, Grouping, Section
 from bot.models.readers import Preferences
 
@@ -107,33 +108,62 @@ def weeks(editions: Sequence[Edition], count: int = WEEKS) -> list[Edition]:
 
 PEOPLE_SLUG = "from-people-you-follow"
 PEOPLE_LABEL = "From people you follow"
+PICKED_SLUG = "picked-for-you"
+PICKED_LABEL = "Picked for you"
+PICKED = 5
+"""The papers a "Picked for you" section holds at most."""
+PICK_SCORE = 0.12
+"""The least cosine with a reader's profile that picks a paper (see benchmarks/ranking.py)."""
 
 
-def for_subscriber(edition: Edition, preferences: Preferences) -> Edition | None:
+def for_subscriber(edition: Edition, preferences: Preferences, index: EditionIndex | None = None) -> Edition | None:
     """The edition as one subscriber gets it: followed topics only (all when none), muted topics
     and papers with an excluded keyword removed, and with include keywords only the papers that
     mention one. Papers by people (authors, submitters) or organisations the reader follows
-    come first, in a section
-    of their own, whatever their topic; papers by ones they muted never appear. None when
-    nothing is left, so that nobody receives an empty digest."""
+    come first, in a section of their own, whatever their topic; papers by ones they muted
+    never appear. A reader who rated papers gets, next, the papers closest to what they liked
+    (from any topic they did not mute), and each topic's papers in the order of their profile.
+    Each paper says why the reader got it when their choices are the reason. None when
+    nothing is left, so that nobody receives an empty digest. ``index``: the edition's
+    :class:`EditionIndex` when the caller keeps one for many readers."""
     if preferences.everything:
         return edition
     include, exclude = _keywords(preferences.include), _keywords(preferences.exclude)
     followed, muted = _names(preferences.people), _names(preferences.mute_people)
+    profile = preferences.profile
+    if profile and index is None:
+        index = index_of(edition)
+    scores = index.scores(profile) if index is not None and profile else {}
 
     def topic_ok(slug: str | None) -> bool:
         if preferences.follow and slug not in preferences.follow:
             return False
         return slug not in preferences.mute
 
-    pinned = {p.key: p for s in edition.sections for p in s.papers
-              if _by(p, followed) and not _by(p, muted) and _wanted(p, None, exclude)}
-    sections = tuple(
-        Section(s.slug, s.label, papers)
-        for s in edition.sections if topic_ok(s.slug)
-        for papers in [tuple(p for p in s.papers
-                             if p.key not in pinned and not _by(p, muted) and _wanted(p, include, exclude))] if papers
-    )
+    pinned = {p.key: replace(p, reason=f"You follow {who}") for s in edition.sections for p in s.papers
+              if (who := _who(p, followed, preferences.people)) and not _by(p, muted) and _wanted(p, None, exclude)}
+    picked: dict[str, EditionPaper] = {}
+    if scores and index is not None:
+        candidates = sorted(((score, p) for s in edition.sections if s.slug not in preferences.mute
+                             for p in s.papers if p.key not in pinned
+                             and (score := scores.get(p.key, 0.0)) >= PICK_SCORE
+                             and not _by(p, muted) and _wanted(p, None, exclude)), key=lambda sp: -sp[0])
+        for _, paper in candidates[:PICKED]:
+            liked = index.closest_liked(paper.key, profile)
+            picked[paper.key] = replace(paper, reason=f"Like \u201c{liked}\u201d, which you liked" if liked
+                                        else "Close to papers you liked")
+
+    def kept(section: Section) -> tuple[EditionPaper, ...]:
+        papers = [_because(p, section, preferences, include) for p in section.papers
+                  if p.key not in pinned and p.key not in picked and not _by(p, muted) and _wanted(p, include, exclude)]
+        if scores:
+            papers.sort(key=lambda p: -scores.get(p.key, 0.0))
+        return tuple(papers)
+
+    sections = tuple(Section(s.slug, s.label, papers)
+                     for s in edition.sections if topic_ok(s.slug) for papers in [kept(s)] if papers)
+    if picked:
+        sections = (Section(PICKED_SLUG, PICKED_LABEL, tuple(picked.values())), *sections)
     if pinned:
         sections = (Section(PEOPLE_SLUG, PEOPLE_LABEL, tuple(pinned.values())), *sections)
     climbing = tuple(p for p in edition.climbing
@@ -141,6 +171,16 @@ def for_subscriber(edition: Edition, preferences: Preferences) -> Edition | None
     if not sections and not climbing:
         return None
     return replace(edition, sections=sections, climbing=climbing)
+
+
+def _because(paper: EditionPaper, section: Section, preferences: Preferences,
+             include: re.Pattern[str] | None) -> EditionPaper:
+    """The paper with the reader's reason for it: a keyword it mentions, or the topic they follow."""
+    if include is not None and (found := include.search(f"{paper.title}\n{paper.abstract}")):
+        return replace(paper, reason=f"Mentions \u201c{found.group(0)}\u201d")
+    if section.slug in preferences.follow:
+        return replace(paper, reason=f"You follow {section.label}")
+    return paper
 
 
 @lru_cache(maxsize=65536)
@@ -153,6 +193,16 @@ def _name_key(name: str) -> str:
 @lru_cache(maxsize=1024)
 def _names(names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(key for key in map(_name_key, names) if key)
+
+
+def _who(paper: EditionPaper, names: frozenset[str], given: tuple[str, ...]) -> str | None:
+    """Which of the reader's ``given`` names (as they typed it) the paper is by, if any."""
+    if not _by(paper, names):
+        return None
+    for name in given:
+        if _by(paper, _names((name,))):
+            return name
+    return None
 
 
 def _by(paper: EditionPaper, names: frozenset[str]) -> bool:

@@ -252,6 +252,8 @@ class EditionPaper:
     tldr_source: TldrSource | None = None
     listing_only: bool = False
     """Known only from dumps of the Daily Papers page (no arXiv id, no author names yet)."""
+    reason: str | None = None
+    """In a reader's copy, why they got this paper ("You follow Robotics")."""
 
 
 @dataclass(frozen=True, slots=True)

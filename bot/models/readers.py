@@ -14,6 +14,34 @@ Outcome = Literal["sent", "skipped", "failed", "retrying", "uncertain"]
 
 
 @dataclass(frozen=True, slots=True)
+class Profile:
+    """What a reader's "more / less like this" and library taught: signed term weights (L2 norm 1)
+    and the papers they liked, newest first, each with its strongest terms (to say why a paper
+    was picked). Derived from their verdicts when these change, never at send time."""
+
+    terms: tuple[tuple[str, float], ...] = ()
+    liked: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    """(paper key, title, terms) of each liked paper."""
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One paper a reader rated (+1 more like this, -1 less) or brought from their library (+1);
+    ``text`` is what the profile reads of it (title and abstract)."""
+
+    key: str
+    title: str
+    text: str
+    sign: int
+    origin: str = "email"
+    """"email" (a card's link) or "library" (an arXiv id or a reference file from the manage page)."""
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Preferences:
     """What a subscriber wants from an edition (every topic, keyword and people field empty
     means everything) and when: ``send_at`` ("HH:MM") in ``time_zone`` (an IANA name), each None
@@ -34,10 +62,13 @@ class Preferences:
     days to it) or "monthly" (on the month's first edition: the best of the month before)."""
     weekday: int = 0
     """A weekly reader's day, Monday 0 to Sunday 6."""
+    profile: Profile = Profile()
+    """Learnt from the reader's verdicts; orders papers within topics and picks some for them."""
 
     @property
     def everything(self) -> bool:
-        return not (self.follow or self.mute or self.include or self.exclude or self.people or self.mute_people)
+        return not (self.follow or self.mute or self.include or self.exclude or self.people or self.mute_people
+                    or self.profile)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,13 @@ the counts (upvotes, comments), the paper's own dates, and a TL;DR labelled by i
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from bot.identity import paper_anchor
 from bot.models import EditionPaper
 
 SHORT_AUTHORS = 3
@@ -133,7 +133,7 @@ def make_card(paper: EditionPaper, clean: Clean) -> Card:
         authors=", ".join(names), names=tuple(names), tldr=tldr,
         tldr_label=TLDR_LABELS.get(paper.tldr_source or "", "TL;DR") if tldr else "",
         links=tuple(links), counts=tuple(counts), dates=_sentence(dates), seen=seen, note=note,
-        anchor="p-" + hashlib.sha1(paper.key.encode()).hexdigest()[:10],
+        anchor="p-" + paper_anchor(paper.key),
     )
 
 

@@ -1,6 +1,7 @@
 """The digest email: subject, HTML (CSS inlined) and text, rendered once per edition.
 
-What differs per subscriber (the unsubscribe and manage links) is left as a marker in the shared
+What differs per subscriber (the unsubscribe and manage links, the signed token in each card's
+"more / less like this" links) is left as a marker in the shared
 parts and filled in by :func:`personalise`, a string replacement, so sending to many subscribers
 costs one render. Rendering stays pure: the MIME message is put together on the deliver side
 (``bot.deliver.message``). Gmail clips HTML beyond 102 KB, taking the footer and its unsubscribe link with it:
@@ -23,6 +24,9 @@ from bot.render import clean
 MAX_HTML_BYTES = 100 * 1024  # under Gmail's 102 KB, with room for the personal parts
 UNSUBSCRIBE_MARK = "paperboy-unsubscribe-link"
 MANAGE_MARK = "paperboy-manage-link"
+FEEDBACK_MARK = "paperboy-feedback-token"
+FEEDBACK_ROOM = 64
+"""The most a reader's signed feedback token takes where each card has :data:`FEEDBACK_MARK`."""
 _INLINER = css_inline.CSSInliner(keep_style_tags=True)
 _SMTP = policy.SMTP
 _SMTPUTF8 = policy.SMTPUTF8
@@ -57,7 +61,8 @@ def render_email(env: jinja2.Environment, edition: Edition, links: Links, top_n:
     limits: list[int | None] = [None] + [n for n in (top_n, 5, 3, 1) if n <= top_n]
     for limit in limits:
         parts = _render(env, edition, links, limit)
-        if len(parts.html.encode()) <= MAX_HTML_BYTES:
+        personal = parts.html.count(FEEDBACK_MARK) * (FEEDBACK_ROOM - len(FEEDBACK_MARK))
+        if len(parts.html.encode()) + personal <= MAX_HTML_BYTES:
             return parts
     return parts
 
@@ -84,6 +89,7 @@ def _render(env: jinja2.Environment, edition: Edition, links: Links, limit: int 
         "links": links, "truncated": shown < edition.papers, "shown": shown,
         "ranked": any(p.upvotes is not None for s in edition.sections for p in s.papers),
         "unsubscribe": UNSUBSCRIBE_MARK, "manage": MANAGE_MARK, "date_text": _dates(edition),
+        "feedback": f"{links.archive}f/{FEEDBACK_MARK}/",
     }
     subject = clean(env.get_template("email/subject.txt").render(context))
     body = env.get_template("email/digest.html").render(context)
@@ -91,13 +97,17 @@ def _render(env: jinja2.Environment, edition: Edition, links: Links, limit: int 
     return EmailParts(subject, _INLINER.inline(body), text, shown, shown < edition.papers)
 
 
-def fill(text: str, unsubscribe: str, manage: str) -> str:
-    """The shared text with one subscriber's links in place of the markers."""
-    return text.replace(UNSUBSCRIBE_MARK, unsubscribe).replace(MANAGE_MARK, manage)
+def fill(text: str, unsubscribe: str, manage: str, feedback: str = "") -> str:
+    """The shared text with one subscriber's links (and the signed token of their cards' links)
+    in place of the markers."""
+    text = text.replace(UNSUBSCRIBE_MARK, unsubscribe).replace(MANAGE_MARK, manage)
+    return text.replace(FEEDBACK_MARK, feedback) if FEEDBACK_MARK in text else text
 
 
-def personalise(parts: EmailParts, unsubscribe_url: str, manage_url: str | None = None) -> tuple[str, str]:
+def personalise(parts: EmailParts, unsubscribe_url: str, manage_url: str | None = None,
+                feedback_token: str = "") -> tuple[str, str]:
     """The HTML and text for one subscriber."""
     manage = manage_url or unsubscribe_url
-    return (fill(parts.html, html.escape(unsubscribe_url, quote=True), html.escape(manage, quote=True)),
-            fill(parts.text, unsubscribe_url, manage))
+    return (fill(parts.html, html.escape(unsubscribe_url, quote=True), html.escape(manage, quote=True),
+                 html.escape(feedback_token, quote=True)),
+            fill(parts.text, unsubscribe_url, manage, feedback_token))

@@ -46,6 +46,7 @@ from bot.errors import StoreUnavailable
 from bot.models.readers import Delivery, Preferences
 from bot.store.database import Database
 from bot.store.schema import DeliveryRow, EditionRow, SubscriberRow, UTCDateTime, sqlite_text
+from bot.store.subscribers import PREFERENCE_COLUMNS, preferences_of
 
 deliveries = typing_cast(Table, DeliveryRow.__table__)
 subscribers = typing_cast(Table, SubscriberRow.__table__)
@@ -122,19 +123,13 @@ def claim(
         return []
     rows = connection.execute(
         select(deliveries.c.id, editions.c.date, deliveries.c.message_id, deliveries.c.attempts,
-               subscribers.c.address, subscribers.c.token, subscribers.c.follow, subscribers.c.mute,
-               subscribers.c.include, subscribers.c.exclude, subscribers.c.people, subscribers.c.mute_people,
-               subscribers.c.cadence, subscribers.c.weekday, deliveries.c.since,
+               subscribers.c.address, subscribers.c.token, *PREFERENCE_COLUMNS, deliveries.c.since,
                subscribers.c.hard_failures, deliveries.c.uncertain, subscribers.c.status)
         .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
         .join(editions, editions.c.id == deliveries.c.edition_id)
         .where(deliveries.c.id.in_(taken)).order_by(deliveries.c.id)
     )
-    return [Claim(r.id, r.date, r.message_id, r.attempts, r.address, r.token,
-                  Preferences(tuple(r.follow or ()), tuple(r.mute or ()), tuple(r.include or ()),
-                              tuple(r.exclude or ()), people=tuple(r.people or ()),
-                              mute_people=tuple(r.mute_people or ()), cadence=r.cadence or "daily",
-                              weekday=r.weekday or 0),
+    return [Claim(r.id, r.date, r.message_id, r.attempts, r.address, r.token, preferences_of(r),
                   r.hard_failures, token, r.uncertain, r.status, r.since)
             for r in rows]
 

@@ -16,6 +16,7 @@ from sqlalchemy import Table, distinct, func, insert, select
 from sqlalchemy.orm import Session
 
 from bot.errors import EditionError
+from bot.identity import paper_anchor
 from bot.models import Climber, Edition, EditionItem, EditionPaper, Section, TopicDoc
 from bot.store.papers import links_of
 from bot.store.schema import DumpRow, EditionItemRow, EditionRow, PaperRow, SightingRow
@@ -219,3 +220,42 @@ def fingerprint(session: Session) -> tuple[object, ...]:
     """What changes whenever an edition is built anywhere: how many, the newest, the last id."""
     return tuple(session.execute(select(func.count(), func.max(editions.c.created_at), func.max(editions.c.id))).one())
 
+
+
+def edition_paper(session: Session, key: str | None = None, arxiv_id: str | None = None) -> EditionPaper | None:
+    """A paper by its key (or arXiv id) as its latest edition showed it, with that edition's
+    topic; None when no edition holds it (a card's link can only name a paper an edition had)."""
+    where = papers.c.key == key if key is not None else papers.c.arxiv_id == arxiv_id
+    row = session.execute(
+        select(items.c.topic_slug, items.c.topic_label, items.c.upvotes.label("shown_upvotes"),
+               *(papers.c[name] for name in _CARD))
+        .join(papers, papers.c.id == items.c.paper_id).join(editions, editions.c.id == items.c.edition_id)
+        .where(where).order_by(editions.c.date.desc(), items.c.section).limit(1)
+    ).first()
+    return card(row, row.shown_upvotes, row.topic_slug, row.topic_label, None) if row else None
+
+
+def known_papers(session: Session, arxiv_ids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
+    """Of ``arxiv_ids``, those the store holds: id to (key, title, abstract)."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for start in range(0, len(arxiv_ids), 500):
+        rows = session.execute(select(papers.c.arxiv_id, papers.c.key, papers.c.title, papers.c.abstract)
+                               .where(papers.c.arxiv_id.in_(arxiv_ids[start:start + 500])))
+        found.update({r.arxiv_id: (r.key, r.title, r.abstract or "") for r in rows})
+    return found
+
+
+ANCHOR_EDITIONS = 120
+"""How far back a card's link finds its paper: the editions of about four months."""
+
+
+def paper_by_anchor(session: Session, anchor: str) -> EditionPaper | None:
+    """The paper of a card's link (:func:`bot.identity.paper_anchor`), among the papers of the
+    latest :data:`ANCHOR_EDITIONS` editions (a hash is not indexed; a few thousand keys are read)."""
+    recent = select(editions.c.id).order_by(editions.c.date.desc()).limit(ANCHOR_EDITIONS).scalar_subquery()
+    keys = session.execute(select(distinct(papers.c.key)).join(items, items.c.paper_id == papers.c.id)
+                           .where(items.c.edition_id.in_(recent))).scalars()
+    for key in keys:
+        if paper_anchor(key) == anchor:
+            return edition_paper(session, key)
+    return None

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -217,6 +218,8 @@ class SubscriberRow(Base):
     send_at: Mapped[str | None] = mapped_column(String(5))
     """"HH:MM" in ``time_zone``: when this reader's copy of an edition is due (None: the digest's)."""
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What the ranking learnt from the reader's verdicts (``bot.digest.ranking.profile_of``)."""
     token: Mapped[str] = mapped_column(String(64), unique=True)
     hard_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -253,6 +256,25 @@ class DeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class VerdictRow(Base):
+    """A paper a reader asked more (sign 1) or less (-1) of from a card, or brought from their
+    library (1). One per reader and paper: a later click replaces the earlier. ``text`` is what
+    the profile reads, kept here so that the profile can be rebuilt whatever the store forgets."""
+
+    __tablename__ = "verdicts"
+    __table_args__ = (UniqueConstraint("subscriber_id", "paper_key"),
+                      Index("ix_verdicts_subscriber_id_created_at", "subscriber_id", "created_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    paper_key: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    sign: Mapped[int] = mapped_column(SmallInteger)
+    origin: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class NoticeRow(Base):

@@ -21,6 +21,7 @@ from bot.models.readers import Preferences, Subscriber, SubscriberStatus
 from bot.store.database import conflict_insert
 from bot.store.schema import DeliveryRow, EditionRow, InstanceRow, NoticeRow, SubscriberRow
 from bot.store.topics import aliases as topic_aliases
+from bot.store.verdicts import of_reader, profile_from
 
 subscribers = typing_cast(Table, SubscriberRow.__table__)
 instance = typing_cast(Table, InstanceRow.__table__)
@@ -34,12 +35,23 @@ def instance_value(session: Session, name: str, make: Any = lambda: secrets.toke
     return str(session.execute(select(instance.c.value).where(instance.c.name == name)).scalar_one())
 
 
+PREFERENCE_COLUMNS = (subscribers.c.follow, subscribers.c.mute, subscribers.c.include, subscribers.c.exclude,
+                      subscribers.c.send_at, subscribers.c.time_zone, subscribers.c.people, subscribers.c.mute_people,
+                      subscribers.c.cadence, subscribers.c.weekday, subscribers.c.profile)
+"""What :func:`preferences_of` reads from a row."""
+
+
+def preferences_of(row: Any) -> Preferences:
+    """A row's preferences (one that selected :data:`PREFERENCE_COLUMNS`)."""
+    return Preferences(tuple(row.follow or ()), tuple(row.mute or ()), tuple(row.include or ()),
+                       tuple(row.exclude or ()), row.send_at, row.time_zone, tuple(row.people or ()),
+                       tuple(row.mute_people or ()), row.cadence or "daily", row.weekday or 0,
+                       profile_from(row.profile))
+
+
 def _record(row: Any) -> Subscriber:
     return Subscriber(
-        address=row.address, status=row.status,
-        preferences=Preferences(tuple(row.follow or ()), tuple(row.mute or ()), tuple(row.include or ()),
-                                tuple(row.exclude or ()), row.send_at, row.time_zone, tuple(row.people or ()),
-                                tuple(row.mute_people or ()), row.cadence or "daily", row.weekday or 0),
+        address=row.address, status=row.status, preferences=preferences_of(row),
         token=row.token, created_at=row.created_at, confirmed_at=row.confirmed_at,
         hard_failures=row.hard_failures,
     )
@@ -152,8 +164,8 @@ def request_subscription(session: Session, address: str, preferences: Preference
 
 
 def reader_data(session: Session, token: str) -> dict[str, Any] | None:
-    """Everything stored about one reader, for them to take away: their subscription, choices
-    and the copies of each edition mailed to them (newest first)."""
+    """Everything stored about one reader, for them to take away: their subscription, choices,
+    the papers they rated or brought, and the copies of each edition mailed to them (newest first)."""
     row = session.execute(select(subscribers).where(subscribers.c.token == token)).first()
     if row is None:
         return None
@@ -174,6 +186,8 @@ def reader_data(session: Session, token: str) -> dict[str, Any] | None:
                         "send_at": row.send_at, "time_zone": row.time_zone, "people": list(row.people or ()),
                         "mute_people": list(row.mute_people or ()), "cadence": row.cadence or "daily",
                         "weekday": row.weekday},
+        "verdicts": [{"paper": v.key, "title": v.title, "verdict": "more" if v.sign > 0 else "less",
+                      "from": v.origin, "at": when(v.at)} for v in of_reader(session, row.id)],
         "editions": [{"date": c.date.isoformat(), "since": c.since.isoformat() if c.since else None,
                       "status": c.status, "attempts": c.attempts,
                       "due": when(c.due_at), "sent": when(c.sent_at), "message_id": c.message_id} for c in copies],
@@ -182,7 +196,7 @@ def reader_data(session: Session, token: str) -> dict[str, Any] | None:
 
 def forget(session: Session, token: str) -> str | None:
     """Delete everything about a reader: the subscriber, the record of every copy mailed to them
-    (the deliveries cascade) and any mail to them still queued. Returns their address."""
+    and their verdicts (both cascade) and any mail to them still queued. Returns their address."""
     row = session.execute(select(subscribers.c.id, subscribers.c.address).where(subscribers.c.token == token)).first()
     if row is None:
         return None

@@ -43,6 +43,7 @@ from bot.subscribers import (
     normalise_address,
     zone_names,
 )
+from bot.web.cards import CardActions
 from bot.web.guard import CSRF_COOKIE, HEADERS, ConfirmLinks, Csrf, Guard, client_key
 from bot.web.site import FeedFront, Polls, Site, serve
 
@@ -78,6 +79,7 @@ class Web:
         self.limits = paperboy.limits
         self.notices = paperboy.notices
         self.secure_cookie = settings.base_url.startswith("https://")
+        self.cards = CardActions(self)
 
     # Pages ------------------------------------------------------------------------------
 
@@ -92,7 +94,7 @@ class Web:
 
     def _message(self, title: str, message: str, status: int = 200, **context: Any) -> HTMLResponse:
         return self._page("web/page.html", status, **{"title": title, "message": message, "action": None,
-                                                      "fields": [], "button": "", "links": [], "danger": False,
+                                                      "fields": [], "button": "", "links": [], "danger": False, "choices": [],
                                                       **context})
 
     def _with_form(self, request: Request, template: str, **context: Any) -> HTMLResponse:
@@ -380,6 +382,9 @@ def create_app(database: Database, settings: Settings, paperboy: Paperboy | None
         Route("/unsubscribe", web.unsubscribe, methods=["GET", "POST"]),
         Route("/manage", web.manage, methods=["GET", "POST"]),
         Route("/manage/data", web.reader_data),
+        Route("/manage/library", web.cards.library, methods=["POST"]),
+        Route("/f/{signed}/{anchor}", web.cards.act),
+        Route("/f/{signed}/{anchor}/{action}", web.cards.act, methods=["GET", "POST"]),
     ]
     middleware = [Middleware(FeedFront, site=web.site, log=access_log, security=HEADERS, polls=web.polls),
                   Middleware(Guard, log=access_log)]

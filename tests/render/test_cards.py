@@ -227,13 +227,21 @@ def test_feeds_have_distinct_titles_a_stylesheet_and_the_paper_s_own_dates(db: D
     assert extension["links"]["PDF"] == "https://arxiv.org/pdf/2411.00101" and not extension["listing_only"]
 
 
-def test_a_hundred_paper_email_fits_gmail_and_says_what_top_means() -> None:
+def test_a_busy_day_fits_gmail_whole_with_every_cards_links_and_a_bigger_one_says_what_top_means() -> None:
     from benchmarks.render import edition as rich_edition
-    from bot.render.email import MAX_HTML_BYTES, links_for, render_email
+    from bot.render.email import FEEDBACK_MARK, FEEDBACK_ROOM, MAX_HTML_BYTES, links_for, render_email
 
+    def size(html: str) -> int:
+        return len(html.encode()) + html.count(FEEDBACK_MARK) * (FEEDBACK_ROOM - len(FEEDBACK_MARK))
+
+    busy = rich_edition(0, 60, topics=10)
+    parts = render_email(environment(), busy, links_for("https://papers.example.org/", busy), 5)
+    assert size(parts.html) <= MAX_HTML_BYTES and not parts.truncated
+    for action in ("more", "less", "mute", "follow"):
+        assert parts.html.count(f"/{action}\"") == 60, "every card has its four feedback links"
     big = rich_edition(0, 100, topics=10)
     parts = render_email(environment(), big, links_for("https://papers.example.org/", big), 5)
-    assert len(parts.html.encode()) <= MAX_HTML_BYTES and not parts.truncated
+    assert size(parts.html) <= MAX_HTML_BYTES and parts.truncated and "shows the top 50 of 100" in parts.html
     unranked = replace(big, sections=tuple(replace(s, papers=tuple(replace(p, upvotes=None) for p in s.papers) * 3)
                                            for s in big.sections))
     cut = render_email(environment(), unranked, links_for("https://papers.example.org/", big), 5)
