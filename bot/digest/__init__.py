@@ -122,7 +122,8 @@ def for_subscriber(edition: Edition, preferences: Preferences, index: EditionInd
     mention one. Papers by people (authors, submitters) or organisations the reader follows
     come first, in a section of their own, whatever their topic; papers by ones they muted
     never appear. A reader who rated papers gets, next, the papers closest to what they liked
-    (from any topic they did not mute), and each topic's papers in the order of their profile.
+    (from any topic they did not mute), then the topics and each topic's papers in the order
+    of their profile (the topics by their papers' mean score).
     Each paper says why the reader got it when their choices are the reason. None when
     nothing is left, so that nobody receives an empty digest. ``index``: the edition's
     :class:`EditionIndex` when the caller keeps one for many readers."""
@@ -162,6 +163,8 @@ def for_subscriber(edition: Edition, preferences: Preferences, index: EditionInd
 
     sections = tuple(Section(s.slug, s.label, papers)
                      for s in edition.sections if topic_ok(s.slug) for papers in [kept(s)] if papers)
+    if scores:  # the topics closest to what the reader liked first, those like what they did not last
+        sections = tuple(sorted(sections, key=lambda s: -sum(scores.get(p.key, 0.0) for p in s.papers) / len(s.papers)))
     if picked:
         sections = (Section(PICKED_SLUG, PICKED_LABEL, tuple(picked.values())), *sections)
     if pinned:

@@ -253,7 +253,7 @@ def paper_by_anchor(session: Session, anchor: str) -> EditionPaper | None:
     """The paper of a card's link (:func:`bot.identity.paper_anchor`), among the papers of the
     latest :data:`ANCHOR_EDITIONS` editions (a hash is not indexed; a few thousand keys are read)."""
     recent = select(editions.c.id).order_by(editions.c.date.desc()).limit(ANCHOR_EDITIONS).scalar_subquery()
-    keys = session.execute(select(distinct(papers.c.key)).join(items, items.c.paper_id == papers.c.id)
+    keys = session.execute(select(papers.c.key).distinct().join(items, items.c.paper_id == papers.c.id)
                            .where(items.c.edition_id.in_(recent))).scalars()
     for key in keys:
         if paper_anchor(key) == anchor:

@@ -94,7 +94,8 @@ class Web:
 
     def _message(self, title: str, message: str, status: int = 200, **context: Any) -> HTMLResponse:
         return self._page("web/page.html", status, **{"title": title, "message": message, "action": None,
-                                                      "fields": [], "button": "", "links": [], "danger": False, "choices": [],
+                                                      "fields": [], "button": "", "links": [], "danger": False,
+                                                      "choices": [],
                                                       **context})
 
     def _with_form(self, request: Request, template: str, **context: Any) -> HTMLResponse:

@@ -1,6 +1,7 @@
 """End to end in a real browser: Playwright drives Debian's chromium against `paperboy serve` (a
 real process) with an aiosmtpd server on loopback. Subscribe through the form, confirm from the
-mail, receive an edition, unsubscribe through the email's link, and keep a screenshot of the
+mail, receive an edition, click "less like this" in it and see the next edition change,
+unsubscribe through the email's link, and keep a screenshot of the
 archive page in test-artifacts/. The received email's cards, and the home page's, are measured
 at a phone's width: each paper takes at most 250 px."""
 
@@ -20,8 +21,9 @@ import pytest
 
 from bot.pipeline import build_edition, ingest, ingest_document
 from bot.settings import Settings
-from bot.sources.samples import hf_api, synthetic
+from bot.sources.samples import Sample, hf_api, synthetic
 from bot.store import Database
+from bot.store.editions import find_edition
 from bot.store.subscribers import find_subscriber
 from tests.conftest import ROOT
 from tests.smtp_server import SmtpServer, free_port
@@ -114,6 +116,7 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_a_real_browser(
         page.set_viewport_size(PHONE)
         page.goto(base)
         _cards_fit(page, None, "div.paper", "home page")
+        _less_like_this_changes_the_next_edition(page, smtp, db, env, address)
         manage = re.search(r"http://\S+/manage\?token=[^\s>]+", edition)[0]  # type: ignore[index]
         page.goto(manage)
         page.check('input[name="cadence"][value="weekly"]')
@@ -143,6 +146,38 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_a_real_browser(
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert shot.stat().st_size > 10_000
+
+
+def _less_like_this_changes_the_next_edition(  # type: ignore[no-untyped-def]
+        page, smtp: SmtpServer, db: Database, env: dict[str, str], address: str) -> None:
+    """Click "less like this" on the received email's first card (its page asks, its button
+    acts), then build and send the next day's edition: in the reader's copy a paper like that
+    one no longer comes where its upvotes put it in the public edition."""
+    page.set_content(_mail_to(smtp, address, 2, kind="html"))
+    title = page.locator("a.title").first.inner_text()
+    page.locator("td.paper").first.locator("a", has_text="Less like this").click()
+    page.wait_for_selector("text=Less like this?")
+    page.click("form.action button")
+    page.wait_for_selector("text=Your next digest will have less papers like")
+
+    created = NOW + dt.timedelta(days=1)  # after the first edition's cutoff
+    day = created.date()
+    alike = [Sample(f"2611.21{i:03d}", f"{title} revisited, part {i}", f"{title}. We revisit it, part {i}.")
+             for i in range(6)]  # the most upvoted of the day, and the larger topic
+    others = [Sample(f"2611.21{i:03d}", f"Quantum error correction code number {i} for superconducting qubits",
+                     f"Surface codes and decoders for superconducting qubit number {i}.") for i in range(6, 9)]
+    assert ingest_document(db, "next-day", hf_api([*alike, *others], day), "hf-api", created).new == 9
+    settings = Settings(database_url=env["PAPERBOY_DATABASE_URL"])
+    assert build_edition(db, settings, day, created + dt.timedelta(hours=1)) is not None
+    sent = subprocess.run([sys.executable, "-m", "bot", "send"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert sent.returncode == 0, sent.stderr
+    page.set_content(_mail_to(smtp, address, 3, kind="html"))
+    mailed = page.locator("a.title").all_inner_texts()
+    with db.read() as session:
+        public = [p.title for s in find_edition(session, day).sections for p in s.papers]  # type: ignore[union-attr]
+    assert sorted(mailed) == sorted(public) and "revisited" in public[0], public
+    assert all("revisited" in t for t in mailed[len(others):]), f"the ones like it come last now: {mailed}"
 
 
 def _cards_fit(page, html: str | None, selector: str, what: str) -> None:  # type: ignore[no-untyped-def]
