@@ -1,7 +1,8 @@
 """The message one subscriber receives: MIME, headers and links around the rendered parts.
 
 An edition's email is encoded once for everyone (:func:`prepare`); only the lines that hold a
-subscriber's links are encoded per message (:func:`message_bytes`). Every header value is checked
+subscriber's links are encoded per message (:func:`message_bytes`), and the cards' lines, which
+hold only the reader's signed token, are stencils (:class:`Stencil`). Every header value is checked
 for line breaks (HeaderError), so nothing from a title or an address can add a header.
 """
 
@@ -11,6 +12,7 @@ import binascii
 import datetime as dt
 import hashlib
 import html
+import re
 from dataclasses import dataclass
 from email import policy
 from email.utils import format_datetime
@@ -29,8 +31,8 @@ class Prepared:
     link are encoded per subscriber (a quoted-printable line encodes on its own)."""
 
     head: bytes
-    text: tuple[bytes | str, ...]
-    html: tuple[bytes | str, ...]
+    text: tuple[bytes | str | Stencil, ...]
+    html: tuple[bytes | str | Stencil, ...]
     edition_date: str
     domain: str
 
@@ -51,9 +53,76 @@ def _qp(line: str) -> bytes:
     return binascii.b2a_qp(line.encode(), istext=True).replace(b"=\n", b"=\r\n")
 
 
-def _encode(body: str) -> tuple[bytes | str, ...]:
-    return tuple(line if UNSUBSCRIBE_MARK in line or MANAGE_MARK in line or FEEDBACK_MARK in line else _qp(line)
-                 for line in body.split("\n"))
+_STAND_INS = "~^`|{}"
+"""Characters QP writes as they are, like every character of a signed token (URL-safe base64
+and "."): one absent from a line stands in for the token when the line is encoded once."""
+
+
+class Stencil:
+    """A line that holds only the cards' token marker, encoded once per token length: every card
+    of an email has one (four links each), and encoding each per message cost three times the
+    rest of the message. The line is encoded with a stand-in token (a character QP writes as it
+    is, absent from the line, repeated to the token's length) and its soft line breaks placed
+    so that none falls inside a stand-in, so that a message's line is one ``bytes.replace``."""
+
+    __slots__ = ("_encoded", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._encoded: dict[int, tuple[bytes, bytes] | None] = {}
+
+    def encode(self, token: str, data: bytes | None) -> bytes:
+        """The line with ``token``; ``data``: the token's bytes when every character of it is
+        one QP writes as it is (printable ASCII but "="), else None (:func:`_stencil_bytes`)."""
+        found = self._encoded.get(len(token), ())
+        if found == ():
+            found = self._encoded[len(token)] = self._stand_in(len(token))
+        if found is None or data is None:
+            return _qp(fill(self.text, "", "", token))
+        encoded, stand_in = found  # type: ignore[misc]
+        return encoded.replace(stand_in, data)
+
+    def _stand_in(self, length: int) -> tuple[bytes, bytes] | None:
+        """The line encoded with a stand-in token of ``length`` and the stand-in; None when
+        every stand-in character occurs in the line or the token cannot fit on a QP line."""
+        char = next((c for c in _STAND_INS if c not in self.text), None)
+        if char is None or not 0 < length < _QP_LINE:
+            return None
+        stand_in = (char * length).encode()
+        flat = _qp(self.text.replace(FEEDBACK_MARK, char * length)).replace(b"=\r\n", b"")
+        lines, line = [], b""
+        for unit in re.findall(re.escape(stand_in) + rb"|=[0-9A-F]{2}|.", flat, re.DOTALL):
+            if len(line) + len(unit) > _QP_LINE:
+                lines.append(line)
+                line = b""
+            line += unit
+        lines.append(line)
+        return b"=\r\n".join(lines), stand_in
+
+
+_QP_LINE = 75
+"""A QP line's characters before its soft break's "=" (RFC 2045: 76 in all)."""
+
+
+def _stencil_bytes(token: str) -> bytes | None:
+    return token.encode() if all(32 < ord(c) < 127 and c != "=" for c in token) else None
+
+
+def _encode(body: str) -> tuple[bytes | str | Stencil, ...]:
+    """The body's lines, each encoded now unless it holds a subscriber's link (a str, encoded
+    per message) or only the cards' token (a :class:`Stencil`); consecutive encoded lines are
+    joined into one piece, so that a message joins a few hundred pieces, not every line."""
+    def one(line: str) -> bytes | str | Stencil:
+        if UNSUBSCRIBE_MARK in line or MANAGE_MARK in line:
+            return line
+        return Stencil(line) if FEEDBACK_MARK in line else _qp(line)
+    pieces: list[bytes | str | Stencil] = []
+    for line in map(one, body.split("\n")):
+        if type(line) is bytes and pieces and type(pieces[-1]) is bytes:
+            pieces[-1] += b"\r\n" + line
+        else:
+            pieces.append(line)
+    return tuple(pieces)
 
 
 def prepare(parts: EmailParts, *, edition: Edition, sender: str, date: dt.datetime) -> Prepared:
@@ -92,8 +161,12 @@ def message_bytes(
     escaped = (html.escape(unsubscribe_url, quote=True), html.escape(manage, quote=True),
                html.escape(feedback_token, quote=True))
 
-    def body(lines: tuple[bytes | str, ...], links: tuple[str, str, str]) -> bytes:
-        return b"\r\n".join(line if isinstance(line, bytes) else _qp(fill(line, *links)) for line in lines)
+    data = _stencil_bytes(feedback_token)
+
+    def body(lines: tuple[bytes | str | Stencil, ...], links: tuple[str, str, str]) -> bytes:
+        return b"\r\n".join([line if type(line) is bytes else line.encode(links[2], data)
+                             if isinstance(line, Stencil) else _qp(fill(line, *links))  # type: ignore[arg-type]
+                             for line in lines])
 
     # URIs are written as they are (folded only between them): an encoded word would hide the
     # link from mail clients, and RFC 5322 allows lines of up to 998 characters.
