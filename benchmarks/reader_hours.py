@@ -12,7 +12,9 @@ daemon would wake: ``send_edition`` at each whole hour from 07:00 UTC for 24 hou
 Maildir. Reported: the queuing (``enqueue``: one instant per choice, one INSERT … SELECT),
 against queuing the same readers with no hour and no cadence of their own (the baseline, in
 the same run, on a second database); the sending over the day; how many copies each hour
-sent; and the process's peak memory (imports included). Prints a Markdown table.
+sent; and the process's peak memory (imports included). ``--rated`` readers (spread over the
+list) have a profile, as "more / less like this" makes one: three papers liked and one not, so
+each of their copies is ranked for them and rendered on its own. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -29,17 +31,22 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import fresh_database
 from bot.deliver import reader_hours, send_edition
-from bot.models.readers import Preferences
+from bot.digest.ranking import paper_text, profile_of
+from bot.models.readers import Preferences, Verdict
 from bot.pipeline import build_edition, ingest
 from bot.settings import Settings
 from bot.store import Database, open_database, queue
 from bot.store import deliveries as outbox
-from bot.store.subscribers import upsert_subscriber
+from bot.store import verdicts as verdict_store
+from bot.store.editions import find_edition
+from bot.store.subscribers import find_subscriber, upsert_subscriber
 
 ZONES = ["Pacific/Pago_Pago", "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles", "America/Denver",
          "America/Chicago", "America/New_York", "America/Halifax", "America/Sao_Paulo", "Atlantic/South_Georgia",
@@ -50,7 +57,7 @@ BUILT = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)  # a Friday: the week's last
 WEEK = 7
 
 
-def prepare(url: str, work: Path, subscribers: int, hours: bool) -> tuple[Database, Settings]:
+def prepare(url: str, work: Path, subscribers: int, hours: bool, rated: int = 0) -> tuple[Database, Settings]:
     inbox = work / "inbox"
     inbox.mkdir(exist_ok=True)
     settings = replace(Settings(), database_url=url, inbox=inbox, outbox=work / f"outbox-{hours}",
@@ -74,7 +81,25 @@ def prepare(url: str, work: Path, subscribers: int, hours: bool) -> tuple[Databa
                               Preferences(send_at="07:00" if own else None, time_zone=ZONES[i % 25] if own else None,
                                           cadence="weekly" if weekly else "daily", weekday=BUILT.weekday()),
                               BUILT)
+        if rated:  # every (subscribers / rated)-th reader liked three papers and disliked one of the first day
+            first = find_edition(session, (BUILT - dt.timedelta(days=WEEK - 1)).date())
+            assert first is not None
+            papers = [p for section in first.sections for p in section.papers]
+            step = max(1, subscribers // rated)
+            for n, i in enumerate(range(0, subscribers, step)[:rated]):
+                chosen = [papers[(n * 7 + k * 13) % len(papers)] for k in range(4)]
+                profile = profile_of([Verdict(p.key, p.title, paper_text(p.title, p.abstract), 1 if k < 3 else -1)
+                                      for k, p in enumerate(chosen)])
+                reader = verdict_store.subscriber_id(session, _token(session, f"reader{i:06d}@example.org"))
+                assert reader is not None
+                verdict_store.set_profile(session, reader, profile, BUILT)
     return database, settings
+
+
+def _token(session: Session, address: str) -> str:
+    found = find_subscriber(session, address)
+    assert found is not None
+    return found.token
 
 
 def queue_edition(database: Database, settings: Settings) -> tuple[float, int]:
@@ -91,6 +116,8 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--database-url", help="PostgreSQL to use (schemas bench_hours_* in it are replaced)")
     parser.add_argument("--work", type=Path, help="a directory to work in (default: a temporary one)")
+    parser.add_argument("--rated", type=int, default=1000,
+                        help="readers with a profile (more / less like this), each ranked and rendered alone")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="paperboy-hours-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -99,7 +126,7 @@ def main() -> None:
                                          args.subscribers, hours=False)
         base_seconds, base_queued = queue_edition(base_db, base_settings)
         database, settings = prepare(fresh_database(args.database_url, work, "hours_24"), work,
-                                     args.subscribers, hours=True)
+                                     args.subscribers, hours=True, rated=args.rated)
         seconds, queued = queue_edition(database, settings)
         per_hour: Counter[int] = Counter()
         sending = 0.0
@@ -118,7 +145,8 @@ def main() -> None:
         print(f"| queue it: 24 zones at 07:00, one in 25 at the digest's hour, a quarter weekly | "
               f"{seconds * 1000:.0f} ms "
               f"({queued:,} copies; {seconds / base_seconds:.2f}x the baseline) | |")
-        print(f"| send over the day: 25 runs, one each hour from 07:00 UTC, into a Maildir | {sending:.1f} s, "
+        print(f"| send over the day: 25 runs, one each hour from 07:00 UTC, into a Maildir; {args.rated:,} readers "
+              f"ranked by their own profile | {sending:.1f} s, "
               f"{sum(per_hour.values()):,} sent ({sum(per_hour.values()) / sending:,.0f}/s) | |")
         print(f"| copies sent at each hour from 07:00 UTC | {' '.join(str(per_hour[h]) for h in range(25))} | |")
         print(f"| peak memory of the process (imports included) | {peak:.0f} MB | ≤ 300 MB |")

@@ -39,6 +39,8 @@ def _keywords(words: tuple[str, ...]) -> re.Pattern[str] | None:
 
 
 def _wanted(paper: EditionPaper, include: re.Pattern[str] | None, exclude: re.Pattern[str] | None) -> bool:
+    if include is None and exclude is None:
+        return True
     text = f"{paper.title}\n{paper.abstract}"
     return (include is None or include.search(text) is not None) and (exclude is None or not exclude.search(text))
 

@@ -136,7 +136,8 @@ class EditionIndex:
         for liked_key, liked_title, liked_terms in profile.liked:
             if liked_key == key:
                 continue
-            overlap = float(sum(row[self.vocabulary[t]] for t in liked_terms if t in self.vocabulary))
+            columns = [self.vocabulary[t] for t in liked_terms if t in self.vocabulary]
+            overlap = float(row[columns].sum()) if columns else 0.0
             if overlap > best:
                 best, title = overlap, liked_title
         return title
