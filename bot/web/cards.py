@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message
 
 from bot.errors import AddressError, SourceError
 from bot.models import EditionPaper
@@ -106,10 +107,13 @@ class CardActions:
 
     async def library(self, request: Request) -> Response:
         """The manage page's "bring your own library": pasted ids or links, or a reference file."""
+        too_large = self.web._message("Too large", "That file is over 2 MB; export fewer references.", 413)
         try:
-            if int(request.headers.get("content-length") or 0) > MAX_BYTES + 64 * 1024:
-                return self.web._message("Too large", "That file is over 2 MB; export fewer references.", 413)
-            form = await request.form(max_files=1, max_fields=10, max_part_size=MAX_BYTES)
+            if int(request.headers.get("content-length") or 0) > LIBRARY_BODY:
+                return too_large
+            form = await _bounded(request, LIBRARY_BODY).form(max_files=1, max_fields=10, max_part_size=MAX_BYTES)
+        except _TooLarge:
+            return too_large
         except (ValueError, MultiPartException, HTTPException):
             return self.web._message("Bad request", "That form could not be read.", 400)
         signed = str(form.get("token") or "")
@@ -141,6 +145,30 @@ class CardActions:
 
     def _manage(self, signed: str) -> str:
         return f"{self.web.settings.base_url}manage?token={quote(signed)}"
+
+
+LIBRARY_BODY = MAX_BYTES + 64 * 1024
+"""A library upload's whole body: the file and the form around it."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _bounded(request: Request, limit: int) -> Request:
+    """The request with a body that stops at ``limit`` bytes, whatever its Content-Length says
+    (a chunked upload has none), before any of it is spooled to disk."""
+    seen = 0
+
+    async def receive() -> Message:
+        nonlocal seen
+        message = await request.receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise _TooLarge
+        return message
+
+    return Request(request.scope, receive)
 
 
 def _names(paper: EditionPaper) -> list[str]:
