@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
 
 from bot.digest.ranking import EditionIndex, index_of
-from bot.models import Climber, Edition, EditionItem, EditionPaper, Grouping, Section
+from bot.models import Climber, Edition, EditionItem, EditionPaper, Grouping, Periodic, Section
 from bot.models.readers import Preferences
 
 
@@ -92,17 +92,32 @@ def best_of(edition: Edition, papers: int = GATHERED_PAPERS, climbing: int = GAT
 
 WEEKS = 12
 """The weeks the public weekly feed and archive hold."""
+MONTHS = 12
+"""The months the public monthly feed and archive hold."""
 
 
 def weeks(editions: Sequence[Edition], count: int = WEEKS) -> list[Edition]:
     """The public weekly digest: for each of the ``count`` latest weeks (Monday to Sunday) that
     have editions, newest first, the best of its daily editions (:func:`gather`, :func:`best_of`)."""
-    by_week: dict[dt.date, list[Edition]] = {}
+    return _periods(editions, lambda d: d - dt.timedelta(days=d.weekday()), count)
+
+
+def months(editions: Sequence[Edition], count: int = MONTHS) -> list[Edition]:
+    """The public monthly digest: the best of each of the ``count`` latest calendar months."""
+    return _periods(editions, lambda d: d.replace(day=1), count)
+
+
+def periodic(editions: Sequence[Edition]) -> Periodic:
+    return Periodic(tuple(weeks(editions)), tuple(months(editions)))
+
+
+def _periods(editions: Sequence[Edition], first_day: Callable[[dt.date], dt.date], count: int) -> list[Edition]:
+    by_period: dict[dt.date, list[Edition]] = {}
     for edition in editions:
-        by_week.setdefault(edition.date - dt.timedelta(days=edition.date.weekday()), []).append(edition)
+        by_period.setdefault(first_day(edition.date), []).append(edition)
     out = []
-    for monday in sorted(by_week, reverse=True)[:count]:
-        gathered = gather(by_week[monday], monday)
+    for first in sorted(by_period, reverse=True)[:count]:
+        gathered = gather(by_period[first], first)
         if gathered is not None:
             out.append(best_of(gathered))
     return out

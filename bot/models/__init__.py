@@ -257,6 +257,21 @@ class EditionPaper:
 
 
 @dataclass(frozen=True, slots=True)
+class Periodic:
+    """The public weekly and monthly digests, each the best of its period's daily editions
+    (``since``: the period's first day), newest first."""
+
+    weeks: tuple[Edition, ...] = ()
+    months: tuple[Edition, ...] = ()
+
+    def find(self, kind: str, first: dt.date) -> Edition | None:
+        for copy in self.weeks if kind == "weekly" else self.months:
+            if copy.since == first:
+                return copy
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Section:
     slug: str
     label: str

@@ -15,7 +15,7 @@ import jinja2
 from sqlalchemy.orm import Session
 
 from bot.clock import utc_now
-from bot.digest import plan, weeks
+from bot.digest import periodic, plan
 from bot.digest.model import ModelConfig, summarise
 from bot.digest.tldr import key_sentences
 from bot.errors import EditionError, PaperboyError, StoreConflict
@@ -237,7 +237,7 @@ def build_feeds(
     target = out or settings.public_dir
     try:
         written = build(editions, settings.base_url, target, templates or environment(settings.templates_dir),
-                        feed_limits(settings), aliases, weeks(editions))
+                        feed_limits(settings), aliases, periodic(editions))
     except OSError as exc:
         error = f"{target}: cannot be written ({exc.strerror or exc})"
         if out is None:

@@ -16,11 +16,9 @@ import functools
 import html
 import json
 import os
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import jinja2
@@ -28,9 +26,10 @@ import nh3
 from feedgen.feed import FeedGenerator
 
 import bot
-from bot.models import Edition, EditionPaper
+from bot.models import Edition, EditionPaper, Periodic
 from bot.render import card, clean
 from bot.render.cards import Card
+from bot.render.pages import site_context
 from bot.settings import Settings
 
 TITLE = "paperboy: trending papers"
@@ -176,14 +175,14 @@ def content_type(relative: str) -> str:
 
 def render_site(
     editions: Sequence[Edition], base_url: str, env: jinja2.Environment, limits: FeedLimits, *, pages: bool = True,
-    aliases: Mapping[str, str] | None = None, weeks: Sequence[Edition] = (),
+    aliases: Mapping[str, str] | None = None, periodic: Periodic | None = None,
 ) -> dict[str, bytes]:
     """Every feed and, with ``pages``, every archive page for ``editions`` (newest first), by
     path relative to the site's root; the web front serves the same bytes ``build`` writes.
     A merged topic's papers (``aliases``: its slug, the topic it went into) are in the feed of
-    the topic it went into. ``weeks`` are the weekly digest's copies (the digest stage gathers
-    them): ``weekly.xml`` and a page each."""
-    aliases = aliases or {}
+    the topic it went into. ``periodic`` holds the weekly and monthly digests' copies (the
+    digest stage gathers them): ``weekly.xml``, ``monthly.xml`` and a page each."""
+    aliases, periodic = aliases or {}, periodic or Periodic()
     site: dict[str, bytes] = {}
     updated = editions[0].created_at if editions else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     every = entries(editions)
@@ -213,7 +212,8 @@ def render_site(
         site[relative] = _atom(feed, base_url)
 
     site["digest.xml"] = _digest(editions, base_url, env, limits, updated)
-    site["weekly.xml"] = _weekly(weeks, base_url, env, updated)
+    for kind in PERIODS:
+        site[f"{kind}.xml"] = period_feed(kind, periodic, base_url, env, updated)
     site["feed.json"] = _json_feed(base_url, papers).encode()
     site[STYLESHEET] = env.get_template("feed/feed.xsl").render(base_url=base_url).encode()
 
@@ -225,34 +225,10 @@ def render_site(
             day = edition.date.isoformat()
             site[f"editions/{day}.html"] = page.render(context, edition=edition).encode()
             site[f"editions/{day}.bib"] = edition_bibtex(edition).encode()
-        for week in weeks:
-            site[week_path(week)] = page.render(context, edition=week).encode()
+        for kind in PERIODS:
+            for copy in periodic.weeks if kind == "weekly" else periodic.months:
+                site[period_path(kind, copy)] = page.render(context, edition=copy, period=kind[:-2]).encode()
     return site
-
-
-def week_path(week: Edition) -> str:
-    assert week.since is not None
-    return f"weekly/{week.since.isoformat()}.html"
-
-
-def _weekly(weeks: Sequence[Edition], base_url: str, env: jinja2.Environment, updated: dt.datetime) -> bytes:
-    """weekly.xml: one entry per week, newest first, the best of its editions; a week still
-    running is the same entry, updated, until it ends."""
-    template = env.get_template("archive/_edition.html")
-    feed = _generator(base_url, "weekly.xml", f"{TITLE}, the best of each week", updated)
-    for week in weeks:
-        assert week.since is not None
-        item = feed.add_entry(order="append")
-        identity = f"{base_url}weekly/{week.since.isoformat()}"
-        item.id(identity)
-        item.guid(identity, permalink=False)
-        item.title(f"The best papers of the week of {week.since.day} {week.since:%b %Y}: {week.papers} papers")
-        item.link(href=base_url + week_path(week))
-        item.author({"name": "paperboy"})
-        item.content(nh3.clean(template.render(edition=week, base_url=base_url, in_feed=True)), type="html")
-        item.published(dt.datetime.combine(week.since, dt.time(), dt.UTC))
-        item.updated(week.created_at)
-    return _atom(feed, base_url)
 
 
 def edition_bibtex(edition: Edition) -> str:
@@ -289,59 +265,14 @@ def _digest(editions: Sequence[Edition], base_url: str, env: jinja2.Environment,
         count = max(1, min(count - 1, count - int((len(document) - limits.digest_bytes) / max(share, 1))))
 
 
-def site_context(editions: Sequence[Edition], base_url: str) -> dict[str, object]:
-    """What every archive page knows: the editions and the topics that have a feed."""
-    labels: dict[str, str] = {}
-    for edition in editions:
-        for section in edition.sections:
-            labels.setdefault(section.slug, clean(section.label))
-        for paper in edition.climbing:
-            if paper.topic_slug:
-                labels.setdefault(paper.topic_slug, clean(paper.topic_label))
-    return {"base_url": base_url, "editions": editions, "topics": sorted(labels.items(), key=lambda kv: kv[1]),
-            "active_topics": active_topics(editions)}
-
-
-ACTIVE_DAYS = 28
-
-
-def active_topics(editions: Sequence[Edition], days: int = ACTIVE_DAYS) -> list[tuple[str, str, int]]:
-    """The topics a reader can choose: those with papers in the editions of the last ``days``
-    days before the newest (editions newest first), as (slug, label, papers), most papers
-    first. A topic that went quiet drops out of the forms; its feed stays."""
-    if not editions:
-        return []
-    since = editions[0].date - dt.timedelta(days=days - 1)
-    counts: Counter[str] = Counter()
-    labels: dict[str, str] = {}
-    for edition in editions:
-        if edition.date < since:
-            break
-        for section in edition.sections:
-            if section.slug != "other":
-                counts[section.slug] += len(section.papers)
-                labels.setdefault(section.slug, clean(section.label))
-    return sorted(((slug, labels[slug], n) for slug, n in counts.items()), key=lambda t: (-t[2], t[1]))
-
-
-def topic_choices(context: dict[str, Any], chosen: Sequence[str]) -> list[tuple[str, str, int]]:
-    """The topics a subscriber's page offers: the active ones, and any they follow or mute
-    that went quiet (so that they can untick it), under its last label."""
-    active: list[tuple[str, str, int]] = list(context.get("active_topics", []))
-    labels = dict(context.get("topics", []))
-    shown = {slug for slug, _, _ in active}
-    quiet = [(slug, labels.get(slug, slug), 0) for slug in dict.fromkeys(chosen) if slug not in shown]
-    return active + quiet
-
-
 def build(
     editions: Sequence[Edition], base_url: str, out: Path, env: jinja2.Environment, limits: FeedLimits,
-    aliases: Mapping[str, str] | None = None, weeks: Sequence[Edition] = (),
+    aliases: Mapping[str, str] | None = None, periodic: Periodic | None = None,
 ) -> list[Path]:
     """Write every feed and archive page for ``editions`` (newest first) under ``out``; a merged
     topic's feed path gets the feed of the topic it went into (a static site cannot redirect)."""
     written: list[Path] = []
-    site = render_site(editions, base_url, env, limits, aliases=aliases, weeks=weeks)
+    site = render_site(editions, base_url, env, limits, aliases=aliases, periodic=periodic)
     for old, new in (aliases or {}).items():
         if f"topics/{new}.xml" in site:
             site[f"topics/{old}.xml"] = site[f"topics/{new}.xml"]
@@ -398,3 +329,36 @@ def _json_item(entry: Entry) -> dict[str, object]:
         "links": {link.label: link.url for link in c.links}, "listing_only": paper.listing_only,
     }
     return item
+
+
+PERIODS = ("weekly", "monthly")
+
+
+def period_path(kind: str, copy: Edition) -> str:
+    """weekly/<its Monday>.html or monthly/<yyyy-mm>.html."""
+    assert copy.since is not None
+    return f"weekly/{copy.since.isoformat()}.html" if kind == "weekly" else f"monthly/{copy.since:%Y-%m}.html"
+
+
+def period_feed(kind: str, periodic: Periodic, base_url: str, env: jinja2.Environment,
+                updated: dt.datetime) -> bytes:
+    """weekly.xml or monthly.xml: one entry per period, newest first, the best of its editions;
+    a period still running is the same entry, updated, until it ends."""
+    template = env.get_template("archive/_edition.html")
+    what = "week" if kind == "weekly" else "month"
+    feed = _generator(base_url, f"{kind}.xml", f"{TITLE}, the best of each {what}", updated)
+    for copy in periodic.weeks if kind == "weekly" else periodic.months:
+        first = copy.since
+        assert first is not None
+        item = feed.add_entry(order="append")
+        identity = f"{base_url}{kind}/{first.isoformat() if kind == 'weekly' else f'{first:%Y-%m}'}"
+        item.id(identity)
+        item.guid(identity, permalink=False)
+        item.title(f"The best papers of the week of {first.day} {first:%b %Y}: {copy.papers} papers" if kind == "weekly"
+                   else f"The best papers of {first:%B %Y}: {copy.papers} papers")
+        item.link(href=base_url + period_path(kind, copy))
+        item.author({"name": "paperboy"})
+        item.content(nh3.clean(template.render(edition=copy, base_url=base_url, in_feed=True)), type="html")
+        item.published(dt.datetime.combine(first, dt.time(), dt.UTC))
+        item.updated(copy.created_at)
+    return _atom(feed, base_url)

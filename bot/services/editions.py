@@ -11,8 +11,8 @@ import jinja2
 
 from bot.clock import Clock
 from bot.deliver.preview import preview
-from bot.digest import weeks as weekly
-from bot.models import Edition
+from bot.digest import periodic
+from bot.models import Edition, Periodic
 from bot.pipeline import build_edition, build_feeds, local_date
 from bot.settings import Settings
 from bot.store import Database
@@ -44,9 +44,9 @@ class Editions:
         with self._database.read() as session:
             return edition_store.all_editions(session)
 
-    def weeks(self, editions: Sequence[Edition]) -> list[Edition]:
-        """The public weekly digest of these editions (newest first), one copy a week."""
-        return weekly(editions)
+    def periodic(self, editions: Sequence[Edition]) -> Periodic:
+        """The public weekly and monthly digests of these editions (newest first)."""
+        return periodic(editions)
 
     def aliases(self) -> dict[str, str]:
         """The slugs of merged topics and the topics they went into (their feeds redirect there)."""

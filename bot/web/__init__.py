@@ -14,7 +14,6 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -31,7 +30,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from bot.app import Paperboy
 from bot.errors import AddressError, ConfigError, PaperboyError, StoreError
 from bot.models.readers import Preferences
-from bot.render.feeds import content_type, edition_bibtex, topic_choices
+from bot.render.feeds import content_type, edition_bibtex
+from bot.render.pages import topic_choices
 from bot.services.service import problem
 from bot.settings import Settings
 from bot.subscribers import (
@@ -43,8 +43,8 @@ from bot.subscribers import (
     normalise_address,
     zone_names,
 )
-from bot.web.cards import CardActions
 from bot.web.guard import CSRF_COOKIE, HEADERS, ConfirmLinks, Csrf, Guard, client_key
+from bot.web.reader import BAD_LINK, ReaderPages
 from bot.web.site import FeedFront, Polls, Site, serve
 
 if TYPE_CHECKING:
@@ -57,8 +57,6 @@ PER_MAILBOX = (3, 3600)   # confirmation mails per mailbox (bucket+tag@, b.u.c.k
 MAX_FORM_BYTES = 16 * 1024
 SENT = ("Check your inbox", ("If this address can subscribe, a message with a confirmation link is on its way "
                              "to it. Nothing is sent until you click it. The link works for three days."))
-BAD_LINK = ("This link is not valid", ("It may have been cut short by your mail program: try copying the whole "
-                                       "link from the email. Nothing was changed."))
 
 
 class Web:
@@ -79,7 +77,7 @@ class Web:
         self.limits = paperboy.limits
         self.notices = paperboy.notices
         self.secure_cookie = settings.base_url.startswith("https://")
-        self.cards = CardActions(self)
+        self.reader = ReaderPages(self)
 
     # Pages ------------------------------------------------------------------------------
 
@@ -124,16 +122,19 @@ class Web:
                 return self._with_form(request, "archive/edition.html", edition=edition)
         return self._message("Not found", f"There is no edition for {date}.", 404)
 
-    async def week(self, request: Request) -> Response:
-        """A week of the weekly digest, by its Monday: /weekly/2026-11-16.html."""
+    async def period(self, request: Request) -> Response:
+        """A week of the weekly digest, by its Monday (/weekly/2026-11-16.html), or a month of
+        the monthly one (/monthly/2026-11.html)."""
+        kind = request.url.path.strip("/").split("/", 1)[0]
+        name = request.path_params["date"].removesuffix(".html")
         try:
-            monday = dt.date.fromisoformat(request.path_params["date"].removesuffix(".html"))
+            first = dt.date.fromisoformat(name if kind == "weekly" else f"{name}-01")
         except ValueError:
-            return self._message("Not found", "There is no such week.", 404)
-        for week in self.site.current().weeks:
-            if week.since == monday:
-                return self._with_form(request, "archive/edition.html", edition=week)
-        return self._message("Not found", f"There is no weekly digest for the week of {monday}.", 404)
+            return self._message("Not found", f"There is no such {'week' if kind == 'weekly' else 'month'}.", 404)
+        found = self.site.current().periodic.find(kind, first)
+        if found is None:
+            return self._message("Not found", f"There is no {kind} digest for {name}.", 404)
+        return self._with_form(request, "archive/edition.html", edition=found, period=kind[:-2])
 
     async def feed(self, request: Request) -> Response:
         path = request.url.path.lstrip("/")
@@ -304,7 +305,8 @@ class Web:
             return self._message(*BAD_LINK, status=400)
         action = (form.get("action") or [""])[0]
         if action in ("forget", "forget-confirmed"):
-            return self._forget(subscriber.token, subscriber.address, signed, confirmed=action == "forget-confirmed")
+            return self.reader.forget(subscriber.token, subscriber.address, signed,
+                                      confirmed=action == "forget-confirmed")
         if request.method == "POST" and action == "resubscribe":
             subscriber = self.subscriptions.resubscribe(subscriber.token) or subscriber
         if subscriber.status in ("unsubscribed", "bounced"):
@@ -314,7 +316,7 @@ class Web:
                                  "again to receive it from the next edition, with the topics you chose before.",
                                  action=f"{self.settings.base_url}manage",
                                  fields=[("token", signed), ("action", "resubscribe")], button="Subscribe again",
-                                 links=[("Download your data", self._data_link(signed))])
+                                 links=[("Download your data", self.reader.data_link(signed))])
         message = f"Subscribed as {subscriber.address} ({subscriber.status})."
         if request.method == "POST" and form.get("action") == ["resubscribe"]:
             message = "Subscribed again. The next edition will be in your inbox."
@@ -335,57 +337,29 @@ class Web:
                           unsubscribe_token=self.signer.sign(subscriber.token, "unsubscribe"))
 
 
-    def _data_link(self, signed: str) -> str:
-        return f"{self.settings.base_url}manage/data?token={quote(signed)}"
-
-    def _forget(self, token: str, address: str, signed: str, *, confirmed: bool) -> Response:
-        """"Delete everything about me": asked once more, then done; nothing is kept but the
-        lines the log had already written (which name no address)."""
-        if not confirmed:
-            return self._message(
-                "Delete everything about you?",
-                f"paperboy will forget {address}: the subscription, your choices and the record of every "
-                "digest sent to you. This cannot be undone; to read the digest again, subscribe again.",
-                action=f"{self.settings.base_url}manage", fields=[("token", signed), ("action", "forget-confirmed")],
-                button="Delete everything", danger=True, links=[("Download your data first", self._data_link(signed))])
-        forgotten = self.subscriptions.forget(token)
-        if forgotten is None:
-            return self._message(*BAD_LINK, status=400)
-        log.info("web: a reader deleted everything about them")
-        return self._message("Deleted", f"paperboy no longer knows {forgotten}; no digest will be sent to it.",
-                             links=[("paperboy", self.settings.base_url)])
-
-    async def reader_data(self, request: Request) -> Response:
-        """What paperboy stores about the reader, as a JSON download (the manage link's token)."""
-        token = self.signer.verify(request.query_params.get("token", ""), "manage")
-        data = self.subscriptions.data(token) if token else None
-        if data is None:
-            return self._message(*BAD_LINK, status=400)
-        return JSONResponse(data, headers={"Cache-Control": "no-store",
-                                           "Content-Disposition": 'attachment; filename="paperboy-my-data.json"'})
-
-
 def create_app(database: Database, settings: Settings, paperboy: Paperboy | None = None) -> Starlette:
     """The ASGI app over ``paperboy`` (the composition root; built here from the database and
     settings when not given); refuses (ConfigError) without ``PAPERBOY_SECRET_KEY``."""
     web = Web(paperboy or Paperboy(settings, database))
-    feeds = ["/feed.xml", "/atom.xml", "/digest.xml", "/weekly.xml", "/feed.json", "/feed.xsl", "/topics/{slug}.xml"]
+    feeds = ["/feed.xml", "/atom.xml", "/digest.xml", "/weekly.xml", "/monthly.xml", "/feed.json", "/feed.xsl",
+             "/topics/{slug}.xml"]
     routes = [
         Route("/", web.home),
         Route("/editions/", web.archive),
         Route("/index.html", web.archive),
         Route("/editions/{date}", web.edition),
-        Route("/weekly/{date}", web.week),
+        Route("/weekly/{date}", web.period),
+        Route("/monthly/{date}", web.period),
         *(Route(path, web.feed, methods=["GET", "HEAD"]) for path in feeds),
         Route("/healthz", web.healthz),
         Route("/subscribe", web.subscribe, methods=["POST"]),
         Route("/confirm", web.confirm, methods=["GET", "POST"]),
         Route("/unsubscribe", web.unsubscribe, methods=["GET", "POST"]),
         Route("/manage", web.manage, methods=["GET", "POST"]),
-        Route("/manage/data", web.reader_data),
-        Route("/manage/library", web.cards.library, methods=["POST"]),
-        Route("/f/{signed}/{anchor}", web.cards.act),
-        Route("/f/{signed}/{anchor}/{action}", web.cards.act, methods=["GET", "POST"]),
+        Route("/manage/data", web.reader.data),
+        Route("/manage/library", web.reader.library, methods=["POST"]),
+        Route("/f/{signed}/{anchor}", web.reader.act),
+        Route("/f/{signed}/{anchor}/{action}", web.reader.act, methods=["GET", "POST"]),
     ]
     middleware = [Middleware(FeedFront, site=web.site, log=access_log, security=HEADERS, polls=web.polls),
                   Middleware(Guard, log=access_log)]

@@ -26,8 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot.models import Edition
-from bot.render.feeds import content_type, feed_limits, render_site, site_context
+from bot.models import Edition, Periodic
+from bot.render.feeds import content_type, feed_limits, render_site
+from bot.render.pages import site_context
 from bot.services.editions import Editions
 from bot.settings import Settings
 
@@ -89,8 +90,8 @@ class Rendering:
     context: dict[str, object]
     aliases: dict[str, str] = field(default_factory=dict)
     """A merged topic's slug and the topic it went into: its feed redirects there."""
-    weeks: tuple[Edition, ...] = ()
-    """The weekly digest's copies, newest first (their pages and weekly.xml)."""
+    periodic: Periodic = field(default_factory=Periodic)
+    """The weekly and monthly digests' copies, newest first (their pages and feeds)."""
 
 
 class Site:
@@ -122,12 +123,12 @@ class Site:
         aliases = self.editions.aliases()
         base = self.settings.base_url
         updated = editions[0].created_at if editions else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        weeks = tuple(self.editions.weeks(editions))
+        periodic = self.editions.periodic(editions)
         site = render_site(editions, base, self.env, feed_limits(self.settings), pages=False, aliases=aliases,
-                           weeks=weeks)
+                           periodic=periodic)
         feeds = {path: Document.of(body, _newest(path, editions, updated, aliases), content_type(path))
                  for path, body in site.items()}
-        return Rendering(fingerprint, editions, feeds, site_context(editions, base), aliases, weeks)
+        return Rendering(fingerprint, editions, feeds, site_context(editions, base), aliases, periodic)
 
 
 def _newest(path: str, editions: tuple[Edition, ...], updated: dt.datetime,

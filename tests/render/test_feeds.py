@@ -60,6 +60,11 @@ def test_every_feed_parses_with_the_expected_entries(built: Path) -> None:
     assert "<h2" in weekly.entries[0].content[0].value
     week = (built / "weekly" / "2026-11-16.html").read_text()
     assert "The best papers of the week of" in week and "editions/2026-11-20.bib" not in week
+    monthly = _parse(built / "monthly.xml")
+    assert [e.id for e in monthly.entries] == ["http://localhost:8000/monthly/2026-11"]
+    assert monthly.entries[0].title.startswith("The best papers of November 2026: ")
+    month = (built / "monthly" / "2026-11.html").read_text()
+    assert "<h1>The best papers of November 2026</h1>" in month and "<h2" in month
     assert "<h2" in digest.entries[0].content[0].value
     topics = sorted((built / "topics").glob("*.xml"))
     assert topics and sum(len(_parse(t).entries) for t in topics) == 26
@@ -89,7 +94,7 @@ def test_rss_dates_are_rfc_822_and_guids_are_not_permalinks(built: Path) -> None
 
 
 def _xml_feeds(out: Path) -> list[Path]:
-    return [out / "feed.xml", out / "atom.xml", out / "digest.xml", out / "weekly.xml",
+    return [out / "feed.xml", out / "atom.xml", out / "digest.xml", out / "weekly.xml", out / "monthly.xml",
             *sorted((out / "topics").glob("*.xml"))]
 
 
@@ -134,7 +139,7 @@ def test_archive_pages_link_every_feed_and_each_exists(built: Path) -> None:
     for page in [built / "index.html", *sorted((built / "editions").glob("*.html"))]:
         text = page.read_text()
         alternates = re.findall(r'<link rel="alternate" type="[^"]+" title="[^"]*" href="http://localhost:8000/([^"]+)"', text)
-        assert {"feed.xml", "atom.xml", "digest.xml", "weekly.xml", "feed.json"} <= set(alternates)
+        assert {"feed.xml", "atom.xml", "digest.xml", "weekly.xml", "monthly.xml", "feed.json"} <= set(alternates)
         assert any(a.startswith("topics/") for a in alternates)
         for relative in alternates:
             assert (built / relative).is_file(), relative
@@ -209,7 +214,7 @@ def test_forms_offer_the_topics_of_the_last_four_weeks_with_their_counts() -> No
     """The subscribe form lists topics with papers in the last 28 days, most papers first; one
     that went quiet drops out of the form (its feed stays), and a subscriber's page still shows
     one they follow, so that they can untick it."""
-    from bot.render.feeds import active_topics, site_context, topic_choices
+    from bot.render.pages import active_topics, site_context, topic_choices
 
     today = dt.date(2026, 11, 20)
     editions = [_edition(today, robots=3, speech=1, other=4),

@@ -523,7 +523,7 @@ def test_the_manage_page_sets_how_often(client: TestClient, db: Database) -> Non
     assert refused.status_code == 400 and "cadence" in refused.text
 
 
-def test_the_weekly_digest_is_served_as_a_feed_and_a_page_a_week(client: TestClient) -> None:
+def test_the_weekly_and_monthly_digests_are_served_as_feeds_and_a_page_each(client: TestClient) -> None:
     feed = client.get("/weekly.xml")
     assert feed.status_code == 200 and "atom" in feed.headers["content-type"]
     assert "/weekly/2026-11-16.html" in feed.text
@@ -531,6 +531,12 @@ def test_the_weekly_digest_is_served_as_a_feed_and_a_page_a_week(client: TestCli
     page = client.get("/weekly/2026-11-16.html")
     assert page.status_code == 200 and "The best papers of the week of 16 Nov 2026" in page.text
     for missing in ("/weekly/2026-11-09.html", "/weekly/not-a-date.html"):
+        assert client.get(missing).status_code == 404
+    monthly = client.get("/monthly.xml")
+    assert monthly.status_code == 200 and "/monthly/2026-11.html" in monthly.text
+    page = client.get("/monthly/2026-11.html")
+    assert page.status_code == 200 and "The best papers of November 2026" in page.text
+    for missing in ("/monthly/2026-10.html", "/monthly/2026-13.html", "/monthly/nope.html", "/monthly/2026-11-16.html"):
         assert client.get(missing).status_code == 404
 
 

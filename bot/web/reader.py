@@ -1,5 +1,6 @@
-"""A card's links from the email ("more like this", "less like this", "mute topic", "follow
-author") and the manage page's library upload. The card links carry the reader's signed token
+"""A reader's own pages besides the manage form: a card's links from the email ("more like this",
+"less like this", "mute topic", "follow author"), the manage page's library upload, their data
+to take away and "delete everything about me". The card links carry the reader's signed token
 (:meth:`bot.subscribers.Signer.sign_card`), so no login is needed; as with unsubscribe, a GET
 only shows a button (mail scanners open links) and the POST acts."""
 
@@ -13,7 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Message
 
 from bot.errors import AddressError, SourceError
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from bot.web import Web
 
 log = logging.getLogger("paperboy")
+BAD_LINK = ("This link is not valid", ("It may have been cut short by your mail program: try copying the whole "
+                                       "link from the email. Nothing was changed."))
 ACTIONS = ("more", "less", "mute", "follow")
 ASKED = {"more": ("More like this?", "Papers like this one will come first in your digest, and the closest will be "
                                      "picked for you from any topic.", "More like this"),
@@ -32,7 +35,7 @@ ASKED = {"more": ("More like this?", "Papers like this one will come first in yo
                                      "for you.", "Less like this")}
 
 
-class CardActions:
+class ReaderPages:
     def __init__(self, web: Web) -> None:
         self.web = web
         self.readers = web.paperboy.readers
@@ -142,6 +145,36 @@ class CardActions:
                  seeded.from_store, seeded.from_file, len(seeded.unknown))
         return self.web._message("Your library is in", f"Your digest now ranks papers by {' and '.join(parts)}."
                                  f"{unknown} Nothing left this server.", links=[("Back", self._manage(signed))])
+
+    def data_link(self, signed: str) -> str:
+        return f"{self.web.settings.base_url}manage/data?token={quote(signed)}"
+
+    def forget(self, token: str, address: str, signed: str, *, confirmed: bool) -> Response:
+        """"Delete everything about me": asked once more, then done; nothing is kept but the
+        lines the log had already written (which name no address)."""
+        if not confirmed:
+            return self.web._message(
+                "Delete everything about you?",
+                f"paperboy will forget {address}: the subscription, your choices and the record of every "
+                "digest sent to you. This cannot be undone; to read the digest again, subscribe again.",
+                action=f"{self.web.settings.base_url}manage",
+                fields=[("token", signed), ("action", "forget-confirmed")],
+                button="Delete everything", danger=True, links=[("Download your data first", self.data_link(signed))])
+        forgotten = self.web.subscriptions.forget(token)
+        if forgotten is None:
+            return self.web._message(*BAD_LINK, status=400)
+        log.info("web: a reader deleted everything about them")
+        return self.web._message("Deleted", f"paperboy no longer knows {forgotten}; no digest will be sent to it.",
+                             links=[("paperboy", self.web.settings.base_url)])
+
+    async def data(self, request: Request) -> Response:
+        """What paperboy stores about the reader, as a JSON download (the manage link's token)."""
+        token = self.web.signer.verify(request.query_params.get("token", ""), "manage")
+        data = self.web.subscriptions.data(token) if token else None
+        if data is None:
+            return self.web._message(*BAD_LINK, status=400)
+        return JSONResponse(data, headers={"Cache-Control": "no-store",
+                                           "Content-Disposition": 'attachment; filename="paperboy-my-data.json"'})
 
     def _manage(self, signed: str) -> str:
         return f"{self.web.settings.base_url}manage?token={quote(signed)}"
