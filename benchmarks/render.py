@@ -35,7 +35,7 @@ from bot.deliver.message import message_bytes, prepare
 from bot.digest.tldr import key_sentences
 from bot.models import Edition, EditionPaper, PaperLinks, Section
 from bot.render import environment
-from bot.render.email import links_for, personalise, render_email
+from bot.render.email import FEEDBACK_MARK, FEEDBACK_ROOM, links_for, personalise, render_email
 from bot.render.feeds import FeedLimits, build
 from bot.sources.dumpgen import abstract_of, title_of
 
@@ -69,11 +69,13 @@ def edition(number: int, papers: int, topics: int = 6) -> Edition:
 
 
 def size_and_tldr() -> None:
-    big = edition(0, 100, topics=10)
-    parts = render_email(environment(), big, links_for("https://papers.example.org/", big), 100)
-    html_size = len(parts.html.encode())
-    print(f"| 100-paper edition in 10 topics, full cards: the email's HTML part | {html_size / 1000:.1f} KB "
-          f"({html_size / 100:,.0f} bytes a paper); {parts.shown} of 100 papers shown | < 102 KB, all shown | |")
+    for papers in (60, 100):
+        big = edition(0, papers, topics=10)
+        parts = render_email(environment(), big, links_for("https://papers.example.org/", big), 5)
+        html_size = len(parts.html.encode()) + parts.html.count(FEEDBACK_MARK) * (FEEDBACK_ROOM - len(FEEDBACK_MARK))
+        print(f"| {papers}-paper edition in 10 topics, full cards with their feedback links: the email's HTML part "
+              f"(each reader's token counted) | {html_size / 1000:.1f} KB; {parts.shown} of {papers} papers shown "
+              f"| < 102 KB | |")
     abstracts = [abstract_of(i) for i in range(1000)]
     runs = []
     for _ in range(3):
@@ -95,12 +97,14 @@ def emails(subscribers: int) -> None:
     size = 0
     for n in range(subscribers):
         size += len(message_bytes(prepared, to=f"reader{n}@example.org",
-                                  unsubscribe_url=f"https://papers.example.org/unsubscribe?token=t{n:08d}"))
+                                  unsubscribe_url=f"https://papers.example.org/unsubscribe?token=t{n:08d}",
+                                  feedback_token=f"{n:032d}.{'s' * 27}"))  # as Signer.sign_card makes them
     seconds = time.perf_counter() - started
     baseline_count = max(1, subscribers // 20)
     started = time.perf_counter()
     for n in range(baseline_count):
-        html_body, text_body = personalise(parts, f"https://papers.example.org/unsubscribe?token=t{n:08d}")
+        html_body, text_body = personalise(parts, f"https://papers.example.org/unsubscribe?token=t{n:08d}",
+                                           feedback_token=f"{n:032d}.{'s' * 27}")
         message = EmailMessage(policy=email.policy.SMTP)
         message["Subject"], message["From"], message["To"] = parts.subject, "paperboy@example.org", f"r{n}@example.org"
         message.set_content(text_body, cte="quoted-printable")
