@@ -14,11 +14,13 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from email import policy
+from functools import lru_cache
 
 import css_inline
 import jinja2
+from markupsafe import Markup
 
-from bot.models import Edition, Section
+from bot.models import Edition, EditionPaper, Section
 from bot.render import clean
 
 MAX_HTML_BYTES = 100 * 1024  # under Gmail's 102 KB, with room for the personal parts
@@ -84,17 +86,30 @@ def _render(env: jinja2.Environment, edition: Edition, links: Links, limit: int 
         Section(s.slug, s.label, s.papers[:limit] if limit is not None else s.papers) for s in edition.sections
     ]
     shown = sum(len(s.papers) for s in sections)
+    feedback = f"{links.archive}f/{FEEDBACK_MARK}/"
     context = {
+        "paper_card": lambda paper, in_climbing: _card(env, "html", paper, in_climbing, links, feedback),
+        "paper_text": lambda paper, in_climbing: _card(env, "txt", paper, in_climbing, links, feedback),
         "edition": edition, "sections": sections, "hidden": {s.slug: len(s.papers) for s in edition.sections},
         "links": links, "truncated": shown < edition.papers, "shown": shown,
         "ranked": any(p.upvotes is not None for s in edition.sections for p in s.papers),
         "unsubscribe": UNSUBSCRIBE_MARK, "manage": MANAGE_MARK, "date_text": _dates(edition),
-        "feedback": f"{links.archive}f/{FEEDBACK_MARK}/",
+        "feedback": feedback,
     }
     subject = clean(env.get_template("email/subject.txt").render(context))
     body = env.get_template("email/digest.html").render(context)
     text = env.get_template("email/digest.txt").render(context)
     return EmailParts(subject, _INLINER.inline(body), text, shown, shown < edition.papers)
+
+
+@lru_cache(maxsize=8192)
+def _card(env: jinja2.Environment, kind: str, paper: EditionPaper, in_climbing: bool, links: Links,
+          feedback: str) -> Markup:
+    """One paper's card in the email's HTML or text (``kind``), rendered once per paper and
+    kept: every copy of an edition (each ranked reader's is their own) shows the same cards in
+    its own order, and wrapping a card's text took most of a copy's rendering."""
+    return Markup(env.get_template(f"email/_paper.{kind}").render(paper=paper, in_climbing=in_climbing, links=links,
+                                                                  feedback=feedback))
 
 
 def fill(text: str, unsubscribe: str, manage: str, feedback: str = "") -> str:
