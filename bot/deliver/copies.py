@@ -12,6 +12,7 @@ import jinja2
 
 from bot.deliver.message import Prepared, prepare
 from bot.digest import best_of, for_subscriber, gather
+from bot.digest.ranking import EditionIndex, index_of
 from bot.models import Edition
 from bot.models.readers import Preferences
 from bot.render.email import links_for, render_email
@@ -30,6 +31,8 @@ class Copies:
         self._prepared: OrderedDict[tuple[dt.date, Preferences, dt.date | None, frozenset[dt.date]],
                                     Prepared | None] = OrderedDict()
         self._periods: dict[tuple[dt.date, dt.date], list[dt.date]] = {}
+        self._gathered: dict[tuple[dt.date, dt.date, frozenset[dt.date]], Edition | None] = {}
+        self._indexes: dict[tuple[dt.date, dt.date | None, frozenset[dt.date]], EditionIndex] = {}
         self._capacity = capacity
         self._lock = threading.Lock()
 
@@ -46,11 +49,14 @@ class Copies:
             edition = self._edition(date)
             variant: Edition | None
             if since is None:
-                variant = for_subscriber(edition, preferences)
+                variant = for_subscriber(edition, preferences, self._index(edition, (date, None, skip), preferences))
             else:
-                period = [self._edition(d) for d in self._dates(since, date)]
-                gathered = gather(period, since, skip)
-                variant = gathered and for_subscriber(gathered, preferences)
+                if (date, since, skip) not in self._gathered:
+                    period = [self._edition(d) for d in self._dates(since, date)]
+                    self._gathered[(date, since, skip)] = gather(period, since, skip)
+                gathered = self._gathered[(date, since, skip)]
+                variant = gathered and for_subscriber(gathered, preferences,
+                                                      self._index(gathered, (date, since, skip), preferences))
                 variant = variant and best_of(variant)
             prepared = None
             if variant is not None:
@@ -61,6 +67,17 @@ class Copies:
             if len(self._prepared) > self._capacity:
                 self._prepared.popitem(last=False)
             return prepared
+
+    def _index(self, edition: Edition, key: tuple[dt.date, dt.date | None, frozenset[dt.date]],
+               preferences: Preferences) -> EditionIndex | None:
+        """The edition's ranking index, made once for all the readers ranked on it (none for
+        readers who rated nothing)."""
+        if not preferences.profile:
+            return None
+        index = self._indexes.get(key)
+        if index is None:
+            index = self._indexes[key] = index_of(edition)
+        return index
 
     def _edition(self, date: dt.date) -> Edition:
         edition = self._editions.get(date)
