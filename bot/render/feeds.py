@@ -29,6 +29,7 @@ import bot
 from bot.models import Edition, EditionPaper, Periodic
 from bot.render import card, clean
 from bot.render.cards import Card
+from bot.render.opml import opml
 from bot.render.pages import site_context
 from bot.settings import Settings
 
@@ -163,6 +164,7 @@ def _write(path: Path, data: bytes) -> None:
 
 
 FEED_TYPES = {".xml": "application/atom+xml", ".json": "application/feed+json", ".html": "text/html",
+              ".opml": "text/x-opml",
               ".xsl": "text/xsl", ".bib": "application/x-bibtex"}
 
 
@@ -215,6 +217,11 @@ def render_site(
     for kind in PERIODS:
         site[f"{kind}.xml"] = period_feed(kind, periodic, base_url, env, updated)
     site["feed.json"] = _json_feed(base_url, papers).encode()
+    site["feeds.opml"] = opml(base_url, f"{TITLE}: every feed", [
+        (f"{TITLE}, every paper", "atom.xml"), (f"{TITLE}, one entry per edition", "digest.xml"),
+        (f"{TITLE}, the best of each week", "weekly.xml"), (f"{TITLE}, the best of each month", "monthly.xml"),
+    ], [(labels[slug], f"topics/{slug}.xml") for slug in sorted(by_topic, key=lambda s: (labels[s].casefold(), s))],
+        updated)
     site[STYLESHEET] = env.get_template("feed/feed.xsl").render(base_url=base_url).encode()
 
     if pages:

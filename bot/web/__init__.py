@@ -342,7 +342,7 @@ def create_app(database: Database, settings: Settings, paperboy: Paperboy | None
     settings when not given); refuses (ConfigError) without ``PAPERBOY_SECRET_KEY``."""
     web = Web(paperboy or Paperboy(settings, database))
     feeds = ["/feed.xml", "/atom.xml", "/digest.xml", "/weekly.xml", "/monthly.xml", "/feed.json", "/feed.xsl",
-             "/topics/{slug}.xml"]
+             "/feeds.opml", "/topics/{slug}.xml"]
     routes = [
         Route("/", web.home),
         Route("/editions/", web.archive),

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import feedparser
 import pytest
@@ -70,6 +71,18 @@ def test_every_feed_parses_with_the_expected_entries(built: Path) -> None:
     assert topics and sum(len(_parse(t).entries) for t in topics) == 26
     document = json.loads((built / "feed.json").read_text())
     assert document["version"] == "https://jsonfeed.org/version/1.1" and len(document["items"]) == 26
+
+
+def test_the_opml_lists_every_xml_feed_the_site_has_for_a_reader_to_import(built: Path) -> None:
+    root = ElementTree.parse(built / "feeds.opml").getroot()
+    assert root.tag == "opml" and root.get("version") == "2.0" and root.findtext("head/title")
+    urls = [o.get("xmlUrl") for o in root.iter("outline") if o.get("xmlUrl")]
+    assert all(o.get("type") == "rss" and o.get("text") for o in root.iter("outline") if o.get("xmlUrl"))
+    expected = {"atom.xml", "digest.xml", "weekly.xml", "monthly.xml",
+                *(f"topics/{p.name}" for p in (built / "topics").glob("*.xml"))}
+    assert sorted(urls) == sorted(f"http://localhost:8000/{path}" for path in expected)
+    for url in urls:
+        assert (built / url.removeprefix("http://localhost:8000/")).is_file(), url
 
 
 def test_feeds_and_archive_pages_match_the_golden_files(built: Path) -> None:

@@ -532,6 +532,10 @@ def test_the_weekly_and_monthly_digests_are_served_as_feeds_and_a_page_each(clie
     assert page.status_code == 200 and "The best papers of the week of 16 Nov 2026" in page.text
     for missing in ("/weekly/2026-11-09.html", "/weekly/not-a-date.html"):
         assert client.get(missing).status_code == 404
+    outline = client.get("/feeds.opml")
+    assert outline.status_code == 200 and outline.headers["content-type"].startswith("text/x-opml")
+    assert "http://testserver/monthly.xml" in outline.text and "http://testserver/topics/" in outline.text
+    assert client.get("/feeds.opml", headers={"If-None-Match": outline.headers["etag"]}).status_code == 304
     monthly = client.get("/monthly.xml")
     assert monthly.status_code == 200 and "/monthly/2026-11.html" in monthly.text
     page = client.get("/monthly/2026-11.html")
