@@ -31,4 +31,5 @@ def opml(base_url: str, title: str, feeds: Sequence[tuple[str, str]], topics: Se
         for text, path in topics:
             outline(folder, text, path)
     ET.indent(root)
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n" + document + b"\n"

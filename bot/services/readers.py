@@ -52,17 +52,29 @@ class Readers:
 
     def rate(self, token: str, paper: EditionPaper, how: str) -> Subscriber | None:
         """"more" or "less" like ``paper``; the same click twice changes nothing more, the other
-        one replaces it, and "neither" takes it back."""
+        one replaces it."""
         with self._database.write() as session:
             reader = verdict_store.subscriber_id(session, token)
             if reader is None:
                 return None
-            if how == "neither":
-                verdict_store.forget_one(session, reader, paper.key)
-            else:
-                verdict = Verdict(paper.key, paper.title, paper_text(paper.title, paper.abstract), SIGNS[how])
-                verdict_store.record(session, reader, [verdict], self._now())
+            verdict = Verdict(paper.key, paper.title, paper_text(paper.title, paper.abstract), SIGNS[how])
+            verdict_store.record(session, reader, [verdict], self._now())
             return self._relearn(session, reader, token)
+
+    def verdicts(self, token: str) -> list[Verdict]:
+        """What the reader rated or brought, newest first."""
+        with self._database.read() as session:
+            reader = verdict_store.subscriber_id(session, token)
+            return verdict_store.of_reader(session, reader) if reader is not None else []
+
+    def unrate(self, token: str, key: str) -> bool:
+        """One verdict taken back (the profile relearnt without it); False when there was none."""
+        with self._database.write() as session:
+            reader = verdict_store.subscriber_id(session, token)
+            if reader is None or not verdict_store.forget_one(session, reader, key):
+                return False
+            self._relearn(session, reader, token)
+            return True
 
     def mute_topic(self, token: str, slug: str) -> Subscriber | None:
         """The topic muted (and no longer followed)."""

@@ -55,6 +55,7 @@ access_log = logging.getLogger("paperboy.web.access")
 PER_CLIENT = (20, 3600)   # subscribe requests per client address (IPv6: per /64) per hour
 PER_MAILBOX = (3, 3600)   # confirmation mails per mailbox (bucket+tag@, b.u.c.k.e.t@gmail) per hour
 MAX_FORM_BYTES = 16 * 1024
+SHOWN_VERDICTS = 20  # the newest papers a reader rated, listed on their page to take back
 SENT = ("Check your inbox", ("If this address can subscribe, a message with a confirmation link is on its way "
                              "to it. Nothing is sent until you click it. The link works for three days."))
 
@@ -320,6 +321,10 @@ class Web:
         message = f"Subscribed as {subscriber.address} ({subscriber.status})."
         if request.method == "POST" and form.get("action") == ["resubscribe"]:
             message = "Subscribed again. The next edition will be in your inbox."
+        elif request.method == "POST" and action == "unrate":
+            taken = self.paperboy.readers.unrate(subscriber.token, (form.get("paper") or [""])[0])
+            message = "Taken back: your digest no longer ranks by that paper." if taken else "Nothing to take back."
+            subscriber = self.subscriptions.find(subscriber.token) or subscriber
         elif request.method == "POST":
             try:
                 prefs = form_preferences(form)
@@ -330,6 +335,7 @@ class Web:
             message = "Saved. The next edition follows these choices."
         prefs = subscriber.preferences
         return self._page("web/manage.html", token=signed, prefs=prefs, message=message,
+                          verdicts=self.paperboy.readers.verdicts(subscriber.token)[:SHOWN_VERDICTS],
                           choices=topic_choices(self.site.current().context, [*prefs.follow, *prefs.mute]),
                           zones=zone_names(), weekdays=WEEKDAYS,
                           default_at=self.settings.schedule_time.strftime("%H:%M"),

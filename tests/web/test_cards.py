@@ -239,6 +239,16 @@ def test_a_readers_library_seeds_their_profile_and_leaves_with_their_data(
     assert prefs.profile and any(t.startswith("lean") for t, _ in prefs.profile.terms)
     download = client.get(f"/manage/data?token={signed}").json()
     assert len(download["verdicts"]) == 5
+    page = client.get(f"/manage?token={signed}")
+    assert page.text.count('name="paper" value=') == 5 and "Tactile grasping of rope" in page.text
+    slip = next(v["paper"] for v in download["verdicts"] if v["title"] == "Tactile grasping of rope")
+    taken = client.post("/manage", data={"token": signed, "action": "unrate", "paper": slip})
+    assert taken.status_code == 200 and "Taken back" in taken.text and "Tactile grasping of rope" not in taken.text
+    assert "Nothing to take back" in client.post("/manage", data={"token": signed, "action": "unrate",
+                                                                   "paper": slip}).text
+    with db.read() as session:
+        relearnt = find_subscriber(session, "scholar@example.org").preferences  # type: ignore[union-attr]
+    assert relearnt.profile != prefs.profile and not any(t.startswith("rope") for t, _ in relearnt.profile.terms)
     assert client.post("/manage", data={"token": signed, "action": "forget-confirmed"}).status_code == 200
     with db.read() as session:
         assert reader_data(session, token) is None
