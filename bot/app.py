@@ -21,6 +21,7 @@ from bot.services.limits import Limits
 from bot.services.notices import Notices
 from bot.services.papers import Papers
 from bot.services.readers import Readers
+from bot.services.search import Search
 from bot.services.service import Running
 from bot.services.subscriptions import Subscriptions
 from bot.settings import Settings
@@ -90,6 +91,11 @@ class Paperboy:
     def readers(self) -> Readers:
         """What readers teach paperboy: more or less like this, their library."""
         return Readers(self.database, self.clock)
+
+    @cached_property
+    def search(self) -> Search:
+        """Full-text search over every paper seen (its index is caught up after ingest)."""
+        return Search(self.database, self.clock)
 
     @cached_property
     def papers(self) -> Papers:

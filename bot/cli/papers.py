@@ -1,9 +1,10 @@
-"""Commands over papers: ingest, papers, topics."""
+"""Commands over papers: ingest, papers, topics, search."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from bot.cli import DATE, App, _date, main, shown
 from bot.models import Grouping, IngestSummary, StoredPaper, TopicHistory
+from bot.models.search import START, STOP, Hit
 from bot.redact import printable
 
 PROGRESS_MIN_BYTES = 8 * 2**20
@@ -236,3 +238,44 @@ def _print_grouping(grouping: Grouping, titles: dict[str, str], as_json: bool) -
         table.add_row(shown(g.label) + (" (new)" if g.is_new else ""), g.slug, str(len(g.ids)),
                       titles.get(g.ids[0], g.ids[0]) if g.ids else "")
     Console().print(table)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Which page of results.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@click.pass_obj
+def search(app: App, query: str, page: int, as_json: bool) -> None:
+    """Papers that hold every word of QUERY (title, abstract, authors, organisation, TL;DR), best
+    first, then newest. The index catches up with the store first."""
+    app.paperboy.search.catch_up()
+    found = app.paperboy.search.find(query, page)
+    if as_json:
+        click.echo(json.dumps({"query": query, "page": page, "total": found.total,
+                               "hits": [_hit_json(h) for h in found.hits]}, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{found.total} papers match {shown(query)!r}" + (f", page {page}" if page > 1 else ""),
+                  title_justify="left")
+    table.add_column("edition", no_wrap=True)
+    table.add_column("paper", ratio=1, overflow="fold")
+    for hit in found.hits:
+        byline = ", ".join(hit.authors[:3]) + (" et al." if len(hit.authors) > 3 else "") or (hit.organization or "")
+        table.add_row(str(hit.edition or f"{hit.first_seen:%Y-%m-%d}"),
+                      f"{_marked(hit.title)}\n[dim]{shown(byline)}[/dim]\n{_marked(hit.snippet)}")
+    Console().print(table)
+
+
+def _marked(text: str) -> str:
+    """A hit's text for the terminal: each piece made safe, the matched words in bold."""
+    tags = {START: "[bold]", STOP: "[/bold]"}
+    return "".join(tags.get(piece) or shown(piece) for piece in re.split(f"([{START}{STOP}])", text))
+
+
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    def plain(text: str) -> str:
+        return text.replace(START, "").replace(STOP, "")
+    matched = re.findall(f"{START}(.*?){STOP}", hit.title + hit.snippet)
+    return {"key": hit.key, "arxiv_id": hit.arxiv_id, "title": plain(hit.title), "snippet": plain(hit.snippet),
+            "matched": sorted({m.casefold() for m in matched}), "authors": list(hit.authors),
+            "organization": hit.organization, "first_seen": hit.first_seen.isoformat(),
+            "edition": hit.edition.isoformat() if hit.edition else None, "score": round(hit.score, 4)}

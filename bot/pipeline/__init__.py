@@ -19,8 +19,9 @@ from bot.pipeline.ingest import (
     ingest_file,
     ingest_sources,
 )
+from bot.pipeline.search import index_search
 
 __all__ = [
     "BATCH", "MAX_WARNINGS", "build_edition", "build_feeds", "expand_paths", "group_stored",
-    "grouping_options", "ingest", "ingest_document", "ingest_file", "ingest_sources", "local_date",
+    "grouping_options", "index_search", "ingest", "ingest_document", "ingest_file", "ingest_sources", "local_date",
 ]

@@ -15,9 +15,11 @@ import textwrap
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup, escape
 
 import bot
 from bot.models import EditionPaper
+from bot.models.search import START, STOP
 from bot.render.cards import Card, day, make_card, plural
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
@@ -38,7 +40,7 @@ def environment(override: Path | None = None) -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(clean=clean, snippet=snippet, wrap=wrap, paper_url=paper_url, card=card, day=day,
+    env.filters.update(clean=clean, snippet=snippet, wrap=wrap, paper_url=paper_url, card=card, day=day, marked=marked,
                        plural=plural)
     return env
 
@@ -112,3 +114,9 @@ def paper_url(paper: EditionPaper) -> str:
     """The paper's Hugging Face page when its arXiv id is known, else a search for its title:
     its card's first link, which the card decides."""
     return card(paper).links[0].url
+
+
+def marked(text: str) -> Markup:
+    """A search hit's text as HTML: every piece escaped, the matched words in <mark>."""
+    tags = {START: Markup("<mark>"), STOP: Markup("</mark>")}
+    return Markup("").join(tags.get(piece) or escape(piece) for piece in re.split(f"([{START}{STOP}])", text))

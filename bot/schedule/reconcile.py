@@ -28,7 +28,7 @@ from bot.deliver.transport import Transport, open_transport
 from bot.errors import MailSetupError, PaperboyError
 from bot.models import IngestSummary, MailCheck, StepStatus
 from bot.models.readers import SendSummary
-from bot.pipeline import build_edition, build_feeds, ingest_sources
+from bot.pipeline import build_edition, build_feeds, index_search, ingest_sources
 from bot.settings import Settings, show_duration
 from bot.status import Health, health
 from bot.store import Database
@@ -112,11 +112,25 @@ def reconcile(
             sent, mail_error = _send(database, settings, step, clock, stop, transport)
     if not stop.is_set():
         feeds, feeds_error = _feeds(database, settings, clock(), rebuilt=step is not None and step.status == "built")
+        _search_index(database)
     verdict = _health(database, settings, clock())
     report = Report(started, summary, step, sent, expired, mail_error, feeds, feeds_error, verdict, stop.is_set(),
                     time.perf_counter() - t0)
     log.info("reconcile: done in %.1f s%s", report.seconds, " (stopped early)" if report.stopped else "")
     return report
+
+
+def _search_index(database: Database) -> None:
+    """The search index caught up with the day's papers, after the edition and the mail: a
+    failure is logged and leaves search a day behind, never the digest."""
+    t = time.perf_counter()
+    try:
+        indexed = index_search(database)
+    except PaperboyError as exc:
+        log.warning("search: the index was not caught up: %s", exc)
+        return
+    if indexed:
+        log.info("search: %d papers indexed (%.1f s)", indexed, time.perf_counter() - t)
 
 
 def _ingest(database: Database, settings: Settings, clock: Callable[[], dt.datetime],

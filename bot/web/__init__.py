@@ -30,8 +30,10 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from bot.app import Paperboy
 from bot.errors import AddressError, ConfigError, PaperboyError, StoreError
 from bot.models.readers import Preferences
+from bot.models.search import Found, Hit
 from bot.render.feeds import content_type, edition_bibtex
 from bot.render.pages import topic_choices
+from bot.services.search import MAX_PAGE, PER_PAGE
 from bot.services.service import problem
 from bot.settings import Settings
 from bot.subscribers import (
@@ -105,6 +107,21 @@ class Web:
     async def home(self, request: Request) -> Response:
         editions = self.site.current().editions
         return self._with_form(request, "web/home.html", edition=editions[0] if editions else None)
+
+    async def search(self, request: Request) -> Response:
+        """/search?q=…&page=N: every paper seen, the most relevant first, grouped by the edition
+        each was new in, the matched words marked."""
+        query = " ".join(request.query_params.get("q", "").split())[:200]
+        try:
+            page = max(1, min(int(request.query_params.get("page", "1")), MAX_PAGE))
+        except ValueError:
+            page = 1
+        found = self.paperboy.search.find(query, page) if query else Found((), 0)
+        groups: dict[dt.date | None, list[Hit]] = {}
+        for hit in found.hits:
+            groups.setdefault(hit.edition, []).append(hit)
+        return self._page("web/search.html", query=query, page=page, found=found, groups=list(groups.items()),
+                          more=page < MAX_PAGE and page * PER_PAGE < found.total)
 
     async def archive(self, request: Request) -> Response:
         return self._page("archive/index.html")
@@ -352,6 +369,7 @@ def create_app(database: Database, settings: Settings, paperboy: Paperboy | None
     routes = [
         Route("/", web.home),
         Route("/editions/", web.archive),
+        Route("/search", web.search),
         Route("/index.html", web.archive),
         Route("/editions/{date}", web.edition),
         Route("/weekly/{date}", web.period),

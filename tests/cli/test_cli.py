@@ -169,3 +169,16 @@ def test_papers_list_json_carries_the_card_fields(cli: Cli, database_url: str) -
     assert first["submitted_by"] == "Ada Example" and first["ai_keywords"] == ["sparse attention"]
     assert first["ai_summary"].startswith("Sparse attention kernel 1") and first["thumbnail"].endswith(".png")
     assert first["tldr"] is None  # made when an edition carries the paper
+
+
+def test_search_catches_up_and_answers_as_json_or_a_table(cli: Cli) -> None:
+    cli("ingest", "--dump-date", "2026-11-20", str(ROOT / "examples" / "inbox" / "2026-11-20.txt"))
+    answer = cli.json("search", "reward models")
+    assert isinstance(answer, dict) and answer["total"] >= 1 and answer["page"] == 1
+    first = answer["hits"][0]
+    assert {"reward", "models"} <= set(first["matched"]) or {"reward", "model"} <= set(first["matched"])
+    assert "\x02" not in first["title"] and "reward" in first["title"].casefold()
+    assert cli.json("search", "zzzz nothing")["total"] == 0  # type: ignore[index]
+    table = cli("search", "reward models")
+    assert table.exit_code == 0 and "papers match 'reward models'" in table.output
+    assert cli("search", "x", "--page", "0").exit_code == 2

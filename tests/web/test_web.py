@@ -554,3 +554,24 @@ def test_how_often_is_chosen_when_subscribing(client: TestClient, db: Database) 
     assert refused.status_code == 400 and "cadence" in refused.text  # type: ignore[attr-defined]
     with db.read() as session:
         assert find_subscriber(session, "ned@example.org") is None
+
+
+def test_search_pages_group_by_edition_mark_the_words_and_escape_everything(client: TestClient, db: Database) -> None:
+    from bot.pipeline import index_search
+
+    assert index_search(db) > 0
+    empty = client.get("/search")
+    assert empty.status_code == 200 and 'name="q"' in empty.text and "<mark>" not in empty.text
+    page = client.get("/search", params={"q": "reward models"})
+    assert page.status_code == 200 and "<mark>" in page.text
+    assert '<a href="http://testserver/editions/2026-11-20.html">Edition of 20 Nov 2026</a>' in page.text
+    hostile = client.get("/search", params={"q": '<script>alert(1)</script> "reward'})
+    assert hostile.status_code == 200 and "<script>alert" not in hostile.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hostile.text
+    assert client.get("/search", params={"q": "reward", "page": "nope"}).status_code == 200
+    many = client.get("/search", params={"q": "approach"})
+    total = int(re.search(r"(\d+) papers?, the most relevant first", many.text)[1])  # type: ignore[index]
+    assert total > 20 and 'rel="next"' in many.text and 'rel="prev"' not in many.text
+    second = client.get("/search", params={"q": "approach", "page": "2"})
+    assert 'rel="prev"' in second.text and "page 2" in second.text
+    assert "Search every paper" in client.get("/").text
