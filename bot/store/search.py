@@ -13,6 +13,7 @@ holds.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -138,14 +139,17 @@ def search(session: Session, query: str, limit: int = 20, offset: int = 0) -> Fo
         match = " ".join('"' + t.replace('"', "") + '"' for t in terms)
         total = session.execute(text("SELECT count(*) FROM paper_search WHERE paper_search MATCH :q"),
                                 {"q": match}).scalar_one()
-        found = session.execute(text(
-            "SELECT paper_search.rowid AS id, highlight(paper_search, 0, :start, :stop) AS marked, "
-            "snippet(paper_search, 3, :start, :stop, '…', 32) AS passage, "
-            "bm25(paper_search, 10.0, 4.0, 2.0, 1.0) AS rank FROM paper_search "
-            "JOIN papers p ON p.id = paper_search.rowid WHERE paper_search MATCH :q "
-            "ORDER BY rank, p.first_seen_at DESC LIMIT :limit OFFSET :offset"),
-            {"q": match, "start": START, "stop": STOP, "limit": limit, "offset": offset}).all()
-        scored = [(r.id, r.marked, r.passage, -float(r.rank)) for r in found]
+        # rank every match, then mark only the page's: FTS5 would make a snippet of each match
+        ranked = session.execute(text(
+            "SELECT rowid AS id, bm25(paper_search, 10.0, 4.0, 2.0, 1.0) AS rank FROM paper_search "
+            "WHERE paper_search MATCH :q ORDER BY rank LIMIT :limit OFFSET :offset"),
+            {"q": match, "limit": limit, "offset": offset}).all()
+        marked = {r.id: r for r in session.execute(text(
+            "SELECT rowid AS id, highlight(paper_search, 0, :start, :stop) AS marked, "
+            "snippet(paper_search, 3, :start, :stop, '…', 32) AS passage FROM paper_search "
+            "WHERE paper_search MATCH :q AND rowid IN (SELECT value FROM json_each(:ids))"),
+            {"q": match, "start": START, "stop": STOP, "ids": json.dumps([r.id for r in ranked])})}
+        scored = [(r.id, marked[r.id].marked, marked[r.id].passage, -float(r.rank)) for r in ranked if r.id in marked]
     else:
         total = session.execute(text("SELECT count(*) FROM paper_search WHERE document @@ plainto_tsquery("
                                      "'english', :q)"), {"q": " ".join(terms)}).scalar_one()
