@@ -128,10 +128,10 @@ def _sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-def search(session: Session, query: str, limit: int = 20, offset: int = 0) -> Found:
+def search(session: Session, query: str, limit: int = 20, offset: int = 0, *, newest: bool = False) -> Found:
     """The papers that hold every word of ``query``, best first, then newest; empty for a query
     with no word. Nothing of the query reaches either index's own syntax: SQLite gets each word
-    quoted, PostgreSQL ``plainto_tsquery``."""
+    quoted, PostgreSQL ``plainto_tsquery``. ``newest``: the newest papers first (a feed's order)."""
     terms = words(query)
     if not terms:
         return Found((), 0)
@@ -142,7 +142,7 @@ def search(session: Session, query: str, limit: int = 20, offset: int = 0) -> Fo
         # rank every match, then mark only the page's: FTS5 would make a snippet of each match
         ranked = session.execute(text(
             "SELECT rowid AS id, bm25(paper_search, 10.0, 4.0, 2.0, 1.0) AS rank FROM paper_search "
-            "WHERE paper_search MATCH :q ORDER BY rank LIMIT :limit OFFSET :offset"),
+            f"WHERE paper_search MATCH :q ORDER BY {'rowid DESC' if newest else 'rank'} LIMIT :limit OFFSET :offset"),
             {"q": match, "limit": limit, "offset": offset}).all()
         marked = {r.id: r for r in session.execute(text(
             "SELECT rowid AS id, highlight(paper_search, 0, :start, :stop) AS marked, "
@@ -158,7 +158,8 @@ def search(session: Session, query: str, limit: int = 20, offset: int = 0) -> Fo
             "ts_headline('english', p.title, q, :title_options) AS marked, "
             "ts_headline('english', coalesce(p.abstract, ''), q, :options) AS passage "
             "FROM paper_search s JOIN papers p ON p.id = s.paper_id, plainto_tsquery('english', :q) q "
-            "WHERE s.document @@ q ORDER BY score DESC, p.first_seen_at DESC LIMIT :limit OFFSET :offset"),
+            f"WHERE s.document @@ q ORDER BY {'' if newest else 'score DESC, '}p.first_seen_at DESC "
+            "LIMIT :limit OFFSET :offset"),
             {"q": " ".join(terms), "limit": limit, "offset": offset,
              "title_options": f"StartSel={START}, StopSel={STOP}, HighlightAll=true",
              "options": f"StartSel={START}, StopSel={STOP}, MaxWords=32, MinWords=12"}).all()

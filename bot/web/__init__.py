@@ -30,10 +30,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from bot.app import Paperboy
 from bot.errors import AddressError, ConfigError, PaperboyError, StoreError
 from bot.models.readers import Preferences
-from bot.models.search import Found, Hit
 from bot.render.feeds import content_type, edition_bibtex
 from bot.render.pages import topic_choices
-from bot.services.search import MAX_PAGE, PER_PAGE
 from bot.services.service import problem
 from bot.settings import Settings
 from bot.subscribers import (
@@ -47,6 +45,7 @@ from bot.subscribers import (
 )
 from bot.web.guard import CSRF_COOKIE, HEADERS, ConfirmLinks, Csrf, Guard, client_key
 from bot.web.reader import BAD_LINK, ReaderPages
+from bot.web.search import SearchPages
 from bot.web.site import FeedFront, Polls, Site, serve
 
 if TYPE_CHECKING:
@@ -81,6 +80,7 @@ class Web:
         self.notices = paperboy.notices
         self.secure_cookie = settings.base_url.startswith("https://")
         self.reader = ReaderPages(self)
+        self.search = SearchPages(self)
 
     # Pages ------------------------------------------------------------------------------
 
@@ -107,21 +107,6 @@ class Web:
     async def home(self, request: Request) -> Response:
         editions = self.site.current().editions
         return self._with_form(request, "web/home.html", edition=editions[0] if editions else None)
-
-    async def search(self, request: Request) -> Response:
-        """/search?q=…&page=N: every paper seen, the most relevant first, grouped by the edition
-        each was new in, the matched words marked."""
-        query = " ".join(request.query_params.get("q", "").split())[:200]
-        try:
-            page = max(1, min(int(request.query_params.get("page", "1")), MAX_PAGE))
-        except ValueError:
-            page = 1
-        found = self.paperboy.search.find(query, page) if query else Found((), 0)
-        groups: dict[dt.date | None, list[Hit]] = {}
-        for hit in found.hits:
-            groups.setdefault(hit.edition, []).append(hit)
-        return self._page("web/search.html", query=query, page=page, found=found, groups=list(groups.items()),
-                          more=page < MAX_PAGE and page * PER_PAGE < found.total)
 
     async def archive(self, request: Request) -> Response:
         return self._page("archive/index.html")
@@ -369,7 +354,8 @@ def create_app(database: Database, settings: Settings, paperboy: Paperboy | None
     routes = [
         Route("/", web.home),
         Route("/editions/", web.archive),
-        Route("/search", web.search),
+        Route("/search", web.search.page),
+        Route("/search.xml", web.search.feed, methods=["GET", "HEAD"]),
         Route("/index.html", web.archive),
         Route("/editions/{date}", web.edition),
         Route("/weekly/{date}", web.period),

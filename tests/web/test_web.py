@@ -575,3 +575,24 @@ def test_search_pages_group_by_edition_mark_the_words_and_escape_everything(clie
     second = client.get("/search", params={"q": "approach", "page": "2"})
     assert 'rel="prev"' in second.text and "page 2" in second.text
     assert "Search every paper" in client.get("/").text
+
+
+def test_a_saved_search_is_a_feed_with_stable_ids_and_conditional_get(client: TestClient, db: Database,
+                                                                       tmp_path: Path) -> None:
+    from bot.pipeline import index_search
+    from tests.feed_rules import problems
+
+    index_search(db)
+    feed = client.get("/search.xml", params={"q": "reward models"})
+    assert feed.status_code == 200 and "atom" in feed.headers["content-type"]
+    assert "<entry>" in feed.text and "urn:paperboy:paper:" in feed.text and "\x02" not in feed.text
+    again = client.get("/search.xml", params={"q": "reward models"}, headers={"If-None-Match": feed.headers["etag"]})
+    assert again.status_code == 304
+    (tmp_path / "search.xml").write_bytes(feed.content)
+    assert problems(tmp_path / "search.xml") == []
+    home = client.get("/atom.xml").text
+    shared = set(re.findall(r"<id>(urn:paperboy:paper:[^<]+)</id>", feed.text))
+    assert shared and shared <= set(re.findall(r"<id>(urn:paperboy:paper:[^<]+)</id>", home)), "the same ids"
+    assert client.get("/search.xml").status_code == 404
+    hostile = client.get("/search.xml", params={"q": "<b>&amp;"})
+    assert hostile.status_code == 200 and "<b>" not in hostile.text
