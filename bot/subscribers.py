@@ -26,10 +26,11 @@ from bot.models.readers import Preferences
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 CSV_COLUMNS = ("email", "follow", "mute", "include", "exclude", "send_at", "time_zone", "people", "mute_people",
-               "cadence", "weekday")
+               "cadence", "weekday", "searches")
 EXPORT_ONLY = ("status", "created", "confirmed")
 """Columns ``subscribers export`` writes for people to read; an import of the file skips them."""
 MAX_KEYWORD = 100
+MAX_SEARCHES = 20
 
 
 def normalise_address(raw: str) -> str:
@@ -67,12 +68,13 @@ def preferences(follow: str | Iterable[str] | None = None, mute: str | Iterable[
                 include: str | None = None,
                 exclude: str | None = None, send_at: str | None = None, time_zone: str | None = None,
                 people: str | None = None, mute_people: str | None = None, cadence: str | None = None,
-                weekday: str | None = None) -> Preferences:
+                weekday: str | None = None, searches: str | None = None) -> Preferences:
     how_often, day = parse_cadence(cadence, weekday)
     return Preferences(parse_list(follow, "topic"), parse_list(mute, "topic"),
                        parse_list(include, "keyword"), parse_list(exclude, "keyword"),
                        parse_send_at(send_at), parse_time_zone(time_zone),
-                       parse_list(people, "name"), parse_list(mute_people, "name"), how_often, day)
+                       parse_list(people, "name"), parse_list(mute_people, "name"), how_often, day,
+                       searches=parse_list(searches, "search")[:MAX_SEARCHES])
 
 
 def form_preferences(form: Mapping[str, Sequence[str]]) -> Preferences:
@@ -82,7 +84,8 @@ def form_preferences(form: Mapping[str, Sequence[str]]) -> Preferences:
         return (form.get(name) or [""])[0]
 
     return preferences(form.get("follow"), form.get("mute"), first("include"), first("exclude"), first("send_at"),
-                       first("time_zone"), first("people"), first("mute_people"), first("cadence"), first("weekday"))
+                       first("time_zone"), first("people"), first("mute_people"), first("cadence"), first("weekday"),
+                       first("searches"))
 
 
 CADENCES = ("daily", "weekdays", "weekly", "monthly")
@@ -198,7 +201,7 @@ def read_csv(path: Path) -> Iterator[CsvRow | CsvProblem]:
             prefs = preferences(record.get("follow"), record.get("mute"), record.get("include"),
                                 record.get("exclude"), record.get("send_at"), record.get("time_zone"),
                                 record.get("people"), record.get("mute_people"), record.get("cadence"),
-                                record.get("weekday"))
+                                record.get("weekday"), record.get("searches"))
         except AddressError as exc:
             yield CsvProblem(line, str(exc))
             continue

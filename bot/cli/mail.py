@@ -34,7 +34,8 @@ def _subscriber_json(s: Subscriber) -> dict[str, Any]:
     return {"email": s.address, "status": s.status, "follow": list(s.preferences.follow),
             "mute": list(s.preferences.mute), "include": list(s.preferences.include),
             "exclude": list(s.preferences.exclude), "people": list(s.preferences.people),
-            "mute_people": list(s.preferences.mute_people), "cadence": s.preferences.cadence,
+            "mute_people": list(s.preferences.mute_people), "searches": list(s.preferences.searches),
+            "cadence": s.preferences.cadence,
             "weekday": WEEKDAYS[s.preferences.weekday] if s.preferences.cadence == "weekly" else None,
             "send_at": s.preferences.send_at,
             "time_zone": s.preferences.time_zone, "created": s.created_at.isoformat(),
@@ -60,6 +61,8 @@ PREFERENCE_OPTIONS = [
     click.option("--exclude", metavar="WORD,...", help="Never papers that mention one of these keywords."),
     click.option("--people", metavar="NAME,...", help="Authors and organisations whose papers come first."),
     click.option("--mute-people", metavar="NAME,...", help="Authors and organisations whose papers never appear."),
+    click.option("--searches", metavar="WORDS,...", help="Saved searches: papers holding every word of one come "
+                                                          "first, in a section of their own."),
     click.option("--cadence", type=click.Choice(["daily", "weekdays", "weekly", "monthly"]),
                  help="How often: every edition (default), Monday to Friday, the best of the week on --weekday, or "
                       "the best of the month on its first edition."),
@@ -82,11 +85,12 @@ def _preference_options(func: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print the subscriber as JSON.")
 @click.pass_obj
 def subscribers_add(app: App, email: str, follow: str | None, mute: str | None, include: str | None,
-                    exclude: str | None, people: str | None, mute_people: str | None, cadence: str | None,
-                    weekday: str | None, send_at: str | None, time_zone: str | None, as_json: bool) -> None:
+                    exclude: str | None, people: str | None, mute_people: str | None, searches: str | None,
+                    cadence: str | None, weekday: str | None, send_at: str | None, time_zone: str | None,
+                    as_json: bool) -> None:
     """Add EMAIL as an active subscriber (the operator vouches for it), or update its preferences."""
     prefs = _checked(preferences, follow, mute, include, exclude, send_at, time_zone, people, mute_people, cadence,
-                     weekday)
+                     weekday, searches)
     result = _checked(app.paperboy.subscriptions.add, email, prefs)
     if as_json:
         click.echo(json.dumps({**_subscriber_json(result.subscriber), "outcome": result.outcome}, indent=2,

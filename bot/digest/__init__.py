@@ -125,6 +125,8 @@ def _periods(editions: Sequence[Edition], first_day: Callable[[dt.date], dt.date
 
 PEOPLE_SLUG = "from-people-you-follow"
 PEOPLE_LABEL = "From people you follow"
+SEARCHES_SLUG = "your-searches"
+SEARCHES_LABEL = "Your searches"
 PICKED_SLUG = "picked-for-you"
 PICKED_LABEL = "Picked for you"
 PICKED = 5
@@ -140,7 +142,9 @@ def for_subscriber(edition: Edition, preferences: Preferences, index: EditionInd
     come first, in a section of their own, whatever their topic; papers by ones they muted
     never appear. A reader who rated papers gets, next, the papers closest to what they liked
     (from any topic they did not mute), then the topics and each topic's papers in the order
-    of their profile (the topics by their papers' mean score).
+    of their profile (the topics by their papers' mean score). Papers that hold every word of
+    one of their saved searches come before those, in "Your searches" (from any topic they did
+    not mute).
     Each paper says why the reader got it when their choices are the reason. None when
     nothing is left, so that nobody receives an empty digest. ``index``: the edition's
     :class:`EditionIndex` when the caller keeps one for many readers."""
@@ -149,7 +153,7 @@ def for_subscriber(edition: Edition, preferences: Preferences, index: EditionInd
     include, exclude = _keywords(preferences.include), _keywords(preferences.exclude)
     followed, muted = _names(preferences.people), _names(preferences.mute_people)
     profile = preferences.profile
-    if profile and index is None:
+    if (profile or preferences.searches) and index is None:
         index = index_of(edition)
     scores = index.scores(profile) if index is not None and profile else {}
 
@@ -160,10 +164,20 @@ def for_subscriber(edition: Edition, preferences: Preferences, index: EditionInd
 
     pinned = {p.key: replace(p, reason=f"You follow {who}") for s in edition.sections for p in s.papers
               if (who := _who(p, followed, preferences.people)) and not _by(p, muted) and _wanted(p, None, exclude)}
+    searched: dict[str, EditionPaper] = {}
+    if index is not None:
+        for search in preferences.searches:
+            found = index.matching(search)
+            for section in edition.sections:
+                for paper in section.papers:
+                    if (paper.key in found and paper.key not in pinned and paper.key not in searched
+                            and section.slug not in preferences.mute and not _by(paper, muted)
+                            and _wanted(paper, None, exclude)):
+                        searched[paper.key] = replace(paper, reason=f"Matches your search \u201c{search}\u201d")
     picked: dict[str, EditionPaper] = {}
     if scores and index is not None:
         candidates = sorted(((score, p) for s in edition.sections if s.slug not in preferences.mute
-                             for p in s.papers if p.key not in pinned
+                             for p in s.papers if p.key not in pinned and p.key not in searched
                              and (score := scores.get(p.key, 0.0)) >= PICK_SCORE
                              and not _by(p, muted) and _wanted(p, None, exclude)), key=lambda sp: -sp[0])
         for _, paper in candidates[:PICKED]:
@@ -173,7 +187,8 @@ def for_subscriber(edition: Edition, preferences: Preferences, index: EditionInd
 
     def kept(section: Section) -> tuple[EditionPaper, ...]:
         papers = [_because(p, section, preferences, include) for p in section.papers
-                  if p.key not in pinned and p.key not in picked and not _by(p, muted) and _wanted(p, include, exclude)]
+                  if p.key not in pinned and p.key not in searched and p.key not in picked and not _by(p, muted)
+                  and _wanted(p, include, exclude)]
         if scores:
             papers.sort(key=lambda p: -scores.get(p.key, 0.0))
         return tuple(papers)
@@ -184,6 +199,8 @@ def for_subscriber(edition: Edition, preferences: Preferences, index: EditionInd
         sections = tuple(sorted(sections, key=lambda s: -sum(scores.get(p.key, 0.0) for p in s.papers) / len(s.papers)))
     if picked:
         sections = (Section(PICKED_SLUG, PICKED_LABEL, tuple(picked.values())), *sections)
+    if searched:
+        sections = (Section(SEARCHES_SLUG, SEARCHES_LABEL, tuple(searched.values())), *sections)
     if pinned:
         sections = (Section(PEOPLE_SLUG, PEOPLE_LABEL, tuple(pinned.values())), *sections)
     climbing = tuple(p for p in edition.climbing

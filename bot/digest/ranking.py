@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import snowballstemmer
@@ -125,6 +125,14 @@ class EditionIndex:
         rows, weights = zip(*found, strict=True)
         return dict(zip(self.keys, (np.array(weights, dtype=np.float32) @ self.matrix[list(rows)]).tolist(),
                         strict=True))
+
+    def matching(self, search: str) -> set[str]:
+        """The papers that hold every content word of ``search`` (stemmed, as the profile reads)."""
+        wanted = list(terms(search))
+        if not wanted or any(t not in self.vocabulary for t in wanted):
+            return set()
+        held = cast(list[bool], (self.matrix[[self.vocabulary[t] for t in wanted]] > 0).all(axis=0).tolist())
+        return {key for key, yes in zip(self.keys, held, strict=True) if yes}
 
     def closest_liked(self, key: str, profile: Profile) -> str | None:
         """The title of the liked paper that shares the most with paper ``key``, for "why"."""

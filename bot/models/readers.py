@@ -64,11 +64,13 @@ class Preferences:
     """A weekly reader's day, Monday 0 to Sunday 6."""
     profile: Profile = Profile()
     """Learnt from the reader's verdicts; orders papers within topics and picks some for them."""
+    searches: tuple[str, ...] = ()
+    """Saved searches: a paper holding every word of one comes first, in "Your searches"."""
 
     @property
     def everything(self) -> bool:
         return not (self.follow or self.mute or self.include or self.exclude or self.people or self.mute_people
-                    or self.profile)
+                    or self.profile or self.searches)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,8 @@ from bot.store import subscribers as store
 from bot.store.subscribers import Upsert
 from bot.subscribers import WEEKDAYS, CsvProblem, Signer, csv_cell, manage_link, normalise_address, read_csv
 
-EXPORT_COLUMNS = ["email", "status", "follow", "mute", "include", "exclude", "people", "mute_people", "cadence",
+EXPORT_COLUMNS = ["email", "status", "follow", "mute", "include", "exclude", "people", "mute_people", "searches",
+                  "cadence",
                   "weekday", "send_at", "time_zone", "created", "confirmed"]
 
 
@@ -107,7 +108,7 @@ class Subscriptions:
             p = s.preferences
             writer.writerow([csv_cell(cell) for cell in (
                 s.address, s.status, ",".join(p.follow), ",".join(p.mute), ",".join(p.include), ",".join(p.exclude),
-                ",".join(p.people), ",".join(p.mute_people), p.cadence,
+                ",".join(p.people), ",".join(p.mute_people), ",".join(p.searches), p.cadence,
                 WEEKDAYS[p.weekday] if p.cadence == "weekly" else "", p.send_at or "", p.time_zone or "",
                 s.created_at.isoformat(), s.confirmed_at.isoformat() if s.confirmed_at else "")])
 

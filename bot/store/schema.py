@@ -218,6 +218,8 @@ class SubscriberRow(Base):
     send_at: Mapped[str | None] = mapped_column(String(5))
     """"HH:MM" in ``time_zone``: when this reader's copy of an edition is due (None: the digest's)."""
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    searches: Mapped[list[str] | None] = mapped_column(JSON)
+    """Saved searches: the edition's papers holding every word of one come first ("Your searches")."""
     profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """What the ranking learnt from the reader's verdicts (``bot.digest.ranking.profile_of``)."""
     token: Mapped[str] = mapped_column(String(64), unique=True)

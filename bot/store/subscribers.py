@@ -37,7 +37,7 @@ def instance_value(session: Session, name: str, make: Any = lambda: secrets.toke
 
 PREFERENCE_COLUMNS = (subscribers.c.follow, subscribers.c.mute, subscribers.c.include, subscribers.c.exclude,
                       subscribers.c.send_at, subscribers.c.time_zone, subscribers.c.people, subscribers.c.mute_people,
-                      subscribers.c.cadence, subscribers.c.weekday, subscribers.c.profile)
+                      subscribers.c.cadence, subscribers.c.weekday, subscribers.c.profile, subscribers.c.searches)
 """What :func:`preferences_of` reads from a row."""
 
 
@@ -46,7 +46,7 @@ def preferences_of(row: Any) -> Preferences:
     return Preferences(tuple(row.follow or ()), tuple(row.mute or ()), tuple(row.include or ()),
                        tuple(row.exclude or ()), row.send_at, row.time_zone, tuple(row.people or ()),
                        tuple(row.mute_people or ()), row.cadence or "daily", row.weekday or 0,
-                       profile_from(row.profile))
+                       profile_from(row.profile), tuple(row.searches or ()))
 
 
 def _record(row: Any) -> Subscriber:
@@ -63,7 +63,8 @@ def _prefs(preferences: Preferences) -> dict[str, list[str] | str | int | None]:
             "send_at": preferences.send_at, "time_zone": preferences.time_zone,
             "people": list(preferences.people), "mute_people": list(preferences.mute_people),
             "cadence": None if preferences.cadence == "daily" else preferences.cadence,
-            "weekday": preferences.weekday if preferences.cadence == "weekly" else None}
+            "weekday": preferences.weekday if preferences.cadence == "weekly" else None,
+            "searches": list(preferences.searches)}
 
 
 def _current(session: Session, preferences: Preferences) -> Preferences:
@@ -185,7 +186,7 @@ def reader_data(session: Session, token: str) -> dict[str, Any] | None:
                         "include": list(row.include or ()), "exclude": list(row.exclude or ()),
                         "send_at": row.send_at, "time_zone": row.time_zone, "people": list(row.people or ()),
                         "mute_people": list(row.mute_people or ()), "cadence": row.cadence or "daily",
-                        "weekday": row.weekday},
+                        "weekday": row.weekday, "searches": list(row.searches or ())},
         "verdicts": [{"paper": v.key, "title": v.title, "verdict": "more" if v.sign > 0 else "less",
                       "from": v.origin, "at": when(v.at)} for v in of_reader(session, row.id)],
         "editions": [{"date": c.date.isoformat(), "since": c.since.isoformat() if c.since else None,

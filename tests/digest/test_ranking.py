@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from bot.digest import PEOPLE_SLUG, PICKED, PICKED_SLUG, for_subscriber
+from bot.digest import PEOPLE_SLUG, PICKED, PICKED_SLUG, SEARCHES_SLUG, for_subscriber
 from bot.digest.ranking import LIKED_KEPT, PROFILE_TERMS, EditionIndex, index_of, paper_text, profile_of, terms
 from bot.models import Edition, EditionPaper, Section
 from bot.models.readers import Preferences, Verdict
@@ -109,3 +109,17 @@ def test_scores_are_cosines_and_an_unrelated_profile_scores_nothing() -> None:
     assert all(-1.0 <= s <= 1.0 for s in scores.values())
     assert max(scores, key=lambda k: scores[k]).startswith("robots-")
     assert index.scores(profile_of([Verdict("x", "x", "quantum chromodynamics lattice", 1)])) == {}
+
+
+def test_saved_searches_bring_their_matches_first_from_any_topic_and_say_which() -> None:
+    edition = _edition()
+    prefs = Preferences(follow=("robots",), searches=("lean proof", "nothing like this"))
+    copy = for_subscriber(edition, prefs)
+    assert copy is not None and copy.sections[0].slug == SEARCHES_SLUG
+    found = copy.sections[0].papers
+    assert found and all(p.topic_slug == "proofs" for p in found), "from a topic the reader does not follow"
+    assert all(p.reason == "Matches your search \u201clean proof\u201d" for p in found)
+    assert [s.slug for s in copy.sections] == [SEARCHES_SLUG, "robots"]
+    muted = for_subscriber(edition, Preferences(mute=("proofs",), searches=("lean proof",)))
+    assert muted is not None and SEARCHES_SLUG not in [s.slug for s in muted.sections]
+    assert for_subscriber(edition, Preferences(searches=("quantum chromodynamics",))) is not None

@@ -70,7 +70,8 @@ def test_add_remove_and_list(cli: Cli) -> None:
     assert cli("subscribers", "add", "Ann@Example.org", "--follow", "agents", "--exclude", "survey").exit_code == 0
     listed = cli.json("subscribers", "list")
     assert listed == [{"email": "Ann@example.org", "status": "active", "follow": ["agents"], "mute": [],
-                       "include": [], "exclude": ["survey"], "people": [], "mute_people": [], "cadence": "daily",
+                       "include": [], "exclude": ["survey"], "people": [], "mute_people": [], "searches": [],
+                       "cadence": "daily",
                        "weekday": None, "send_at": None, "time_zone": None,
                        "created": listed[0]["created"], "confirmed": listed[0]["confirmed"]}]
     again = cli("subscribers", "add", "ann@EXAMPLE.org")

@@ -253,3 +253,20 @@ def test_a_readers_library_seeds_their_profile_and_leaves_with_their_data(
     with db.read() as session:
         assert reader_data(session, token) is None
         assert session.execute(text("SELECT count(*) FROM verdicts")).scalar_one() == 0
+
+
+def test_a_saved_search_from_the_manage_page_is_an_alert_in_the_next_digest(
+        client: TestClient, db: Database, mail_settings: Settings, smtp: SmtpServer) -> None:
+    token = _reader(db, "alerted@example.org")
+    signed = Signer(KEY).sign(token, "manage")
+    saved = client.post("/manage", data={"token": signed, "searches": "vocoder prosody, lean lemmas"})
+    assert saved.status_code == 200 and 'value="vocoder prosody, lean lemmas"' in saved.text
+    assert send_edition(db, mail_settings, DAY1).sent == 1
+    html = _html(_received(smtp, "alerted@example.org")[0])
+    section = html[html.index('<h2 id="your-searches"'):]
+    section = section[:section.index("<h2", 10)]
+    titles = re.findall(r'class="title"[^>]*>([^<]+)</a>', section)
+    assert len(titles) == 6 and all("Speech synthesis" in t or "Formal theorem" in t for t in titles)
+    assert "Why you got this: Matches your search \u201cvocoder prosody\u201d" in section
+    with db.read() as session:
+        assert reader_data(session, token)["preferences"]["searches"] == ["vocoder prosody", "lean lemmas"]  # type: ignore[index]
