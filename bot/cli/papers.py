@@ -251,10 +251,11 @@ def search(app: App, query: str, page: int, as_json: bool) -> None:
     app.paperboy.search.catch_up()
     found = app.paperboy.search.find(query, page)
     if as_json:
-        click.echo(json.dumps({"query": query, "page": page, "total": found.total,
+        click.echo(json.dumps({"query": query, "page": page, "total": found.total, "total_exact": found.exact,
                                "hits": [_hit_json(h) for h in found.hits]}, indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"{found.total} papers match {shown(query)!r}" + (f", page {page}" if page > 1 else ""),
+    count = f"{found.total:,}{'' if found.exact else '+'}"
+    table = Table(title=f"{count} papers match {shown(query)!r}" + (f", page {page}" if page > 1 else ""),
                   title_justify="left")
     table.add_column("edition", no_wrap=True)
     table.add_column("paper", ratio=1, overflow="fold")

@@ -30,3 +30,5 @@ class Hit:
 class Found:
     hits: tuple[Hit, ...]
     total: int
+    exact: bool = True
+    """False when more papers match than were counted (``total`` is then the bound: "1,000+")."""

@@ -35,6 +35,12 @@ instance = cast(Table, InstanceRow.__table__)
 MARK = "search_marks"
 """The instance value that holds how far the index has read: papers, dumps and editions by id."""
 BATCH = 2000
+RANKED = 1000
+"""On SQLite, how many of the newest matches are scored for relevance: a common word matches a
+hundred thousand papers of a million, and scoring them all took seconds (benchmarks/search.py);
+a reader pages through at most this many (bot.services.search.MAX_PAGE)."""
+COUNTED = 1000
+"""Matches are counted up to here: beyond, the total says "1,000+"."""
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -137,13 +143,15 @@ def search(session: Session, query: str, limit: int = 20, offset: int = 0, *, ne
         return Found((), 0)
     if _sqlite(session):
         match = " ".join('"' + t.replace('"', "") + '"' for t in terms)
-        total = session.execute(text("SELECT count(*) FROM paper_search WHERE paper_search MATCH :q"),
-                                {"q": match}).scalar_one()
-        # rank every match, then mark only the page's: FTS5 would make a snippet of each match
+        total = session.execute(text("SELECT count(*) FROM (SELECT 1 FROM paper_search WHERE paper_search MATCH :q "
+                                     "LIMIT :bound)"), {"q": match, "bound": COUNTED + 1}).scalar_one()
+        # score the newest matches (the rowid is the order papers were first seen in), then mark
+        # only the page's: scoring and marking every match of a common word took seconds
         ranked = session.execute(text(
-            "SELECT rowid AS id, bm25(paper_search, 10.0, 4.0, 2.0, 1.0) AS rank FROM paper_search "
-            f"WHERE paper_search MATCH :q ORDER BY {'rowid DESC' if newest else 'rank'} LIMIT :limit OFFSET :offset"),
-            {"q": match, "limit": limit, "offset": offset}).all()
+            "SELECT id, rank FROM (SELECT rowid AS id, bm25(paper_search, 10.0, 4.0, 2.0, 1.0) AS rank "
+            "FROM paper_search WHERE paper_search MATCH :q ORDER BY rowid DESC LIMIT :ranked) "
+            f"ORDER BY {'id DESC' if newest else 'rank'} LIMIT :limit OFFSET :offset"),
+            {"q": match, "ranked": RANKED, "limit": limit, "offset": offset}).all()
         marked = {r.id: r for r in session.execute(text(
             "SELECT rowid AS id, highlight(paper_search, 0, :start, :stop) AS marked, "
             "snippet(paper_search, 3, :start, :stop, '…', 32) AS passage FROM paper_search "
@@ -151,20 +159,21 @@ def search(session: Session, query: str, limit: int = 20, offset: int = 0, *, ne
             {"q": match, "start": START, "stop": STOP, "ids": json.dumps([r.id for r in ranked])})}
         scored = [(r.id, marked[r.id].marked, marked[r.id].passage, -float(r.rank)) for r in ranked if r.id in marked]
     else:
-        total = session.execute(text("SELECT count(*) FROM paper_search WHERE document @@ plainto_tsquery("
-                                     "'english', :q)"), {"q": " ".join(terms)}).scalar_one()
+        total = session.execute(text("SELECT count(*) FROM (SELECT 1 FROM paper_search WHERE document @@ "
+                                     "plainto_tsquery('english', :q) LIMIT :bound) found"),
+                                {"q": " ".join(terms), "bound": COUNTED + 1}).scalar_one()
         found = session.execute(text(
             "SELECT s.paper_id AS id, ts_rank_cd(s.document, q) AS score, "
             "ts_headline('english', p.title, q, :title_options) AS marked, "
             "ts_headline('english', coalesce(p.abstract, ''), q, :options) AS passage "
             "FROM paper_search s JOIN papers p ON p.id = s.paper_id, plainto_tsquery('english', :q) q "
-            f"WHERE s.document @@ q ORDER BY {'' if newest else 'score DESC, '}p.first_seen_at DESC "
+            f"WHERE s.document @@ q ORDER BY {'' if newest else 'score DESC, '}p.first_seen_at DESC, p.id DESC "
             "LIMIT :limit OFFSET :offset"),
             {"q": " ".join(terms), "limit": limit, "offset": offset,
              "title_options": f"StartSel={START}, StopSel={STOP}, HighlightAll=true",
              "options": f"StartSel={START}, StopSel={STOP}, MaxWords=32, MinWords=12"}).all()
         scored = [(r.id, r.marked, r.passage, float(r.score)) for r in found]
-    return Found(tuple(_hits(session, scored)), int(total))
+    return Found(tuple(_hits(session, scored)), min(int(total), COUNTED), exact=int(total) <= COUNTED)
 
 
 def _hits(session: Session, scored: Iterable[tuple[int, str, str, float]]) -> list[Hit]:

@@ -73,3 +73,14 @@ def test_what_a_later_sighting_fills_in_is_searched_after_the_next_catch_up(db: 
     with db.read() as session:
         hits = search_store.search(session, "diffusion").hits
     assert len(hits) == 2 and {h.edition for h in hits} == {NOW.date()}, "each hit names the edition it was new in"
+
+
+def test_a_common_word_is_counted_to_a_bound_and_ranked_among_the_newest(
+        indexed: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search_store, "COUNTED", 1)
+    monkeypatch.setattr(search_store, "RANKED", 2)
+    with indexed.read() as session:
+        found = search_store.search(session, "grasping")
+        newest = search_store.search(session, "grasping", newest=True)
+    assert (found.total, found.exact) == (1, False), "two match: counted to the bound, said to be more"
+    assert [h.key for h in newest.hits] == ["arxiv:2611.00003", "arxiv:2611.00001"], "newest first"
