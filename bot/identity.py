@@ -106,6 +106,13 @@ def address_key(address: str) -> str:
     return address.casefold()
 
 
+def without_accents(text: str) -> str:
+    """``text`` with its accents aside ("Zoë" is "Zoe"): how names are compared and searched."""
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def slugify(text: str) -> str:
     """A topic's identity in URLs, feeds and preferences: ASCII, lower case, hyphens."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()

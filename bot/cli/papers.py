@@ -23,7 +23,7 @@ from rich.table import Table
 
 from bot.cli import DATE, App, _date, main, shown
 from bot.models import Grouping, IngestSummary, StoredPaper, TopicHistory
-from bot.models.search import START, STOP, Hit
+from bot.models.search import START, STOP, Hit, pieces, unmarked
 from bot.redact import printable
 
 PROGRESS_MIN_BYTES = 8 * 2**20
@@ -269,14 +269,12 @@ def search(app: App, query: str, page: int, as_json: bool) -> None:
 def _marked(text: str) -> str:
     """A hit's text for the terminal: each piece made safe, the matched words in bold."""
     tags = {START: "[bold]", STOP: "[/bold]"}
-    return "".join(tags.get(piece) or shown(piece) for piece in re.split(f"([{START}{STOP}])", text))
+    return "".join(tags.get(piece) or shown(piece) for piece in pieces(text))
 
 
 def _hit_json(hit: Hit) -> dict[str, Any]:
-    def plain(text: str) -> str:
-        return text.replace(START, "").replace(STOP, "")
     matched = re.findall(f"{START}(.*?){STOP}", hit.title + hit.snippet)
-    return {"key": hit.key, "arxiv_id": hit.arxiv_id, "title": plain(hit.title), "snippet": plain(hit.snippet),
+    return {"key": hit.key, "arxiv_id": hit.arxiv_id, "title": unmarked(hit.title), "snippet": unmarked(hit.snippet),
             "matched": sorted({m.casefold() for m in matched}), "authors": list(hit.authors),
             "organization": hit.organization, "first_seen": hit.first_seen.isoformat(),
             "edition": hit.edition.isoformat() if hit.edition else None, "score": round(hit.score, 4)}

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
 
 from bot.digest.ranking import EditionIndex, index_of
+from bot.identity import without_accents
 from bot.models import Climber, Edition, EditionItem, EditionPaper, Grouping, Periodic, Section
 from bot.models.readers import Preferences
 
@@ -162,8 +162,12 @@ def for_subscriber(edition: Edition, preferences: Preferences, index: EditionInd
             return False
         return slug not in preferences.mute
 
+    def allowed(paper: EditionPaper) -> bool:
+        """Never a paper by someone muted or with an excluded word, whatever brings it forward."""
+        return not _by(paper, muted) and _wanted(paper, None, exclude)
+
     pinned = {p.key: replace(p, reason=f"You follow {who}") for s in edition.sections for p in s.papers
-              if (who := _who(p, followed, preferences.people)) and not _by(p, muted) and _wanted(p, None, exclude)}
+              if (who := _who(p, followed, preferences.people)) and allowed(p)}
     searched: dict[str, EditionPaper] = {}
     if index is not None:
         for search in preferences.searches:
@@ -171,15 +175,14 @@ def for_subscriber(edition: Edition, preferences: Preferences, index: EditionInd
             for section in edition.sections:
                 for paper in section.papers:
                     if (paper.key in found and paper.key not in pinned and paper.key not in searched
-                            and section.slug not in preferences.mute and not _by(paper, muted)
-                            and _wanted(paper, None, exclude)):
+                            and section.slug not in preferences.mute and allowed(paper)):
                         searched[paper.key] = replace(paper, reason=f"Matches your search \u201c{search}\u201d")
     picked: dict[str, EditionPaper] = {}
     if scores and index is not None:
         candidates = sorted(((score, p) for s in edition.sections if s.slug not in preferences.mute
                              for p in s.papers if p.key not in pinned and p.key not in searched
-                             and (score := scores.get(p.key, 0.0)) >= PICK_SCORE
-                             and not _by(p, muted) and _wanted(p, None, exclude)), key=lambda sp: -sp[0])
+                             and (score := scores.get(p.key, 0.0)) >= PICK_SCORE and allowed(p)),
+                            key=lambda sp: -sp[0])
         for _, paper in candidates[:PICKED]:
             liked = index.closest_liked(paper.key, profile)
             picked[paper.key] = replace(paper, reason=f"Like \u201c{liked}\u201d, which you liked" if liked
@@ -223,8 +226,7 @@ def _because(paper: EditionPaper, section: Section, preferences: Preferences,
 @lru_cache(maxsize=65536)
 def _name_key(name: str) -> str:
     """A name as compared: accents, case and punctuation aside ("Zoë Ho" is "zoe ho")."""
-    text = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
-    return " ".join(re.findall(r"\w+", text.casefold()))
+    return " ".join(re.findall(r"\w+", without_accents(name).casefold()))
 
 
 @lru_cache(maxsize=1024)

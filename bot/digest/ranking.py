@@ -42,7 +42,7 @@ ours out over own per perhaps rather same several she should show shows shown si
 that the their theirs them themselves then there these they this those though through thus to too two
 under until up upon us use used uses using very via was we well were what when where whether which while
 who whom whose why will with within without would yet you your paper papers propose proposes proposed
-present presents approach approaches method methods new novel result results work study based also
+present presents approach approaches method methods new novel result results work study based
 et al first second three four five
 """.split())
 _WORD = re.compile(r"[^\W\d_][\w-]*[^\W_]|[^\W\d_]")

@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 
 import bot
 from bot.models import EditionPaper
-from bot.models.search import START, STOP
+from bot.models.search import START, STOP, pieces
 from bot.render.cards import Card, day, make_card, plural
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
@@ -119,4 +119,4 @@ def paper_url(paper: EditionPaper) -> str:
 def marked(text: str) -> Markup:
     """A search hit's text as HTML: every piece escaped, the matched words in <mark>."""
     tags = {START: Markup("<mark>"), STOP: Markup("</mark>")}
-    return Markup("").join(tags.get(piece) or escape(piece) for piece in re.split(f"([{START}{STOP}])", text))
+    return Markup("").join(tags.get(piece) or escape(piece) for piece in pieces(text))

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import re
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from bot.models.search import START, STOP, Hit
+from bot.models.search import Hit, unmarked
 from bot.render import clean
 from bot.render.feeds import TITLE, _atom, _generator
-
-_MARKS = re.compile(f"[{START}{STOP}]")
 
 
 def search_feed(base_url: str, query: str, hits: Sequence[Hit]) -> bytes:
@@ -28,14 +25,14 @@ def search_feed(base_url: str, query: str, hits: Sequence[Hit]) -> bytes:
         identity = f"urn:paperboy:paper:{quote(hit.key, safe=':')}"
         item.id(identity)
         item.guid(identity, permalink=False)
-        item.title(clean(_MARKS.sub("", hit.title)))
+        item.title(clean(unmarked(hit.title)))
         link = (f"https://huggingface.co/papers/{hit.arxiv_id}" if hit.arxiv_id else
                 f"{base_url}editions/{hit.edition.isoformat()}.html" if hit.edition else base_url)
         item.link(href=link)
         names = [clean(a) for a in hit.authors] or ([clean(hit.organization)] if hit.organization else [])
         if names:
             item.author([{"name": name} for name in names])
-        snippet = clean(_MARKS.sub("", hit.snippet))
+        snippet = clean(unmarked(hit.snippet))
         if snippet:
             item.summary(snippet)
             item.content(f"<p>{html.escape(snippet)}</p>", type="html")

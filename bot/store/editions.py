@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.errors import EditionError
 from bot.identity import paper_anchor
 from bot.models import Climber, Edition, EditionItem, EditionPaper, Section, TopicDoc
-from bot.store.papers import links_of
+from bot.store.papers import among, chunks, links_of
 from bot.store.schema import DumpRow, EditionItemRow, EditionRow, PaperRow, SightingRow
 from bot.store.topics import topic_docs
 
@@ -238,9 +238,9 @@ def edition_paper(session: Session, key: str | None = None, arxiv_id: str | None
 def known_papers(session: Session, arxiv_ids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
     """Of ``arxiv_ids``, those the store holds: id to (key, title, abstract)."""
     found: dict[str, tuple[str, str, str]] = {}
-    for start in range(0, len(arxiv_ids), 500):
+    for chunk in chunks(session, list(arxiv_ids)):
         rows = session.execute(select(papers.c.arxiv_id, papers.c.key, papers.c.title, papers.c.abstract)
-                               .where(papers.c.arxiv_id.in_(arxiv_ids[start:start + 500])))
+                               .where(among(session, papers.c.arxiv_id, chunk)))
         found.update({r.arxiv_id: (r.key, r.title, r.abstract or "") for r in rows})
     return found
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
+from bot.identity import without_accents
 from bot.models.search import START, STOP, Found, Hit
 from bot.store.database import upsert
 from bot.store.schema import DumpRow, EditionItemRow, EditionRow, InstanceRow, PaperRow, SightingRow
@@ -46,16 +46,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 def words(query: str) -> list[str]:
     """The query's words, as both indexes are asked for them (each must occur)."""
-    return _WORD.findall(_folded(query.casefold()))[:20]
-
-
-def _folded(text: str) -> str:
-    """Accents aside ("Zoë" is "Zoe"), as FTS5's remove_diacritics reads text; PostgreSQL's
-    english configuration keeps them, so its documents are folded here (unaccent is an
-    extension an operator may not be allowed to create)."""
-    if text.isascii():
-        return text
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return _WORD.findall(without_accents(query.casefold()))[:20]
 
 
 def _people(authors: Any, organization: str | None, submitted_by: str | None) -> str:
@@ -121,7 +112,9 @@ def _index(session: Session, ids: list[int], *, fresh: bool) -> int:
         session.execute(text("INSERT INTO paper_search (rowid, title, people, tldr, abstract) "
                              "VALUES (:id, :title, :people, :tldr, :abstract)"), values)
     else:
-        values = [{k: _folded(v) if isinstance(v, str) else v for k, v in row.items()} for row in values]
+        # FTS5's remove_diacritics folds accents; PostgreSQL's english configuration keeps them
+        # (unaccent is an extension an operator may not be allowed to create): folded here
+        values = [{k: without_accents(v) if isinstance(v, str) else v for k, v in row.items()} for row in values]
         session.execute(text(
             "INSERT INTO paper_search (paper_id, document) VALUES (:id, "
             "setweight(to_tsvector('english', :title), 'A') || setweight(to_tsvector('english', :people), 'B') || "

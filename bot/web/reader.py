@@ -21,6 +21,7 @@ from bot.errors import AddressError, SourceError
 from bot.models import EditionPaper
 from bot.render import clean
 from bot.services.readers import MAX_LIBRARY_BYTES as MAX_BYTES
+from bot.subscribers import manage_link
 
 if TYPE_CHECKING:
     from bot.web import Web
@@ -177,7 +178,7 @@ class ReaderPages:
                                            "Content-Disposition": 'attachment; filename="paperboy-my-data.json"'})
 
     def _manage(self, signed: str) -> str:
-        return f"{self.web.settings.base_url}manage?token={quote(signed)}"
+        return manage_link(self.web.settings.base_url, signed)
 
 
 LIBRARY_BODY = MAX_BYTES + 64 * 1024
