@@ -6,8 +6,9 @@ no new dump arrived within ``health.stale_after``, else ``empty`` when dumps arr
 last edition but brought nothing new, else ``ok``. Every reason found is listed, worst first.
 
 Warnings are for the operator alone and leave the verdict as it is: the day's edition was
-missed (the service started after its window), or subscribers follow a topic that no longer
-exists. They are never printed into an edition's note.
+missed (the service started after its window), subscribers follow a topic that no longer
+exists, or a chat or webhook channel failed or waits to retry (a channel is the operator's to
+fix, and its readers are not the mail's). They are never printed into an edition's note.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.models import Verdict
 from bot.redact import redact_text, without_urls
 from bot.settings import Settings, show_duration
 from bot.store import Database
+from bot.store import channels as channel_store
 from bot.store import service as service_store
 from bot.store import subscribers as subscriber_store
 from bot.store import topics as topic_store
@@ -100,9 +102,23 @@ def assess(facts: service_store.Facts, settings: Settings, now: dt.datetime,
     return Health(verdict, tuple(failing + stale + empty), warnings)
 
 
+def _channel_warnings(posts: list[channel_store.Latest]) -> list[str]:
+    found = []
+    for latest in posts:
+        failed, retrying = latest.counts.get("failed", 0), latest.counts.get("retrying", 0)
+        if failed or retrying:
+            parts = sum(latest.counts.values())
+            what = ", ".join(x for x in (f"{failed} failed" if failed else "",
+                                         f"{retrying} waiting to retry" if retrying else "") if x)
+            found.append(f"channel {latest.channel}: {what} of {parts} part{'s' if parts != 1 else ''} of "
+                         f"edition {latest.edition_date} ({latest.last_error}); `paperboy deliveries retry` "
+                         "posts them again")
+    return found
+
+
 def _warnings(facts: service_store.Facts, settings: Settings, now: dt.datetime, followed: dict[str, int],
-              known: set[str]) -> tuple[str, ...]:
-    found: list[str] = []
+              known: set[str], posts: list[channel_store.Latest]) -> tuple[str, ...]:
+    found: list[str] = _channel_warnings(posts)
     skip, edition = facts.last_skip, facts.last_edition
     due = Calendar.from_settings(settings).latest_due(now)
     if (skip is not None and skip.kind == "missed" and skip.date == due
@@ -129,7 +145,8 @@ def _read(database: Database, settings: Settings, now: dt.datetime, *,
         facts = service_store.facts(session, None if thorough else partial(_sent_needed, settings))
         followed = subscriber_store.followed_topics(session) if thorough else {}
         known = {k.slug for k in topic_store.known_topics(session)} | {r.slug for r in settings.topics} | {"other"}
-    return facts, assess(facts, settings, now, _warnings(facts, settings, now, followed, known))
+        posts = channel_store.latest(session, [c.name for c in settings.channels])
+    return facts, assess(facts, settings, now, _warnings(facts, settings, now, followed, known, posts))
 
 
 def _sent_needed(settings: Settings, failed: int) -> int:
@@ -160,12 +177,27 @@ def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str
         "next_edition": {"date": next_date.isoformat(), "due_at": next_at.isoformat()},
         "deliveries": {"pending": facts.pending, "failed": facts.failed, "uncertain": facts.uncertain,
                        "waiting_for_hour": held, "next_hour": first_hour.isoformat() if first_hour else None},
+        "channels": _channels_json(database, settings),
         "feeds_written": (facts.feeds.written_at.isoformat()
                           if facts.feeds and facts.feeds.written_at else None),
         "scheduler": ({"holder": holder.holder, "since": holder.since.isoformat(),
                        "expires_at": holder.expires_at.isoformat()} if holder else None),
         "health": verdict.as_json(),
     }
+
+
+def _channels_json(database: Database, settings: Settings) -> list[dict[str, Any]]:
+    with database.read() as session:
+        latest = {p.channel: p for p in channel_store.latest(session, [c.name for c in settings.channels])}
+    shown = []
+    for channel in settings.channels:
+        last = latest.get(channel.name)
+        shown.append({"name": channel.name, "kind": channel.kind, "topics": list(channel.topics) or "all",
+                      "edition": last.edition_date.isoformat() if last else None,
+                      "parts": dict(sorted(last.counts.items())) if last else {},
+                      "last_error": last.last_error if last else None,
+                      "next_attempt": last.next_attempt_at.isoformat() if last and last.next_attempt_at else None})
+    return shown
 
 
 def _ingest_json(facts: service_store.Facts) -> dict[str, Any] | None:

@@ -189,7 +189,13 @@ def _report(summary: SendSummary, as_json: bool, dry_run: bool = False) -> None:
                    + (f", {summary.retrying} to retry later" if summary.retrying else "")
                    + (f", {summary.uncertain} uncertain (the server may have them)" if summary.uncertain else "")
                    + ("" if dry_run else f" in {summary.seconds:.1f} s"))
-    sys.exit(1 if summary.failed else 0)
+        posts = summary.posts
+        if posts is not None:
+            click.echo(f"channels: {posts.queued} parts queued, {posts.sent} {'would post' if dry_run else 'posted'}, "
+                       f"{posts.failed} failed" + (f", {posts.retrying} to retry later" if posts.retrying else ""))
+            for channel, error in posts.errors:
+                click.echo(f"  {channel}: {error}")
+    sys.exit(1 if summary.failed or (summary.posts and summary.posts.failed) else 0)
 
 
 def _progress_bar(as_json: bool) -> Any:
@@ -219,29 +225,47 @@ def deliveries() -> None:
 
 
 @deliveries.command("list")
-@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "skipped", "uncertain"]))
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "skipped", "uncertain",
+                                             "retrying"]))
 @click.option("--date", "date", type=DATE, help="Only this edition.")
+@click.option("--channel", help="Only this channel's posts (a [[channels]] name), no email.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @click.pass_obj
-def deliveries_list(app: App, status: str | None, date: dt.datetime | None, limit: int, as_json: bool) -> None:
-    """List deliveries, newest edition first."""
-    rows = app.paperboy.delivery.outbox(status=status, date=_date(date), limit=limit)
+def deliveries_list(app: App, status: str | None, date: dt.datetime | None, channel: str | None, limit: int,
+                    as_json: bool) -> None:
+    """List deliveries (email, then the channels' posts), newest edition first."""
+    service = app.paperboy.delivery
+    rows = [] if channel else service.outbox(status=status, date=_date(date), limit=limit)
+    posts = service.posts(status=status, date=_date(date), channel=channel, limit=limit)
     if as_json:
         click.echo(json.dumps([
             {"edition": d.edition_date.isoformat(), "email": d.address, "status": d.status,
              "message_id": d.message_id, "attempts": d.attempts, "next_attempt": d.next_attempt_at.isoformat(),
              "sent": d.sent_at.isoformat() if d.sent_at else None, "uncertain": d.uncertain, "error": d.last_error}
-            for d in rows], indent=2, ensure_ascii=False))
+            for d in rows] + [
+            {"edition": p.edition_date.isoformat(), "channel": p.channel, "part": p.part, "parts": p.parts,
+             "status": p.status, "key": p.key, "attempts": p.attempts, "next_attempt": p.next_attempt_at.isoformat(),
+             "sent": p.sent_at.isoformat() if p.sent_at else None, "resent": p.resent, "error": p.last_error}
+            for p in posts], indent=2, ensure_ascii=False))
         return
-    uncertain = sum(1 for d in rows if d.status == "uncertain")
-    table = Table(title=f"{len(rows)} deliveries" + (f", {uncertain} uncertain" if uncertain else ""),
-                  title_justify="left")
-    for name in ("edition", "email", "status", "attempts", "error"):
-        table.add_column(name, overflow="fold")
-    for d in rows:
-        table.add_row(str(d.edition_date), shown(d.address), d.status, str(d.attempts), shown(d.last_error or ""))
-    Console().print(table)
+    if not channel:
+        uncertain = sum(1 for d in rows if d.status == "uncertain")
+        table = Table(title=f"{len(rows)} deliveries" + (f", {uncertain} uncertain" if uncertain else ""),
+                      title_justify="left")
+        for name in ("edition", "email", "status", "attempts", "error"):
+            table.add_column(name, overflow="fold")
+        for d in rows:
+            table.add_row(str(d.edition_date), shown(d.address), d.status, str(d.attempts), shown(d.last_error or ""))
+        Console().print(table)
+    if posts or channel:
+        table = Table(title=f"{len(posts)} channel posts", title_justify="left")
+        for name in ("edition", "channel", "part", "status", "attempts", "error"):
+            table.add_column(name, overflow="fold")
+        for p in posts:
+            table.add_row(str(p.edition_date), p.channel, f"{p.part}/{p.parts}", p.status,
+                          str(p.attempts) + (f" ({p.resent} resent)" if p.resent else ""), shown(p.last_error or ""))
+        Console().print(table)
 
 
 @deliveries.command("retry")
@@ -249,7 +273,8 @@ def deliveries_list(app: App, status: str | None, date: dt.datetime | None, limi
 @click.option("--json", "as_json", is_flag=True, help='Print {"edition", "queued", "sent", "failed", "skipped"}.')
 @click.pass_obj
 def deliveries_retry(app: App, date: dt.datetime | None, as_json: bool) -> None:
-    """Try failed deliveries again (to subscribers still active), and those waiting for a retry, now."""
+    """Try failed deliveries and channel posts again (to subscribers still active), and those
+    waiting for a retry, now."""
     with _progress_bar(as_json) as bar:
         task = bar.add_task("retry", total=None) if bar else None
         summary = app.paperboy.delivery.retry(_date(date),

@@ -141,6 +141,12 @@ def _print_status(report: dict[str, Any]) -> None:
     if d["waiting_for_hour"]:
         click.echo(f"  of those pending, {d['waiting_for_hour']} wait for their readers' hours "
                    f"(the next at {_when(d['next_hour'])})")
+    for channel in report.get("channels", []):
+        parts = ", ".join(f"{n} {status}" for status, n in channel["parts"].items()) or "nothing posted yet"
+        click.echo(f"channel {channel['name']} ({channel['kind']}): "
+                   + (f"edition {channel['edition']}: {parts}" if channel["edition"] else parts)
+                   + (f"; next attempt {_when(channel['next_attempt'])}" if channel["next_attempt"] else "")
+                   + (f"; last error: {channel['last_error']}" if channel["last_error"] else ""))
     click.echo(f"feeds written: {_when(report['feeds_written'])}")
     scheduler = report["scheduler"]
     click.echo(f"scheduler: {scheduler['holder']} since {_when(scheduler['since'])}" if scheduler

@@ -1,13 +1,16 @@
-"""The deliver stage: editions to subscribers through the outbox, exactly once.
+"""The deliver stage: editions to subscribers and channels through the outbox, exactly once.
 
 :func:`send_edition` queues an edition for every active subscriber (one statement, unique per
-pair) and runs the outbox until nothing is due soon; :func:`retry` makes failed and waiting
-deliveries due now and runs it again. Both report a :class:`SendSummary`.
+pair) and every configured channel, and runs both outboxes side by side until nothing is due
+soon; :func:`retry` makes failed and waiting deliveries and posts due now and runs them again.
+Both report a :class:`SendSummary`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,21 +19,25 @@ import jinja2
 
 from bot.calendar import reader_due
 from bot.clock import utc_now
+from bot.deliver.channels import ChannelTally, post_due, queue_edition
 from bot.deliver.copies import Copies
 from bot.deliver.outbox import Progress, Run, run
 from bot.deliver.transport import Transport, open_transport
 from bot.digest import for_subscriber
 from bot.models import Edition
-from bot.models.readers import SendSummary
+from bot.models.readers import PostCounts, SendSummary
 from bot.render import environment
+from bot.render.channels import channel_posts
 from bot.settings import Settings
-from bot.store import Database, queue
+from bot.store import Database, problem, queue
+from bot.store import channels as channel_store
 from bot.store import deliveries as outbox
 from bot.store import editions as edition_store
 from bot.store import subscribers as subscriber_store
 from bot.subscribers import Signer
 
 LINK_SECRET = "link_secret"
+log = logging.getLogger(__name__)
 
 
 def signer(database: Database, settings: Settings) -> Signer:
@@ -71,13 +78,44 @@ def send_edition(
     """
     clock = clock or utc_now
     if dry_run:
-        return _dry_run(database, *_edition(database, date))
+        return _dry_run(database, settings, *_edition(database, date))
     number, day = _ref(database, date)
     started = clock()
     with database.write() as session:
         queued = queue.enqueue(session, number, day, _domain(settings), started, reader_hours(settings))
-    return _deliver(database, settings, day, number, queued, transport, progress, clock, stop,
-                    templates, link_signer)
+    posts = queue_edition(database, settings, _edition(database, day)[0], number, started) if settings.channels else 0
+    return _alongside(database, settings, clock, stop, posts, lambda: _deliver(
+        database, settings, day, number, queued, transport, progress, clock, stop, templates, link_signer))
+
+
+def _alongside(database: Database, settings: Settings, clock: Callable[[], dt.datetime],
+               stop: threading.Event | None, queued: int, mail: Callable[[], SendSummary]) -> SendSummary:
+    """The mail run, with the channels' posts running beside it in a thread of their own: a
+    slow or failing channel delays no email, and a mail setup error posts nothing less."""
+    if not settings.channels:
+        return mail()
+    done: list[ChannelTally] = []
+
+    def channels() -> None:
+        try:
+            done.append(post_due(database, settings, clock, stop))
+        except Exception as exc:  # noqa: BLE001 - the channels' failure is theirs; the mail run goes on
+            log.error("channels: not posted: %s", problem(exc))
+            done.append(ChannelTally(errors={"*": problem(exc)}))
+
+    thread = threading.Thread(target=channels, name="paperboy-channels")
+    thread.start()
+    try:
+        summary = mail()
+    finally:
+        thread.join()
+    return dataclasses.replace(summary, posts=(done[0] if done else ChannelTally()).counts(queued))
+
+
+def post_channels(database: Database, settings: Settings, clock: Callable[[], dt.datetime] = utc_now,
+                  stop: threading.Event | None = None) -> PostCounts:
+    """The channels' parts that are due (retries, and parts a stopped sender left), posted."""
+    return post_due(database, settings, clock, stop).counts(0)
 
 
 def reader_hours(settings: Settings) -> queue.Due:
@@ -106,8 +144,9 @@ def retry(
     number, day = _ref(database, date) if date else (None, None)
     with database.write() as session:
         outbox.make_due(session, clock(), number)
-    return _deliver(database, settings, day, number, 0, transport, progress, clock, None, templates,
-                    link_signer)
+        channel_store.make_due(session, clock(), number)
+    return _alongside(database, settings, clock, None, 0, lambda: _deliver(
+        database, settings, day, number, 0, transport, progress, clock, None, templates, link_signer))
 
 
 def _deliver(database: Database, settings: Settings, day: dt.date | None, number: int | None, queued: int,
@@ -126,7 +165,7 @@ def _deliver(database: Database, settings: Settings, day: dt.date | None, number
                        uncertain=tally.uncertain, seconds=(clock() - started).total_seconds())
 
 
-def _dry_run(database: Database, edition: Edition, number: int) -> SendSummary:
+def _dry_run(database: Database, settings: Settings, edition: Edition, number: int) -> SendSummary:
     """What sending would do, writing nothing: who would be queued, and whose copy is empty."""
     queued = sent = skipped = 0
     with database.read() as session:
@@ -139,4 +178,8 @@ def _dry_run(database: Database, edition: Edition, number: int) -> SendSummary:
                 skipped += 1
             else:
                 sent += 1
-    return SendSummary(edition.date, queued=queued, sent=sent, skipped=skipped)
+        queued_posts = {post.channel for post in channel_store.iter_posts(session, edition=number)}
+    posts = sum(len(channel_posts(edition, channel, settings.base_url))
+                for channel in settings.channels if channel.name not in queued_posts)
+    would_post = dataclasses.replace(ChannelTally().counts(posts), sent=posts) if settings.channels else None
+    return SendSummary(edition.date, queued=queued, sent=sent, skipped=skipped, posts=would_post)

@@ -24,7 +24,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}"
 
 
-def _alive(worker: str) -> bool:
+def alive(worker: str) -> bool:
     """Whether the process behind a worker name of this host still runs (a zombie does not)."""
     try:
         pid = int(worker.rsplit(":", 1)[1])
@@ -81,7 +81,7 @@ def reclaim_dead(database: Database, worker: str) -> int:
     process, are taken back now rather than when their lease runs out."""
     host = worker.rsplit(":", 1)[0] + ":"
     with HELD.lock, database.write() as session:
-        dead = [w for w in outbox.holders(session, host) if w != worker and not _alive(w)]
+        dead = [w for w in outbox.holders(session, host) if w != worker and not alive(w)]
         count = outbox.expire(session, dead) + outbox.expire(session, [worker], keep=HELD.tokens())
     if count:
         log.warning("deliver: %d claims left by senders that stopped (%s) taken back", count,

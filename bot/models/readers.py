@@ -110,8 +110,26 @@ class SendSummary:
     retrying: int = 0
     uncertain: int = 0
     seconds: float = 0.0
+    posts: PostCounts | None = None
+    """The channels' side of the run, when channels are configured."""
 
     def as_json(self) -> dict[str, object]:
-        return {"edition": self.edition.isoformat(), "queued": self.queued, "sent": self.sent,
-                "failed": self.failed, "skipped": self.skipped, "retrying": self.retrying,
-                "uncertain": self.uncertain}
+        shown: dict[str, object] = {
+            "edition": self.edition.isoformat(), "queued": self.queued, "sent": self.sent, "failed": self.failed,
+            "skipped": self.skipped, "retrying": self.retrying, "uncertain": self.uncertain}
+        if self.posts is not None:
+            shown["channels"] = {"queued": self.posts.queued, "sent": self.posts.sent, "failed": self.posts.failed,
+                                 "retrying": self.posts.retrying, "errors": dict(self.posts.errors)}
+        return shown
+
+
+@dataclass(frozen=True, slots=True)
+class PostCounts:
+    """Channel parts a run queued, posted, failed and left to retry, and each failing channel's
+    last error."""
+
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    errors: tuple[tuple[str, str], ...] = ()

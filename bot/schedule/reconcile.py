@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.calendar import Calendar
 from bot.clock import utc_now
-from bot.deliver import send_edition
+from bot.deliver import post_channels, send_edition
 from bot.deliver.notice import send_due
 from bot.deliver.transport import Transport, open_transport
 from bot.errors import MailSetupError, PaperboyError
@@ -110,6 +110,8 @@ def reconcile(
         expired = _expire_late(database, settings, calendar, clock())
         if _in_time(database, settings, calendar, step, clock()) and not stop.is_set():
             sent, mail_error = _send(database, settings, step, clock, stop, transport)
+        if settings.channels and not stop.is_set():
+            _channels(database, settings, clock, stop)
     if not stop.is_set():
         feeds, feeds_error = _feeds(database, settings, clock(), rebuilt=step is not None and step.status == "built")
         _search_index(database)
@@ -118,6 +120,18 @@ def reconcile(
                     time.perf_counter() - t0)
     log.info("reconcile: done in %.1f s%s", report.seconds, " (stopped early)" if report.stopped else "")
     return report
+
+
+def _channels(database: Database, settings: Settings, clock: Callable[[], dt.datetime],
+              stop: threading.Event) -> None:
+    """Channel parts whose retry is due, or that a stopped sender left, posted on every tick."""
+    try:
+        counts = post_channels(database, settings, clock, stop)
+    except PaperboyError as exc:
+        log.warning("channels: not posted: %s", exc)
+        return
+    if counts.sent or counts.failed or counts.retrying:
+        log.info("channels: %d posted, %d failed, %d retrying", counts.sent, counts.failed, counts.retrying)
 
 
 def _search_index(database: Database) -> None:
@@ -282,6 +296,9 @@ def _send(database: Database, settings: Settings, step: EditionStep, clock: Call
     _record_mail(database, clock(), None)
     log.info("deliver: edition %s: %d queued, %d sent, %d failed, %d skipped, %d retrying (%.1f s)", step.date,
              summary.queued, summary.sent, summary.failed, summary.skipped, summary.retrying, time.perf_counter() - t)
+    if summary.posts:
+        log.info("channels: edition %s: %d parts queued, %d posted, %d failed, %d retrying", step.date,
+                 summary.posts.queued, summary.posts.sent, summary.posts.failed, summary.posts.retrying)
     return summary, None
 
 

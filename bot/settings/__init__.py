@@ -17,6 +17,8 @@ from typing import Any
 
 from bot.errors import ConfigError
 from bot.models import SourceSpec, TopicRule
+from bot.models.channels import ChannelSpec
+from bot.settings.channels import channels as _channels
 from bot.settings.checks import (
     _address,
     _bool,
@@ -237,6 +239,7 @@ class Settings:
     topic_slugs: tuple[tuple[str, str], ...] = ()
     """``[topic_slugs]``: (old, new) slugs an operator gave discovered topics."""
     sources: tuple[SourceSpec, ...] = ()
+    channels: tuple[ChannelSpec, ...] = ()
     config_file: Path | None = None
 
     def __repr__(self) -> str:
@@ -263,7 +266,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError("config", f"is not valid TOML: {exc}", str(path)) from None
 
 
-def _from_file(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+def _from_file(data: Mapping[str, Any], source: str, env: Mapping[str, str]) -> dict[str, Any]:
     by_path = {spec.toml: spec for spec in SPECS}
     sections = {spec.toml[0] for spec in SPECS if len(spec.toml) > 1}
     values: dict[str, Any] = {}
@@ -273,6 +276,9 @@ def _from_file(data: Mapping[str, Any], source: str) -> dict[str, Any]:
             continue
         if key == "sources":
             values["sources"] = _sources(value, source)
+            continue
+        if key == "channels":
+            values["channels"] = _channels(value, source, env)
             continue
         if key == "topic_labels":
             values["topic_labels"] = _topic_labels(value, source)
@@ -319,7 +325,7 @@ def load_settings(
     path: Path | None = None
     if path_text:
         path = Path(path_text).expanduser()
-        values.update(_from_file(_read_toml(path), str(path)))
+        values.update(_from_file(_read_toml(path), str(path), env))
     for spec in SPECS:
         raw = env.get(spec.env)
         # An empty variable (docker compose writes `VAR=`) leaves a setting without a default unset.

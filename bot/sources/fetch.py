@@ -88,7 +88,7 @@ def user_agent(base_url: str) -> str:
     return f"paperboy/{__version__} (+{base_url})"
 
 
-class _Watch:
+class SocketDeadline:
     """Shuts every socket of one fetch down when its deadline passes or ``cancel`` is set, which
     ends a read that is blocked inside httpx; ``why`` says which came first."""
 
@@ -139,14 +139,14 @@ class _Watch:
         if self._cancel.is_set() or time.monotonic() >= self.ends:
             self._fire("stopped" if self._cancel.is_set() else "deadline")
         if self.why:
-            raise _Ended(self.why)
+            raise DeadlineReached(self.why)
 
     def close(self) -> None:
         self._done.set()
         self._thread.join()
 
 
-class _Ended(Exception):
+class DeadlineReached(Exception):
     def __init__(self, why: str) -> None:
         super().__init__(why)
         self.why = why
@@ -165,12 +165,12 @@ def fetch(url: str, policy: FetchPolicy, *, etag: str | None = None, last_modifi
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    watch = _Watch(policy.deadline, cancel)
+    watch = SocketDeadline(policy.deadline, cancel)
     timeout = httpx.Timeout(min(policy.timeout, policy.deadline))
     try:
         with httpx.Client(follow_redirects=False, timeout=timeout) as client:
             return _get(client, httpx.URL(url), shown, headers, policy, watch)
-    except _Ended as ended:
+    except DeadlineReached as ended:
         raise _ended(shown, ended.why, policy) from None
     except (httpx.HTTPError, httpx.InvalidURL, zlib.error) as exc:
         if watch.why:  # the watch shut the socket: whatever httpx says, the deadline or a stop ended it
@@ -191,7 +191,7 @@ def _ended(shown: str, why: str, policy: FetchPolicy) -> SourceError:
 
 
 def _get(client: httpx.Client, url: httpx.URL, shown: str, headers: dict[str, str], policy: FetchPolicy,
-         watch: _Watch) -> Fetched:
+         watch: SocketDeadline) -> Fetched:
     source = url
     for _ in range(MAX_REDIRECTS + 1):
         watch.check()
@@ -216,7 +216,7 @@ def _get(client: httpx.Client, url: httpx.URL, shown: str, headers: dict[str, st
     raise SourceError(shown, f"redirects more than {MAX_REDIRECTS} times")
 
 
-def _read_body(response: httpx.Response, shown: str, policy: FetchPolicy, watch: _Watch) -> bytes:
+def _read_body(response: httpx.Response, shown: str, policy: FetchPolicy, watch: SocketDeadline) -> bytes:
     limit = policy.max_bytes
     too_large = SourceError(shown, f"is larger than {limit / 2**20:g} MiB (fetch.max_mb)")
     codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]

@@ -260,6 +260,32 @@ class DeliveryRow(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class ChannelPostRow(Base):
+    """One part of an edition for one chat or webhook channel. The unique triple makes "queued"
+    happen once; the stored body and key make a retry, or a resend after a crash, the same post."""
+
+    __tablename__ = "channel_posts"
+    __table_args__ = (UniqueConstraint("channel", "edition_id", "part"), Index(None, "channel", "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"), index=True)
+    part: Mapped[int] = mapped_column(SmallInteger)
+    parts: Mapped[int] = mapped_column(SmallInteger)
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    worker: Mapped[str | None] = mapped_column(String(64))
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    resent: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
 class VerdictRow(Base):
     """A paper a reader asked more (sign 1) or less (-1) of from a card, or brought from their
     library (1). One per reader and paper: a later click replaces the earlier. ``text`` is what
