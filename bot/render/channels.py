@@ -259,10 +259,15 @@ FORMATS: dict[ChannelKind, Format] = {"slack": SLACK, "discord": DISCORD, "teleg
 
 def _webhook_paper(paper: EditionPaper) -> dict[str, object]:
     c = card(paper)
+    ident = quote(paper.arxiv_id) if paper.arxiv_id else None
+    links = {"arxiv": f"https://arxiv.org/abs/{ident}" if ident else None,
+             "pdf": f"https://arxiv.org/pdf/{ident}" if ident else None,
+             "code": paper.links.github_repo, "project": paper.links.project_page}
     return {"id": paper.key, "arxiv_id": paper.arxiv_id, "title": c.title, "authors": list(c.names),
             "organization": clean(paper.organization) or None, "tldr": c.tldr, "url": paper_url(paper),
-            "links": {link.label: link.url for link in c.more}, "upvotes": paper.upvotes,
-            "rise": paper.rise, "published": paper.published.isoformat() if paper.published else None}
+            "links": {k: v for k, v in links.items() if v}, "upvotes": paper.upvotes, "rise": paper.rise,
+            "stars": paper.links.github_stars, "comments": paper.links.comments,
+            "published": paper.published.isoformat() if paper.published else None}
 
 
 def webhook_body(route: Routed, channel: str) -> dict[str, object]:

@@ -280,3 +280,35 @@ def test_channel_credentials_stay_out_of_what_is_shown(tmp_path: Path, server: C
     for secret in env.values():
         assert secret not in shown
     assert "XXXX" not in shown and "test-token" not in shown
+
+
+README_KINDS = ("slack", "discord", "matrix", "telegram", "webhook")
+
+
+def readme_edition() -> Edition:
+    """One paper in one topic: what the README's recorded payloads show."""
+    paper = EditionPaper(
+        key="arxiv:2611.01234", arxiv_id="2611.01234", title="Diffusion Policies for Robot Arms",
+        abstract="We train diffusion policies for robot arms.", author_count=2, organization="Example Lab",
+        published=DATE, upvotes=42, authors=("Ada Lovelace", "Alan Turing"), topic_slug="robotics",
+        topic_label="Robotics", tldr="Diffusion policies learn arm control from 50 demonstrations.",
+        tldr_source="source", links=PaperLinks(github_repo="https://github.com/example/arms", github_stars=1200))
+    return Edition(DATE, NOW, (Section("robotics", "Robotics", (paper,)),))
+
+
+def readme_request(kind: str) -> tuple[str, str, dict[str, str], bytes]:
+    from bot.deliver.channels import request
+
+    spec = ChannelSpec(f"lab-{kind}", kind, {"matrix": "https://matrix.example.org",  # type: ignore[arg-type]
+                                            "telegram": "https://api.telegram.org"}.get(kind, "https://hooks.example"),
+                       {"webhook": "signing-key", "telegram": "123456:ABC"}.get(kind, "token"),
+                       {"matrix": "!papers:example.org", "telegram": "@lab_papers"}.get(kind))
+    body = channel_posts(readme_edition(), spec, "https://papers.example.org/")[0].body
+    return request(spec, "5f0c2a1e9b7d4c3a8e6f1b2d3c4a5e6f", body, NOW)
+
+
+@pytest.mark.parametrize("kind", README_KINDS)
+def test_the_readme_shows_what_each_channel_receives(kind: str) -> None:
+    readme = (ROOT / "README.md").read_text()
+    shown = json.dumps(json.loads(readme_request(kind)[3]), ensure_ascii=False, indent=2)
+    assert f"```json\n{shown}\n```" in readme, f"README.md's {kind} payload is not what is posted:\n{shown}"
