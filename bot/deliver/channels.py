@@ -122,14 +122,24 @@ def _reclaim_dead(database: Database, worker: str) -> None:
 def _channel(database: Database, settings: Settings, channel: ChannelSpec, client: httpx.Client,
              clock: Callable[[], dt.datetime], cancel: threading.Event, worker: str, tally: ChannelTally,
              lock: threading.Lock) -> None:
+    """One channel's parts in order: each answer is recorded in the transaction that claims the
+    next part (one write per post, the outbox's fewest)."""
     lease = dt.timedelta(seconds=settings.delivery_lease_seconds)
     waited_until: dt.datetime | None = None
-    last_error: list[str] = []
+    settle: Settle | None = None
+    last_error = ""
     try:
-        while not cancel.is_set():
+        while True:
             now = max(clock(), waited_until) if waited_until else clock()
             with database.write() as session:
-                got = store.next_part(session, channel.name, now, now + lease, worker)
+                recorded = settle is not None and store.record(
+                    session, settle.claimed, settle.status, settle.at, error=settle.error,
+                    next_attempt_at=settle.next_at)
+                got = None if cancel.is_set() else store.next_part(session, channel.name, now, now + lease, worker)
+            if settle is not None:
+                _told(channel, settle, recorded, tally, lock)
+                last_error = settle.error or last_error
+                settle = None
             if got is None:
                 return
             if isinstance(got, dt.datetime):
@@ -140,7 +150,7 @@ def _channel(database: Database, settings: Settings, channel: ChannelSpec, clien
                     with lock:
                         tally.retrying += left
                         if last_error:
-                            tally.errors[channel.name] = last_error[-1]
+                            tally.errors[channel.name] = last_error
                     return
                 waited_until = got
                 continue
@@ -148,44 +158,53 @@ def _channel(database: Database, settings: Settings, channel: ChannelSpec, clien
             if got.resend:
                 log.warning("channels: %s: part %d/%d of %s posted again (its sender stopped before recording it)",
                             channel.name, got.part, got.parts, got.edition_date)
-            answer = post(client, channel, got.key, got.body, _timeout(settings), clock, cancel)
-            _record(database, settings, channel, got, answer, clock(), tally, lock)
-            if answer.error:
-                last_error.append(answer.error)
+            settle = _verdict(settings, got, post(client, channel, got.key, got.body, _timeout(settings), clock,
+                                                  cancel), clock())
     except Exception as exc:  # noqa: BLE001 - one channel's trouble (its database turn) stops only that channel
         log.error("channels: %s: stopped: %s", channel.name, problem(exc))
         with lock:
             tally.errors[channel.name] = problem(exc)
 
 
-def _record(database: Database, settings: Settings, channel: ChannelSpec, claimed: store.Claimed, answer: Answer,
-            now: dt.datetime, tally: ChannelTally, lock: threading.Lock) -> None:
-    where = f"{channel.name}: part {claimed.part}/{claimed.parts} of {claimed.edition_date}"
-    status, next_at = answer.outcome, None
-    if status == "retry":
-        if claimed.attempts >= settings.delivery_max_attempts:
-            status = "failed"
-            answer = Answer("failed", f"gave up after {claimed.attempts} attempts: {answer.error}")
-        else:
-            backoff = settings.delivery_retry_seconds * 2 ** (claimed.attempts - 1)
-            next_at = now + dt.timedelta(seconds=max(backoff, answer.wait or 0.0))
-            status = "retrying"
-    with database.write() as session:
-        recorded = store.record(session, claimed, status, now, error=answer.error, next_attempt_at=next_at)
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """A part's answer, to be recorded: its status, error and next attempt."""
+
+    claimed: store.Claimed
+    status: str
+    error: str | None
+    next_at: dt.datetime | None
+    at: dt.datetime
+
+
+def _verdict(settings: Settings, claimed: store.Claimed, answer: Answer, now: dt.datetime) -> Settle:
+    if answer.outcome != "retry":
+        return Settle(claimed, answer.outcome, answer.error, None, now)
+    if claimed.attempts >= settings.delivery_max_attempts:
+        return Settle(claimed, "failed", f"gave up after {claimed.attempts} attempts: {answer.error}", None, now)
+    backoff = settings.delivery_retry_seconds * 2 ** (claimed.attempts - 1)
+    return Settle(claimed, "retrying", answer.error, now + dt.timedelta(seconds=max(backoff, answer.wait or 0.0)),
+                  now)
+
+
+def _told(channel: ChannelSpec, settle: Settle, recorded: bool, tally: ChannelTally, lock: threading.Lock) -> None:
+    part = settle.claimed
+    where = f"{channel.name}: part {part.part}/{part.parts} of {part.edition_date}"
     if not recorded:
         log.warning("channels: %s: taken over by another sender before it was recorded", where)
         return
     with lock:
-        if status == "sent":
+        if settle.status == "sent":
             tally.sent += 1
-        elif status == "failed":
+        elif settle.status == "failed":
             tally.failed += 1
-            tally.errors[channel.name] = answer.error or ""
-    if status == "sent":
+            tally.errors[channel.name] = settle.error or ""
+    if settle.status == "sent":
         log.info("channels: %s posted", where)
+    elif settle.next_at is not None:
+        log.warning("channels: %s retrying at %s: %s", where, f"{settle.next_at:%H:%M:%S}", settle.error)
     else:
-        log.warning("channels: %s %s: %s", where, "failed" if status == "failed" else
-                    f"retrying at {next_at:%H:%M:%S}" if next_at else "retrying", answer.error)
+        log.warning("channels: %s failed: %s", where, settle.error)
 
 
 def request(channel: ChannelSpec, key: str, body: dict[str, Any], now: dt.datetime
