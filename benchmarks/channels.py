@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import clean_env, fresh_database  # noqa: E402
+from benchmarks.common import clean_env, fresh_database
 
 SECRET = "benchmark-secret"
 DATE = "2026-11-20"
@@ -148,8 +148,12 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     receiver = Receiver(args.latency_ms / 1000)
     path, secrets = config(args.work, receiver.url, args.targets)
-    paperboy, baseline = [], []
+    paperboy, baseline, startup = [], [], []
     for round_ in range(args.rounds):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "bot", "--help"], cwd=ROOT, env=clean_env(), check=True,
+                       stdout=subprocess.DEVNULL)
+        startup.append(time.perf_counter() - t)
         url = fresh_database(args.database_url, args.work, f"channels{round_}")
         prepare(url, args.work)
         receiver.reset()
@@ -191,6 +195,7 @@ def main() -> None:
     print("| measurement | result |\n|---|---|")
     print(f"| bare httpx loop, 16 threads, the same {args.targets} bodies | {show(baseline)} |")
     print(f"| `paperboy send` as a process (start-up, queue, post, record) | {show(paperboy)} |")
+    print(f"| of which start-up: `paperboy --help` as a process | {show(startup)} |")
     print(f"| kill -9 after {args.targets // 2} targets had their post ({before} posts arrived), then `paperboy send` "
           f"| {len(ids)} of {args.targets} targets posted; one delivery id each: {one_id}; "
           f"{copies} second copies (each of a post in flight at the kill, same delivery id) |")

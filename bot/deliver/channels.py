@@ -73,14 +73,11 @@ class Answer:
 
 def queue_edition(database: Database, settings: Settings, edition: Edition, number: int,
                   now: dt.datetime) -> int:
-    """Queue ``edition``'s parts for every configured channel that something is routed to."""
-    queued = 0
-    for channel in settings.channels:
-        parts = channel_posts(edition, channel, settings.base_url)
-        if parts:
-            with database.write() as session:
-                queued += store.queue(session, channel.name, number, parts, now)
-    return queued
+    """Queue ``edition``'s parts for every configured channel that something is routed to, in
+    one transaction."""
+    rendered = [(channel.name, channel_posts(edition, channel, settings.base_url)) for channel in settings.channels]
+    with database.write() as session:
+        return sum(store.queue(session, name, number, parts, now) for name, parts in rendered if parts)
 
 
 def post_due(database: Database, settings: Settings, clock: Callable[[], dt.datetime],
