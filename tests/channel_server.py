@@ -84,7 +84,11 @@ class ChannelServer:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            do_POST = do_PUT = _handle
+            def do_POST(self) -> None:
+                self._handle()
+
+            def do_PUT(self) -> None:
+                self._handle()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
