@@ -312,3 +312,17 @@ def test_the_readme_shows_what_each_channel_receives(kind: str) -> None:
     readme = (ROOT / "README.md").read_text()
     shown = json.dumps(json.loads(readme_request(kind)[3]), ensure_ascii=False, indent=2)
     assert f"```json\n{shown}\n```" in readme, f"README.md's {kind} payload is not what is posted:\n{shown}"
+
+
+def test_a_retry_due_after_the_run_is_posted_by_a_later_tick(db: Database, settings: Settings, tmp_path: Path,
+                                                            server: ChannelServer, edition: Edition) -> None:
+    from bot.deliver import post_channels
+
+    chosen = replace(channel_settings(settings, tmp_path, server, kinds=("slack",)), delivery_wait_seconds=0)
+    server.answer("/slack/", Scripted(429, {"Retry-After": "600"}, b"rate_limited"))
+    summary = send_edition(db, chosen, DATE)
+    assert summary.posts is not None and (summary.posts.sent, summary.posts.retrying) == (0, 1)
+    early = post_channels(db, chosen, clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60))
+    assert early.sent == 0 and len(server.requests) == 1  # Retry-After said ten minutes
+    later = post_channels(db, chosen, clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=601))
+    assert later.sent == 1 and [r.status for r in server.requests] == [429, 200]
