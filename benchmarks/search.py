@@ -83,15 +83,23 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--database-url", help="PostgreSQL to use (a schema bench_search in it is replaced)")
     parser.add_argument("--work", type=Path, help="a directory to work in (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="query the database an earlier run left in --work (SQLite) instead of a new one")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="paperboy-search-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        database = open_database(fresh_database(args.database_url, work, "search"))
-        filled = fill(database, args.papers)
-        started = time.perf_counter()
-        indexed = index_search(database)
-        built = time.perf_counter() - started
+        if args.reuse and not args.database_url and (work / "search.db").exists():
+            database = open_database(f"sqlite:///{work / 'search.db'}")
+            filled = built = float("nan")
+            with database.read() as session:
+                indexed = int(session.execute(text("SELECT count(*) FROM papers")).scalar_one())
+        else:
+            database = open_database(fresh_database(args.database_url, work, "search"))
+            filled = fill(database, args.papers)
+            started = time.perf_counter()
+            indexed = index_search(database)
+            built = time.perf_counter() - started
         size = index_size(database)
         backend = "PostgreSQL" if args.database_url else "SQLite"
         print(f"| measurement ({backend}, {args.papers:,} papers; written in {filled:.0f} s) | result | target |")
@@ -102,18 +110,21 @@ def main() -> None:
         for kind in ("two words", "one word", "an author", "nothing matches"):
             asked = queries(kind, args.queries, args.papers)
             times, totals = [], []
-            with database.read() as session:
-                search_store.search(session, asked[0])
-                for query in asked:
-                    started = time.perf_counter()
-                    found = search_store.search(session, query)
-                    times.append((time.perf_counter() - started) * 1000)
-                    totals.append(found.total)
-            times.sort()
-            p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-            print(f"| {kind}, first page of 20 with the total ({args.queries} queries; median "
-                  f"{statistics.median(totals):,.0f} matches) | p50 {statistics.median(times):.1f} ms, "
-                  f"p99 {p99:.1f} ms, max {times[-1]:.1f} ms | {TARGET if kind == 'two words' else ''} |")
+            for label in ("first pass", "second pass"):
+                times.clear()
+                totals.clear()
+                with database.read() as session:
+                    search_store.search(session, asked[0])
+                    for query in asked:
+                        started = time.perf_counter()
+                        found = search_store.search(session, query)
+                        times.append((time.perf_counter() - started) * 1000)
+                        totals.append(found.total)
+                times.sort()
+                p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+                print(f"| {kind}, first page of 20 with the total, {label} ({args.queries} queries; median "
+                      f"{statistics.median(totals):,.0f} matches) | p50 {statistics.median(times):.1f} ms, "
+                      f"p99 {p99:.1f} ms, max {times[-1]:.1f} ms | {TARGET if kind == 'two words' else ''} |")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"| peak memory of the process | {peak:.0f} MB | |")
         database.close()

@@ -1,7 +1,8 @@
 """Full-text search over every paper paperboy has seen, one interface over each database's own
 index: SQLite's FTS5 (porter stemming, accents folded) and PostgreSQL's tsvector with a GIN index
-(the english configuration), ranked by relevance (BM25, ``ts_rank_cd``) then by date, with the
-matched words marked. The caller owns the transaction.
+(the english configuration), ranked by relevance then by date (on SQLite: every word in the
+title first, see :func:`_tiers`; on PostgreSQL ``ts_rank_cd`` over the weighted fields), with
+the matched words marked. The caller owns the transaction.
 
 The index is filled after ingest, never inside it (:func:`catch_up`): indexing a paper costs
 more than storing it, and ingest has its speed to keep. A catch-up indexes the papers added since
@@ -36,9 +37,8 @@ MARK = "search_marks"
 """The instance value that holds how far the index has read: papers, dumps and editions by id."""
 BATCH = 2000
 RANKED = 1000
-"""On SQLite, how many of the newest matches are scored for relevance: a common word matches a
-hundred thousand papers of a million, and scoring them all took seconds (benchmarks/search.py);
-a reader pages through at most this many (bot.services.search.MAX_PAGE)."""
+"""On SQLite, how many matches are put in order at most: a reader pages through no more
+(bot.services.search.MAX_PAGE)."""
 COUNTED = 1000
 """Matches are counted up to here: beyond, the total says "1,000+"."""
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -138,19 +138,13 @@ def search(session: Session, query: str, limit: int = 20, offset: int = 0, *, ne
         match = " ".join('"' + t.replace('"', "") + '"' for t in terms)
         total = session.execute(text("SELECT count(*) FROM (SELECT 1 FROM paper_search WHERE paper_search MATCH :q "
                                      "LIMIT :bound)"), {"q": match, "bound": COUNTED + 1}).scalar_one()
-        # score the newest matches (the rowid is the order papers were first seen in), then mark
-        # only the page's: scoring and marking every match of a common word took seconds
-        ranked = session.execute(text(
-            "SELECT id, rank FROM (SELECT rowid AS id, bm25(paper_search, 10.0, 4.0, 2.0, 1.0) AS rank "
-            "FROM paper_search WHERE paper_search MATCH :q ORDER BY rowid DESC LIMIT :ranked) "
-            f"ORDER BY {'id DESC' if newest else 'rank'} LIMIT :limit OFFSET :offset"),
-            {"q": match, "ranked": RANKED, "limit": limit, "offset": offset}).all()
+        order = _tiers(session, match, offset + limit, newest)[offset:offset + limit]
         marked = {r.id: r for r in session.execute(text(
             "SELECT rowid AS id, highlight(paper_search, 0, :start, :stop) AS marked, "
             "snippet(paper_search, 3, :start, :stop, '…', 32) AS passage FROM paper_search "
             "WHERE paper_search MATCH :q AND rowid IN (SELECT value FROM json_each(:ids))"),
-            {"q": match, "start": START, "stop": STOP, "ids": json.dumps([r.id for r in ranked])})}
-        scored = [(r.id, marked[r.id].marked, marked[r.id].passage, -float(r.rank)) for r in ranked if r.id in marked]
+            {"q": match, "start": START, "stop": STOP, "ids": json.dumps([i for i, _ in order])})}
+        scored = [(i, marked[i].marked, marked[i].passage, score) for i, score in order if i in marked]
     else:
         total = session.execute(text("SELECT count(*) FROM (SELECT 1 FROM paper_search WHERE document @@ "
                                      "plainto_tsquery('english', :q) LIMIT :bound) found"),
@@ -167,6 +161,24 @@ def search(session: Session, query: str, limit: int = 20, offset: int = 0, *, ne
              "options": f"StartSel={START}, StopSel={STOP}, MaxWords=32, MinWords=12"}).all()
         scored = [(r.id, r.marked, r.passage, float(r.score)) for r in found]
     return Found(tuple(_hits(session, scored)), min(int(total), COUNTED), exact=int(total) <= COUNTED)
+
+
+def _tiers(session: Session, match: str, need: int, newest: bool) -> list[tuple[int, float]]:
+    """SQLite's order of the first ``need`` matches (at most :data:`RANKED`): the papers with
+    every word in the title, then the others, each newest first (the rowid is the order papers
+    were first seen in). FTS5's bm25() was the order before, and its cost was the search's: it
+    counts, once a query, the papers that hold each word, a scan of a common word's whole list
+    (50-75 ms over a million papers), however few matches are scored."""
+    need = min(need, RANKED)
+    newest_first = "SELECT rowid FROM paper_search WHERE paper_search MATCH :q ORDER BY rowid DESC LIMIT :n"
+    titled: list[int] = [] if newest else list(session.execute(
+        text(newest_first), {"q": "{title} : (" + match + ")", "n": need}).scalars())
+    order = [(i, 2.0) for i in titled]
+    if len(order) < need:
+        seen = set(titled)
+        rest = session.execute(text(newest_first), {"q": match, "n": need + len(titled)}).scalars()
+        order += [(i, 1.0) for i in rest if i not in seen][:need - len(order)]
+    return order
 
 
 def _hits(session: Session, scored: Iterable[tuple[int, str, str, float]]) -> list[Hit]:

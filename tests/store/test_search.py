@@ -40,6 +40,8 @@ def indexed(db: Database) -> Database:
 
 def test_every_word_must_occur_and_the_title_weighs_most(indexed: Database) -> None:
     assert _find(indexed, "diffusion robot grasping")[0] == "arxiv:2611.00001"
+    assert _find(indexed, "diffusion") == ["arxiv:2611.00001", "arxiv:2611.00003"], \
+        "in the title comes before the newer paper that has it in the abstract"
     assert set(_find(indexed, "diffusion robot")) == {"arxiv:2611.00001", "arxiv:2611.00003"}
     assert _find(indexed, "robots") and _find(indexed, "ROBOT") == _find(indexed, "robots"), "stemmed, any case"
     assert _find(indexed, "zoe ho") == ["arxiv:2611.00001"], "authors are searched, accents folded"
