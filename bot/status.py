@@ -140,12 +140,12 @@ def _read(database: Database, settings: Settings, now: dt.datetime, *,
     """The facts and the verdict on them, read in one transaction. Not ``thorough`` (every tick
     of the daemon, every poll of /healthz), it reads only what the verdict needs: no whole
     count of the last edition's deliveries, no pass over the subscribers for followed topics
-    that no longer exist (that warning is ``paperboy status``'s)."""
+    that no longer exist, no look at each channel (those warnings are ``paperboy status``'s)."""
     with database.read() as session:
         facts = service_store.facts(session, None if thorough else partial(_sent_needed, settings))
         followed = subscriber_store.followed_topics(session) if thorough else {}
         known = {k.slug for k in topic_store.known_topics(session)} | {r.slug for r in settings.topics} | {"other"}
-        posts = channel_store.latest(session, [c.name for c in settings.channels])
+        posts = channel_store.latest(session, [c.name for c in settings.channels]) if thorough else []
     return facts, assess(facts, settings, now, _warnings(facts, settings, now, followed, known, posts))
 
 
