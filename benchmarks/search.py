@@ -84,13 +84,19 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL to use (a schema bench_search in it is replaced)")
     parser.add_argument("--work", type=Path, help="a directory to work in (default: a temporary one)")
     parser.add_argument("--reuse", action="store_true",
-                        help="query the database an earlier run left in --work (SQLite) instead of a new one")
+                        help="query the database an earlier run left (in --work, or the bench_search schema) "
+                        "instead of a new one")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="paperboy-search-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        if args.reuse and not args.database_url and (work / "search.db").exists():
-            database = open_database(f"sqlite:///{work / 'search.db'}")
+        if args.reuse and (args.database_url or (work / "search.db").exists()):
+            if args.database_url:
+                from urllib.parse import quote
+                where = f"{args.database_url}{'&' if '?' in args.database_url else '?'}"
+                database = open_database(f"{where}options={quote('-csearch_path=bench_search')}")
+            else:
+                database = open_database(f"sqlite:///{work / 'search.db'}")
             filled = built = float("nan")
             with database.read() as session:
                 indexed = int(session.execute(text("SELECT count(*) FROM papers")).scalar_one())

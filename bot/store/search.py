@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select, text
@@ -138,46 +138,57 @@ def search(session: Session, query: str, limit: int = 20, offset: int = 0, *, ne
         match = " ".join('"' + t.replace('"', "") + '"' for t in terms)
         total = session.execute(text("SELECT count(*) FROM (SELECT 1 FROM paper_search WHERE paper_search MATCH :q "
                                      "LIMIT :bound)"), {"q": match, "bound": COUNTED + 1}).scalar_one()
-        order = _tiers(session, match, offset + limit, newest)[offset:offset + limit]
+        newest_first = "SELECT rowid FROM paper_search WHERE paper_search MATCH :q ORDER BY rowid DESC LIMIT :n"
+        order = _tiers(lambda n: session.execute(text(newest_first), {"q": "{title} : (" + match + ")", "n": n})
+                       .scalars(),
+                       lambda n: session.execute(text(newest_first), {"q": match, "n": n}).scalars(),
+                       offset + limit, newest)[offset:offset + limit]
         marked = {r.id: r for r in session.execute(text(
             "SELECT rowid AS id, highlight(paper_search, 0, :start, :stop) AS marked, "
             "snippet(paper_search, 3, :start, :stop, '…', 32) AS passage FROM paper_search "
             "WHERE paper_search MATCH :q AND rowid IN (SELECT value FROM json_each(:ids))"),
             {"q": match, "start": START, "stop": STOP, "ids": json.dumps([i for i, _ in order])})}
-        scored = [(i, marked[i].marked, marked[i].passage, score) for i, score in order if i in marked]
     else:
+        asked = {"q": " ".join(terms)}
         total = session.execute(text("SELECT count(*) FROM (SELECT 1 FROM paper_search WHERE document @@ "
                                      "plainto_tsquery('english', :q) LIMIT :bound) found"),
-                                {"q": " ".join(terms), "bound": COUNTED + 1}).scalar_one()
-        found = session.execute(text(
-            "SELECT s.paper_id AS id, ts_rank_cd(s.document, q) AS score, "
-            "ts_headline('english', p.title, q, :title_options) AS marked, "
+                                {**asked, "bound": COUNTED + 1}).scalar_one()
+        order = _tiers(
+            lambda n: session.execute(text(
+                "SELECT id FROM papers WHERE to_tsvector('english'::regconfig, title) @@ "
+                "plainto_tsquery('english', :q) ORDER BY id DESC LIMIT :n"), {**asked, "n": n}).scalars(),
+            lambda n: session.execute(text(
+                "SELECT paper_id FROM paper_search WHERE document @@ plainto_tsquery('english', :q) "
+                "ORDER BY paper_id DESC LIMIT :n"), {**asked, "n": n}).scalars(),
+            offset + limit, newest)[offset:offset + limit]
+        marked = {r.id: r for r in session.execute(text(
+            "SELECT p.id, ts_headline('english', p.title, q, :title_options) AS marked, "
             "ts_headline('english', coalesce(p.abstract, ''), q, :options) AS passage "
-            "FROM paper_search s JOIN papers p ON p.id = s.paper_id, plainto_tsquery('english', :q) q "
-            f"WHERE s.document @@ q ORDER BY {'' if newest else 'score DESC, '}p.first_seen_at DESC, p.id DESC "
-            "LIMIT :limit OFFSET :offset"),
-            {"q": " ".join(terms), "limit": limit, "offset": offset,
+            "FROM papers p, plainto_tsquery('english', :q) q WHERE p.id = ANY(:ids)"),
+            {**asked, "ids": [i for i, _ in order],
              "title_options": f"StartSel={START}, StopSel={STOP}, HighlightAll=true",
-             "options": f"StartSel={START}, StopSel={STOP}, MaxWords=32, MinWords=12"}).all()
-        scored = [(r.id, r.marked, r.passage, float(r.score)) for r in found]
+             "options": f"StartSel={START}, StopSel={STOP}, MaxWords=32, MinWords=12"})}
+    scored = [(i, marked[i].marked, marked[i].passage, score) for i, score in order if i in marked]
     return Found(tuple(_hits(session, scored)), min(int(total), COUNTED), exact=int(total) <= COUNTED)
 
 
-def _tiers(session: Session, match: str, need: int, newest: bool) -> list[tuple[int, float]]:
-    """SQLite's order of the first ``need`` matches (at most :data:`RANKED`): the papers with
-    every word in the title, then the others, each newest first (the rowid is the order papers
-    were first seen in). FTS5's bm25() was the order before, and its cost was the search's: it
-    counts, once a query, the papers that hold each word, a scan of a common word's whole list
-    (50-75 ms over a million papers), however few matches are scored."""
+Ids = Callable[[int], Iterable[int]]
+
+
+def _tiers(titled: Ids, matching: Ids, need: int, newest: bool) -> list[tuple[int, float]]:
+    """The order of the first ``need`` matches (at most :data:`RANKED`), the same on both
+    databases: the papers with every word in the title (score 2), then the others (score 1),
+    each newest first (ids are given in the order papers were first seen). Each tier is a walk of
+    an index newest first that stops once the page is filled. BM25 (FTS5's ``bm25()``) and
+    ``ts_rank_cd`` were the order before, and their cost was the search's: bm25() counts, each
+    query, the papers that hold each word (a scan of a common word's whole list, 50-75 ms over
+    a million papers), and ts_rank_cd reads every match's vector (p99 0.9 s)."""
     need = min(need, RANKED)
-    newest_first = "SELECT rowid FROM paper_search WHERE paper_search MATCH :q ORDER BY rowid DESC LIMIT :n"
-    titled: list[int] = [] if newest else list(session.execute(
-        text(newest_first), {"q": "{title} : (" + match + ")", "n": need}).scalars())
-    order = [(i, 2.0) for i in titled]
+    first = [] if newest else list(titled(need))
+    order = [(i, 2.0) for i in first]
     if len(order) < need:
-        seen = set(titled)
-        rest = session.execute(text(newest_first), {"q": match, "n": need + len(titled)}).scalars()
-        order += [(i, 1.0) for i in rest if i not in seen][:need - len(order)]
+        seen = set(first)
+        order += [(i, 1.0) for i in matching(need + len(first)) if i not in seen][:need - len(order)]
     return order
 
 
