@@ -1,8 +1,8 @@
 """Full-text search over every paper paperboy has seen, one interface over each database's own
 index: SQLite's FTS5 (porter stemming, accents folded) and PostgreSQL's tsvector with a GIN index
-(the english configuration), ranked by relevance then by date (on SQLite: every word in the
-title first, see :func:`_tiers`; on PostgreSQL ``ts_rank_cd`` over the weighted fields), with
-the matched words marked. The caller owns the transaction.
+(the english configuration), ranked by relevance then by date (every word in the title first:
+:func:`_tiers` on SQLite, :func:`_blocks` on PostgreSQL), with the matched words marked. The
+caller owns the transaction.
 
 The index is filled after ingest, never inside it (:func:`catch_up`): indexing a paper costs
 more than storing it, and ingest has its speed to keep. A catch-up indexes the papers added since
@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select, text
@@ -138,11 +138,7 @@ def search(session: Session, query: str, limit: int = 20, offset: int = 0, *, ne
         match = " ".join('"' + t.replace('"', "") + '"' for t in terms)
         total = session.execute(text("SELECT count(*) FROM (SELECT 1 FROM paper_search WHERE paper_search MATCH :q "
                                      "LIMIT :bound)"), {"q": match, "bound": COUNTED + 1}).scalar_one()
-        newest_first = "SELECT rowid FROM paper_search WHERE paper_search MATCH :q ORDER BY rowid DESC LIMIT :n"
-        order = _tiers(lambda n: session.execute(text(newest_first), {"q": "{title} : (" + match + ")", "n": n})
-                       .scalars(),
-                       lambda n: session.execute(text(newest_first), {"q": match, "n": n}).scalars(),
-                       offset + limit, newest)[offset:offset + limit]
+        order = _tiers(session, match, offset + limit, newest)[offset:offset + limit]
         marked = {r.id: r for r in session.execute(text(
             "SELECT rowid AS id, highlight(paper_search, 0, :start, :stop) AS marked, "
             "snippet(paper_search, 3, :start, :stop, '…', 32) AS passage FROM paper_search "
@@ -153,14 +149,7 @@ def search(session: Session, query: str, limit: int = 20, offset: int = 0, *, ne
         total = session.execute(text("SELECT count(*) FROM (SELECT 1 FROM paper_search WHERE document @@ "
                                      "plainto_tsquery('english', :q) LIMIT :bound) found"),
                                 {**asked, "bound": COUNTED + 1}).scalar_one()
-        order = _tiers(
-            lambda n: session.execute(text(
-                "SELECT id FROM papers WHERE to_tsvector('english'::regconfig, title) @@ "
-                "plainto_tsquery('english', :q) ORDER BY id DESC LIMIT :n"), {**asked, "n": n}).scalars(),
-            lambda n: session.execute(text(
-                "SELECT paper_id FROM paper_search WHERE document @@ plainto_tsquery('english', :q) "
-                "ORDER BY paper_id DESC LIMIT :n"), {**asked, "n": n}).scalars(),
-            offset + limit, newest)[offset:offset + limit]
+        order = _blocks(session, asked, offset + limit, newest)[offset:offset + limit]
         marked = {r.id: r for r in session.execute(text(
             "SELECT p.id, ts_headline('english', p.title, q, :title_options) AS marked, "
             "ts_headline('english', coalesce(p.abstract, ''), q, :options) AS passage "
@@ -172,23 +161,48 @@ def search(session: Session, query: str, limit: int = 20, offset: int = 0, *, ne
     return Found(tuple(_hits(session, scored)), min(int(total), COUNTED), exact=int(total) <= COUNTED)
 
 
-Ids = Callable[[int], Iterable[int]]
-
-
-def _tiers(titled: Ids, matching: Ids, need: int, newest: bool) -> list[tuple[int, float]]:
-    """The order of the first ``need`` matches (at most :data:`RANKED`), the same on both
-    databases: the papers with every word in the title (score 2), then the others (score 1),
-    each newest first (ids are given in the order papers were first seen). Each tier is a walk of
-    an index newest first that stops once the page is filled. BM25 (FTS5's ``bm25()``) and
-    ``ts_rank_cd`` were the order before, and their cost was the search's: bm25() counts, each
-    query, the papers that hold each word (a scan of a common word's whole list, 50-75 ms over
-    a million papers), and ts_rank_cd reads every match's vector (p99 0.9 s)."""
+def _tiers(session: Session, match: str, need: int, newest: bool) -> list[tuple[int, float]]:
+    """SQLite's order of the first ``need`` matches (at most :data:`RANKED`): the papers with
+    every word in the title (score 2), then the others (score 1), each newest first (the rowid
+    is the order papers were first seen in). Each tier is a walk of FTS5's lists newest first
+    that stops once the page is filled. FTS5's ``bm25()`` was the order before, and its cost was
+    the search's: it counts, each query, the papers that hold each word (a scan of a common
+    word's whole list, 50-75 ms over a million papers)."""
     need = min(need, RANKED)
-    first = [] if newest else list(titled(need))
-    order = [(i, 2.0) for i in first]
+    newest_first = "SELECT rowid FROM paper_search WHERE paper_search MATCH :q ORDER BY rowid DESC LIMIT :n"
+    titled: list[int] = [] if newest else list(session.execute(
+        text(newest_first), {"q": "{title} : (" + match + ")", "n": need}).scalars())
+    order = [(i, 2.0) for i in titled]
     if len(order) < need:
-        seen = set(first)
-        order += [(i, 1.0) for i in matching(need + len(first)) if i not in seen][:need - len(order)]
+        seen = set(titled)
+        rest = session.execute(text(newest_first), {"q": match, "n": need + len(titled)}).scalars()
+        order += [(i, 1.0) for i in rest if i not in seen][:need - len(order)]
+    return order
+
+
+BLOCK = 100
+"""On PostgreSQL, matches are put in order a hundred at a time, newest first."""
+
+
+def _blocks(session: Session, asked: dict[str, Any], need: int, newest: bool) -> list[tuple[int, float]]:
+    """PostgreSQL's order of the first ``need`` matches: the newest matches in blocks of
+    :data:`BLOCK`, and in each block the papers with every word in the title first (score 2),
+    then the others (score 1), newest first. A GIN index gives its matches in no order, so a
+    title tier over all of them (as SQLite's) read every match, as ``ts_rank_cd`` did (p99 0.9 s
+    over a million papers); walking the newest ones back from the primary key stops once the
+    blocks the page needs are full. Pages stay consistent: a block's order never depends on
+    how many blocks were read."""
+    wanted = min(RANKED, -(-need // BLOCK) * BLOCK)
+    rows = session.execute(text(
+        "SELECT paper_id AS id, ts_filter(document, '{a}') @@ q AS titled "
+        "FROM paper_search, plainto_tsquery('english', :q) q WHERE document @@ q "
+        "ORDER BY paper_id DESC LIMIT :n"), {**asked, "n": wanted}).all()
+    if newest:
+        return [(r.id, 1.0) for r in rows]
+    order: list[tuple[int, float]] = []
+    for start in range(0, len(rows), BLOCK):
+        block = rows[start:start + BLOCK]
+        order += [(r.id, 2.0) for r in block if r.titled] + [(r.id, 1.0) for r in block if not r.titled]
     return order
 
 
