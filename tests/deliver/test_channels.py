@@ -326,3 +326,30 @@ def test_a_retry_due_after_the_run_is_posted_by_a_later_tick(db: Database, setti
     assert early.sent == 0 and len(server.requests) == 1  # Retry-After said ten minutes
     later = post_channels(db, chosen, clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=601))
     assert later.sent == 1 and [r.status for r in server.requests] == [429, 200]
+
+
+def test_the_cli_sends_lists_and_reports_the_channels(cli: object, tmp_path: Path, server: ChannelServer,
+                                                      db: Database, settings: Settings, edition: Edition) -> None:
+    from tests.conftest import Cli
+
+    assert isinstance(cli, Cli)
+    text, env = channels_toml(server.url, kinds=("slack", "webhook"))
+    config = tmp_path / "paperboy.toml"
+    config.write_text('base_url = "https://papers.example.org/"\n' + text)
+    env |= {"PAPERBOY_CONFIG": str(config)}
+    dry = cli("send", "--date", "2026-11-20", "--dry-run", "--json", env=env)
+    assert json.loads(dry.stdout)["channels"]["sent"] == 2 and not server.requests
+    sent = cli("send", "--date", "2026-11-20", "--json", env=env)
+    assert sent.exit_code == 0, sent.stdout
+    assert json.loads(sent.stdout)["channels"] == {"queued": 2, "sent": 2, "failed": 0, "retrying": 0, "errors": {}}
+    listed = json.loads(cli("deliveries", "list", "--json", env=env).stdout)
+    assert {(row["channel"], row["status"], row["part"], row["parts"]) for row in listed} == {
+        ("slack-papers", "sent", 1, 1), ("webhook-papers", "sent", 1, 1)}
+    table = cli("deliveries", "list", "--channel", "webhook-papers", env=env).stdout
+    assert "1 channel posts" in table and "slack-papers" not in table
+    report = json.loads(cli("status", "--json", env=env).stdout)
+    assert {c["name"]: c["parts"] for c in report["channels"]} == {"slack-papers": {"sent": 1},
+                                                                    "webhook-papers": {"sent": 1}}
+    human = cli("status", env=env).stdout
+    assert "channel slack-papers (slack): edition 2026-11-20: 1 sent" in human
+    assert "XXXX" not in human + table  # the Slack webhook's secret path is never shown
