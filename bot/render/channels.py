@@ -98,6 +98,10 @@ Unit = Any
 
 @dataclass(frozen=True, slots=True)
 class Format:
+    """How one kind of channel writes a message: its header (with the part's label), a topic's
+    heading, a paper, the "N more" link, how long a message is by the channel's measure, and the
+    body the API takes."""
+
     header: Callable[[Routed, str], list[Unit]]
     heading: Callable[[Section], Unit]
     paper: Callable[[Shown], Unit]
@@ -107,28 +111,27 @@ class Format:
 
 
 def _split(route: Routed, form: Format, limit: int) -> list[Post]:
-    room = "x" * PART_ROOM
+    """The messages, filled greedily; sized with room for the widest part label, then labelled."""
+    room = form.header(route, "x" * PART_ROOM)
     parts: list[list[Unit]] = []
-    current: list[Unit] = form.header(route, room)
+    current: list[Unit] = []
     section: str | None = None
-    papers = 0
     for sec in route.sections:
-        for last, paper in enumerate(sec.papers, 1 - len(sec.papers)):
+        for index, paper in enumerate(sec.papers):
             units = [form.paper(_shown(paper))]
-            if not last and sec.slug in route.hidden:
+            if index == len(sec.papers) - 1 and sec.slug in route.hidden:
                 units.append(form.more(route.hidden[sec.slug], _link(route.url)))
             needed = ([form.heading(sec)] if sec.slug != section else []) + units
-            if papers and form.size(current + needed) > limit:
+            if current and form.size(room + current + needed) > limit:
                 parts.append(current)
-                current, papers = form.header(route, room), 0
-                needed = [form.heading(sec), *units]
+                current, needed = [], [form.heading(sec), *units]
             current += needed
-            section, papers = sec.slug, papers + 1
+            section = sec.slug
     parts.append(current)
     posts = []
-    for number, _units in enumerate(parts, 1):
+    for number, body in enumerate(parts, 1):
         label = f" ({number}/{len(parts)})" if len(parts) > 1 else ""
-        units = form.header(route, label) + _units[len(form.header(route, room)):]
+        units = form.header(route, label) + body
         posts.append(Post(form.body(route, label, units), form.size(units)))
     return posts
 
