@@ -136,9 +136,10 @@ def _warnings(facts: service_store.Facts, settings: Settings, now: dt.datetime, 
 
 
 def _read(database: Database, settings: Settings, now: dt.datetime, *,
-          thorough: bool) -> tuple[service_store.Facts, Health]:
-    """The facts and the verdict on them, read in one transaction. Not ``thorough`` (every tick
-    of the daemon, every poll of /healthz), it reads only what the verdict needs: no whole
+          thorough: bool) -> tuple[service_store.Facts, Health, list[channel_store.Latest]]:
+    """The facts, the verdict on them and each channel's newest edition, read in one
+    transaction. Not ``thorough`` (every tick of the daemon, every poll of /healthz), it reads
+    only what the verdict needs: no whole
     count of the last edition's deliveries, no pass over the subscribers for followed topics
     that no longer exist, no look at each channel (those warnings are ``paperboy status``'s)."""
     with database.read() as session:
@@ -146,7 +147,7 @@ def _read(database: Database, settings: Settings, now: dt.datetime, *,
         followed = subscriber_store.followed_topics(session) if thorough else {}
         known = {k.slug for k in topic_store.known_topics(session)} | {r.slug for r in settings.topics} | {"other"}
         posts = channel_store.latest(session, [c.name for c in settings.channels]) if thorough else []
-    return facts, assess(facts, settings, now, _warnings(facts, settings, now, followed, known, posts))
+    return facts, assess(facts, settings, now, _warnings(facts, settings, now, followed, known, posts)), posts
 
 
 def _sent_needed(settings: Settings, failed: int) -> int:
@@ -163,7 +164,7 @@ def health(database: Database, settings: Settings, now: dt.datetime, *, thorough
 
 def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str, Any]:
     """The document ``paperboy status --json`` prints (and, later, the web's health page)."""
-    facts, verdict = _read(database, settings, now, thorough=True)
+    facts, verdict, posts = _read(database, settings, now, thorough=True)
     with database.read() as session:
         held, first_hour = service_store.waiting_for_hours(session, now)
     calendar = Calendar.from_settings(settings)
@@ -177,7 +178,7 @@ def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str
         "next_edition": {"date": next_date.isoformat(), "due_at": next_at.isoformat()},
         "deliveries": {"pending": facts.pending, "failed": facts.failed, "uncertain": facts.uncertain,
                        "waiting_for_hour": held, "next_hour": first_hour.isoformat() if first_hour else None},
-        "channels": _channels_json(database, settings),
+        "channels": _channels_json(settings, posts),
         "feeds_written": (facts.feeds.written_at.isoformat()
                           if facts.feeds and facts.feeds.written_at else None),
         "scheduler": ({"holder": holder.holder, "since": holder.since.isoformat(),
@@ -186,9 +187,8 @@ def status(database: Database, settings: Settings, now: dt.datetime) -> dict[str
     }
 
 
-def _channels_json(database: Database, settings: Settings) -> list[dict[str, Any]]:
-    with database.read() as session:
-        latest = {p.channel: p for p in channel_store.latest(session, [c.name for c in settings.channels])}
+def _channels_json(settings: Settings, posts: list[channel_store.Latest]) -> list[dict[str, Any]]:
+    latest = {p.channel: p for p in posts}
     shown = []
     for channel in settings.channels:
         last = latest.get(channel.name)

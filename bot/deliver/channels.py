@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.deliver.lease import alive, worker_name
+from bot.deliver.lease import dead_holders, worker_name
 from bot.models import Edition
 from bot.models.channels import ChannelSpec
 from bot.models.readers import PostCounts
@@ -109,9 +109,8 @@ def _timeout(settings: Settings) -> float:
 
 def _reclaim_dead(database: Database, worker: str) -> None:
     """Parts left ``sending`` by senders of this host that are gone are taken back now."""
-    host = worker.rsplit(":", 1)[0] + ":"
     with database.write() as session:
-        dead = [w for w in store.holders(session, host) if w != worker and not alive(w)]
+        dead = dead_holders(lambda host: store.holders(session, host), worker)
         if store.expire(session, dead):
             log.warning("channels: parts left by senders that stopped (%s) taken back", ", ".join(dead))
 

@@ -76,12 +76,17 @@ class Held:
 HELD = Held()  # one per process, like the worker name it stands for
 
 
+def dead_holders(holders: Callable[[str], Sequence[str]], worker: str) -> list[str]:
+    """The senders of this host (asked of ``holders`` by its name's prefix) whose process is
+    gone, but for ``worker`` itself: an outbox takes their claims back at once."""
+    return [w for w in holders(worker.rsplit(":", 1)[0] + ":") if w != worker and not alive(w)]
+
+
 def reclaim_dead(database: Database, worker: str) -> int:
     """Claims left by senders of this host whose process is gone, and by earlier runs of this
     process, are taken back now rather than when their lease runs out."""
-    host = worker.rsplit(":", 1)[0] + ":"
     with HELD.lock, database.write() as session:
-        dead = [w for w in outbox.holders(session, host) if w != worker and not alive(w)]
+        dead = dead_holders(lambda host: outbox.holders(session, host), worker)
         count = outbox.expire(session, dead) + outbox.expire(session, [worker], keep=HELD.tokens())
     if count:
         log.warning("deliver: %d claims left by senders that stopped (%s) taken back", count,

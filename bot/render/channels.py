@@ -262,10 +262,9 @@ FORMATS: dict[ChannelKind, Format] = {"slack": SLACK, "discord": DISCORD, "teleg
 
 def _webhook_paper(paper: EditionPaper) -> dict[str, object]:
     c = card(paper)
-    ident = quote(paper.arxiv_id) if paper.arxiv_id else None
-    links = {"arxiv": f"https://arxiv.org/abs/{ident}" if ident else None,
-             "pdf": f"https://arxiv.org/pdf/{ident}" if ident else None,
-             "code": paper.links.github_repo, "project": paper.links.project_page}
+    made = {link.label: link.url for link in c.links}
+    links = {"arxiv": made.get("arXiv"), "pdf": made.get("PDF"), "code": paper.links.github_repo,
+             "project": paper.links.project_page}
     return {"id": paper.key, "arxiv_id": paper.arxiv_id, "title": c.title, "authors": list(c.names),
             "organization": clean(paper.organization) or None, "tldr": c.tldr, "url": paper_url(paper),
             "links": {k: v for k, v in links.items() if v}, "upvotes": paper.upvotes, "rise": paper.rise,

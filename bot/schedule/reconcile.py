@@ -110,8 +110,8 @@ def reconcile(
         expired = _expire_late(database, settings, calendar, clock())
         if _in_time(database, settings, calendar, step, clock()) and not stop.is_set():
             sent, mail_error = _send(database, settings, step, clock, stop, transport)
-        if settings.channels and not stop.is_set():
-            _channels(database, settings, clock, stop)
+        if settings.channels and sent is None and mail_error is None and not stop.is_set():
+            _channels(database, settings, clock, stop)  # a send posted them already
     if not stop.is_set():
         feeds, feeds_error = _feeds(database, settings, clock(), rebuilt=step is not None and step.status == "built")
         _search_index(database)
@@ -124,7 +124,8 @@ def reconcile(
 
 def _channels(database: Database, settings: Settings, clock: Callable[[], dt.datetime],
               stop: threading.Event) -> None:
-    """Channel parts whose retry is due, or that a stopped sender left, posted on every tick."""
+    """Channel parts whose retry is due, or that a stopped sender left, posted on every tick
+    that sends no edition (a send posts them beside its mail)."""
     try:
         counts = post_channels(database, settings, clock, stop)
     except PaperboyError as exc:
