@@ -8,6 +8,7 @@ import asyncio
 import email
 import email.policy
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -97,9 +98,15 @@ class Recorder:
         with self.lock:
             return Counter(r for message in self.received for r in message.recipients)
 
-    def wait_for(self, count: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_for(self, count: int, timeout: float = 60, sender: subprocess.Popen[str] | None = None) -> None:
+        """Wait until ``count`` messages arrived. With ``sender`` (the process sending them) the
+        wait lasts as long as it runs, up to a ten-minute ceiling, so a loaded machine only makes
+        it slower; a sender that exits first fails the wait at once, with what it printed."""
+        deadline = time.monotonic() + (600 if sender is not None else timeout)
         while self.count() < count:
+            if sender is not None and sender.poll() is not None:
+                raise AssertionError(f"the sender exited ({sender.returncode}) after {self.count()} of {count} "
+                                     f"messages: {sender.communicate()[1][-2000:]}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {self.count()} of {count} messages arrived")
             time.sleep(0.005)

@@ -39,7 +39,7 @@ NOW = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
 def mail_settings(settings: Settings, smtp: SmtpServer) -> Settings:
     return replace(settings, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_tls="none", smtp_timeout=5,
                    base_url="https://papers.example.org/", mail_from="digest@papers.example.org",
-                   delivery_retry_seconds=0.1, delivery_wait_seconds=15, delivery_lease_seconds=2,
+                   delivery_retry_seconds=0.1, delivery_wait_seconds=15, delivery_lease_seconds=60,
                    delivery_concurrency=2)
 
 
@@ -287,7 +287,7 @@ def _env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
     return {**base, "PAPERBOY_DATABASE_URL": settings.database_url, "PAPERBOY_SMTP_HOST": "127.0.0.1",
             "PAPERBOY_SMTP_PORT": str(port), "PAPERBOY_SMTP_TLS": "none",
             "PAPERBOY_MAIL_FROM": "digest@papers.example.org", "PAPERBOY_BASE_URL": "https://papers.example.org/",
-            "PAPERBOY_DELIVERY_CONCURRENCY": "2", "PAPERBOY_DELIVERY_LEASE_SECONDS": "1",
+            "PAPERBOY_DELIVERY_CONCURRENCY": "2", "PAPERBOY_DELIVERY_LEASE_SECONDS": "60",
             "PAPERBOY_DELIVERY_RETRY_SECONDS": "0.2", "PAPERBOY_DELIVERY_WAIT_SECONDS": "30", **extra}
 
 
@@ -306,7 +306,7 @@ def test_a_sender_killed_mid_run_then_restarted_sends_each_message_once(
     smtp.recorder.delay = 0.01
     env = _env(settings, smtp.port)
     sender = _sender(env)
-    smtp.recorder.wait_for(kill_after)
+    smtp.recorder.wait_for(kill_after, sender=sender)
     os.kill(sender.pid, signal.SIGKILL)
     sender.wait(30)
     assert sender.returncode == -signal.SIGKILL

@@ -176,7 +176,7 @@ def test_a_stalled_send_outliving_the_lease_is_never_sent_twice(
     subscribe(db, *everyone)
     slow = everyone[0]
     smtp.recorder.stall = {slow}
-    settings = replace(mail_settings, delivery_lease_seconds=1, smtp_timeout=30, delivery_uncertain_retry_seconds=0,
+    settings = replace(mail_settings, delivery_lease_seconds=4, smtp_timeout=30, delivery_uncertain_retry_seconds=0,
                        delivery_concurrency=3)
     runs = [threading.Thread(target=send_edition, args=(db, settings)) for _ in range(2)]
     for run in runs:
@@ -508,7 +508,7 @@ def test_the_daemon_survives_postgresql_going_away_mid_send(smtp: SmtpServer, cl
     daemon = _paperboy(env, "run")
     seen: list[str] = []
     try:
-        smtp.recorder.wait_for(20)
+        smtp.recorder.wait_for(20, sender=daemon)
         cluster.stop()
         _wait_for(daemon, "trying again in", seen)
         assert daemon.poll() is None, "the daemon is still running"

@@ -204,7 +204,7 @@ def test_sigterm_while_sending_loses_nothing_and_duplicates_nothing(
     smtp.recorder.delay = 0.03
     env = _env(settings, smtp, inbox, tmp_path)
     first = _paperboy(env, "run", "--once", "--json")
-    smtp.recorder.wait_for(10)
+    smtp.recorder.wait_for(10, sender=first)
     first.send_signal(signal.SIGTERM)
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
