@@ -51,7 +51,7 @@ def channel_settings(settings: Settings, tmp_path: Path, server: ChannelServer, 
     path.write_text(text)
     loaded = load_settings(path, env=env, database_url=settings.database_url, inbox=str(settings.inbox))
     return replace(loaded, base_url="https://papers.example.org/", delivery_retry_seconds=0.1,
-                   delivery_wait_seconds=15, delivery_lease_seconds=4)
+                   delivery_wait_seconds=15, delivery_lease_seconds=60)
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ def test_a_sender_killed_mid_post_posts_each_part_once_more_at_most(
     tables = "".join(text.replace('"webhook-papers"', f'"hook-{n}"').replace("/hook/webhook-papers", f"/hook/{n}")
                      for n in range(4))
     config = tmp_path / "paperboy.toml"
-    config.write_text(f'base_url = "https://papers.example.org/"\n[delivery]\nlease_seconds = 4\n\n{tables}')
+    config.write_text(f'base_url = "https://papers.example.org/"\n[delivery]\nlease_seconds = 60\n\n{tables}')
     env = {f"PAPERBOY_CHANNEL_HOOK_{n}_SECRET": SECRET for n in range(4)}
     env |= {"PAPERBOY_CONFIG": str(config), "PAPERBOY_DATABASE_URL": database_url,
             "PAPERBOY_OUTBOX": str(tmp_path / "outbox")}
