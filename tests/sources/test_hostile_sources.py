@@ -49,7 +49,7 @@ def server() -> Iterator[Hostile]:
 
 
 def sourced(settings: Settings, *sources: tuple[str, str, str], **changes: object) -> Settings:
-    options: dict[str, object] = {"fetch_timeout": 2.0, "fetch_deadline": 10.0, **changes}
+    options: dict[str, object] = {"fetch_timeout": 30.0, "fetch_deadline": 120.0, **changes}
     return replace(settings, sources=tuple(SourceSpec(*s) for s in sources), **options)
 
 
